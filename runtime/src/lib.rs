@@ -1,0 +1,25 @@
+//! skelact-runtime: everything between bytes on the wire and an action event, except running the network.
+//!
+//! The crate is `#![no_std]` and allocation-free on the per-frame path. Capacities are const generics with
+//! documented defaults so that memory is bounded by configuration, never by input.
+//!
+//! Data flow (see `docs/` for the normative specifications):
+//! bytes → [`wire::Decoder`] → [`layout`] mapping to NTU-25 → [`track::Tracks`] → [`window`] resampling →
+//! [`preprocess`] → [`engine::Engine`] → [`head`] → [`decision`] → [`wire::Event`].
+#![cfg_attr(not(feature = "std"), no_std)]
+
+#[cfg(feature = "alloc")]
+extern crate alloc;
+
+pub mod decision;
+pub mod engine;
+pub mod head;
+pub mod layout;
+#[cfg(feature = "std")]
+pub mod ntu;
+pub mod pipeline;
+pub mod preprocess;
+pub mod skeleton;
+pub mod track;
+pub mod window;
+pub mod wire;

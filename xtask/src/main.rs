@@ -1,0 +1,72 @@
+//! `cargo xtask`: the project's automation. One binary, subcommands, no install steps outside this file tree.
+
+mod python;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{bail, Context, Result};
+
+const USAGE: &str = "\
+usage: cargo xtask <command>
+
+commands:
+  test      run every test: cargo tests of the workspace, then the Python tests of models/ (creates .venv)
+  ci        what CI runs (same as `test`)
+  setup     create or update .venv at the repository root from models/requirements.txt
+  pytest    run the Python tests of models/ inside .venv (extra arguments go to pytest)
+";
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (command, rest) = match args.split_first() {
+        Some((c, rest)) => (c.as_str(), rest),
+        None => {
+            eprint!("{USAGE}");
+            std::process::exit(2);
+        }
+    };
+    match command {
+        "test" | "ci" => test_all(),
+        "setup" => python::setup(),
+        "pytest" => python::pytest(rest),
+        "help" | "--help" | "-h" => {
+            print!("{USAGE}");
+            Ok(())
+        }
+        other => bail!("unknown command `{other}`\n{USAGE}"),
+    }
+}
+
+/// The repository root, found from this crate's manifest so that xtask works from any directory.
+pub fn project_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask/ has a parent").to_path_buf()
+}
+
+/// Runs a command in the repository root, echoing it, and fails with its exit status.
+pub fn run(command: &mut Command) -> Result<()> {
+    command.current_dir(project_root());
+    eprintln!("xtask: running {command:?}");
+    let status = command.status().with_context(|| format!("could not start {command:?}"))?;
+    if !status.success() {
+        bail!("{command:?} failed with {status}");
+    }
+    Ok(())
+}
+
+fn cargo() -> Command {
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+}
+
+fn test_all() -> Result<()> {
+    run(cargo().args(["test", "--workspace", "--all-targets"]))?;
+    // The no_std build is part of the contract: check it explicitly so an accidental `std` use fails CI.
+    run(cargo().args(["build", "--package", "skelact-runtime", "--no-default-features"]))?;
+    if project_root().join("models").join("pyproject.toml").is_file() {
+        python::setup()?;
+        python::pytest(&[])?;
+    } else {
+        eprintln!("xtask: models/ has no Python package yet; skipping the Python tests");
+    }
+    Ok(())
+}
