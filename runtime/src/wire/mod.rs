@@ -1,7 +1,18 @@
 //! Wire protocol v1 (normative spec: `docs/protocol.md`).
 //!
-//! Layers, bottom up: a packet is `COBS(version ‖ postcard(message) ‖ CRC-32)` followed by a `0x00` delimiter.
+//! Layers, bottom up: [`cobs`] framing, [`packet`] (version byte, postcard message, CRC-32, delimiter), and the
+//! streaming [`Decoder`] that turns byte chunks of any size into messages and link statistics.
 
+pub mod cobs;
+mod decoder;
 mod message;
+mod packet;
 
+pub use decoder::{Decoder, LinkStats};
 pub use message::*;
+pub use packet::{crc32, decode_packet, encode_packet, DecodeError, EncodeError, FRAMING_BYTES, MAX_PACKET_LEN};
+
+#[cfg(test)]
+mod tests;
+#[cfg(test)]
+mod vectors;
