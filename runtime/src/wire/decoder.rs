@@ -3,8 +3,8 @@
 //! Corruption costs only the packets it touches: after any error the decoder discards bytes up to the next 0x00
 //! delimiter and starts afresh there. It never allocates and never panics on input.
 
-use super::message::{LayoutId, Message};
-use super::packet::{decode_packet, DecodeError, MAX_PACKET_LEN};
+use super::message::{Heartbeat, LayoutId, Message};
+use super::packet::{decode_unstuffed_into, DecodeError, MAX_PACKET_LEN};
 
 /// Counters of everything the decoder saw. They wrap rather than saturate-panic on very long runs.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -72,11 +72,18 @@ impl LinkStats {
 /// ```
 #[derive(Debug)]
 pub struct Decoder<const N: usize = MAX_PACKET_LEN> {
+    /// The current packet, already COBS-decoded: bytes are unstuffed as they arrive, so each is copied once.
     buffer: [u8; N],
     len: usize,
+    /// Raw bytes of the current packet seen so far (0 means we are between packets).
+    raw_len: usize,
+    /// Data bytes left in the current COBS run; 0 means the next raw byte is a code byte.
+    run_left: usize,
+    /// The previous code byte was below 0xFF, so a zero precedes the next run.
+    zero_pending: bool,
     /// Set when the current packet outgrew the buffer; bytes are dropped until the next delimiter.
     overflowed: bool,
-    message: Option<Message>,
+    message: Message,
     layout: Option<LayoutId>,
     last_sequence: Option<u32>,
     stats: LinkStats,
@@ -93,8 +100,11 @@ impl<const N: usize> Decoder<N> {
         Decoder {
             buffer: [0; N],
             len: 0,
+            raw_len: 0,
+            run_left: 0,
+            zero_pending: false,
             overflowed: false,
-            message: None,
+            message: Message::Heartbeat(Heartbeat { timestamp_us: 0 }),
             layout: None,
             last_sequence: None,
             stats: LinkStats {
@@ -127,9 +137,16 @@ impl<const N: usize> Decoder<N> {
 
     /// Forgets any partial packet and the sequence history, for example after a reconnect. Counters stay.
     pub fn reset_link(&mut self) {
-        self.len = 0;
-        self.overflowed = false;
+        self.start_packet();
         self.last_sequence = None;
+    }
+
+    fn start_packet(&mut self) {
+        self.len = 0;
+        self.raw_len = 0;
+        self.run_left = 0;
+        self.zero_pending = false;
+        self.overflowed = false;
     }
 
     /// Consumes bytes from the front of `input` until one packet ends, and returns its outcome.
@@ -142,43 +159,63 @@ impl<const N: usize> Decoder<N> {
             if chunk.is_empty() {
                 return None;
             }
-            let (data, delimited) = match chunk.iter().position(|b| *b == 0) {
+            let (data, delimited) = match memchr::memchr(0, chunk) {
                 Some(end) => (&chunk[..end], true),
                 None => (chunk, false),
             };
             *input = &chunk[data.len() + usize::from(delimited)..];
             self.stats.bytes = self.stats.bytes.wrapping_add((data.len() + usize::from(delimited)) as u64);
-            self.append(data);
+            self.unstuff(data);
             if !delimited {
                 return None;
             }
-            if self.overflowed {
-                self.overflowed = false;
-                self.len = 0;
-                return Some(self.fail(DecodeError::Oversize { limit: N }));
-            }
-            if self.len == 0 {
+            if self.raw_len == 0 {
                 continue;
             }
-            let outcome = decode_packet(&mut self.buffer[..self.len]);
-            self.len = 0;
+            let outcome = if self.overflowed {
+                Err(DecodeError::Oversize { limit: N })
+            } else if self.run_left != 0 {
+                // The last code byte promised more data than arrived before the delimiter.
+                Err(DecodeError::Cobs)
+            } else {
+                decode_unstuffed_into(&self.buffer[..self.len], &mut self.message)
+            };
+            self.start_packet();
             return Some(match outcome {
-                Ok(message) => self.accept(message),
+                Ok(()) => self.accept(),
                 Err(error) => self.fail(error),
             });
         }
     }
 
-    fn append(&mut self, data: &[u8]) {
+    /// COBS-decodes raw packet bytes (no delimiters among them) into the buffer.
+    fn unstuff(&mut self, mut data: &[u8]) {
+        // The oversize limit applies to raw bytes, as documented, and is checked before any copy.
+        self.raw_len += data.len();
+        if self.raw_len > N {
+            self.overflowed = true;
+        }
         if self.overflowed {
             return;
         }
-        match self.buffer.get_mut(self.len..self.len + data.len()) {
-            Some(slot) => {
-                slot.copy_from_slice(data);
-                self.len += data.len();
+        while let Some((&first, rest)) = data.split_first() {
+            if self.run_left == 0 {
+                let code = usize::from(first);
+                data = rest;
+                if self.zero_pending {
+                    // raw_len <= N bounds the decoded length, so this index is in range.
+                    self.buffer[self.len] = 0;
+                    self.len += 1;
+                }
+                self.run_left = code - 1;
+                self.zero_pending = code != 0xFF;
+            } else {
+                let n = self.run_left.min(data.len());
+                self.buffer[self.len..self.len + n].copy_from_slice(&data[..n]);
+                self.len += n;
+                self.run_left -= n;
+                data = &data[n..];
             }
-            None => self.overflowed = true,
         }
     }
 
@@ -187,8 +224,8 @@ impl<const N: usize> Decoder<N> {
         Err(error)
     }
 
-    fn accept(&mut self, message: Message) -> Result<&Message, DecodeError> {
-        match &message {
+    fn accept(&mut self) -> Result<&Message, DecodeError> {
+        match &self.message {
             Message::Hello(hello) => self.layout = Some(hello.layout),
             Message::Frame(frame) => {
                 if let Some(layout) = self.layout {
@@ -199,12 +236,13 @@ impl<const N: usize> Decoder<N> {
                         return self.fail(error);
                     }
                 }
-                self.track_sequence(frame.sequence);
+                let sequence = frame.sequence;
+                self.track_sequence(sequence);
             }
             Message::Heartbeat(_) | Message::Event(_) | Message::Status(_) => {}
         }
         self.stats.packets_ok = self.stats.packets_ok.wrapping_add(1);
-        Ok(self.message.insert(message))
+        Ok(&self.message)
     }
 
     fn track_sequence(&mut self, sequence: u32) {

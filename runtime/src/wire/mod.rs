@@ -5,6 +5,7 @@
 
 pub mod cobs;
 mod decoder;
+mod frame_reader;
 mod message;
 mod packet;
 

@@ -4,6 +4,7 @@
 //! foreign major version before it tries to read a message it does not understand.
 
 use super::cobs;
+use super::frame_reader::read_frame_into;
 use super::message::{Message, MAX_BODIES, MAX_JOINTS, PROTOCOL_MAJOR};
 
 /// Bytes of the version prefix and the CRC suffix around the postcard message.
@@ -13,7 +14,7 @@ pub const FRAMING_BYTES: usize = 1 + 4;
 /// joints (3016 bytes of postcard), framing, and COBS overhead, rounded up.
 pub const MAX_PACKET_LEN: usize = 3072;
 
-/// Postcard discriminant of `Message::Frame`; the decoder uses it to name count errors precisely.
+/// Postcard discriminant of `Message::Frame`, which has its own in-place reader.
 const FRAME_VARIANT: u8 = 1;
 
 /// Why a packet could not be decoded. Each variant has its own counter in [`super::LinkStats`].
@@ -123,7 +124,17 @@ pub fn encode_packet(message: &Message, out: &mut [u8]) -> Result<usize, EncodeE
 /// Decodes the bytes between two delimiters. `raw` is COBS-decoded in place (its contents are clobbered).
 pub fn decode_packet(raw: &mut [u8]) -> Result<Message, DecodeError> {
     let len = cobs::decode_in_place(raw).map_err(|_| DecodeError::Cobs)?;
-    let packet = &raw[..len];
+    let mut message = Message::Heartbeat(super::message::Heartbeat { timestamp_us: 0 });
+    decode_unstuffed_into(&raw[..len], &mut message)?;
+    Ok(message)
+}
+
+/// Checks length, CRC and version of a COBS-decoded packet and decodes its message into `slot`.
+///
+/// A `Frame` is read in place into `slot` when it already holds one, reusing its storage; on error `slot` is
+/// unspecified.
+pub(crate) fn decode_unstuffed_into(packet: &[u8], slot: &mut Message) -> Result<(), DecodeError> {
+    let len = packet.len();
     // A message is at least one byte (its variant), so a valid packet is at least six.
     if len < FRAMING_BYTES + 1 {
         return Err(DecodeError::TooShort { len });
@@ -139,23 +150,23 @@ pub fn decode_packet(raw: &mut [u8]) -> Result<Message, DecodeError> {
         return Err(DecodeError::UnsupportedVersion { major });
     }
     let body = &checked[1..];
-    let (message, rest) = postcard::take_from_bytes::<Message>(body).map_err(|error| match error {
-        // heapless reports a full Vec as a serde "custom" error; in a Frame nothing else can raise one.
-        postcard::Error::SerdeDeCustom if body[0] == FRAME_VARIANT => DecodeError::CountOutOfRange,
-        _ => DecodeError::Malformed,
-    })?;
+    if body[0] == FRAME_VARIANT {
+        if !matches!(slot, Message::Frame(_)) {
+            *slot = Message::Frame(super::message::Frame {
+                sequence: 0,
+                timestamp_us: 0,
+                bodies: heapless::Vec::new(),
+            });
+        }
+        if let Message::Frame(frame) = slot {
+            read_frame_into(&body[1..], frame)?;
+        }
+        return Ok(());
+    }
+    let (message, rest) = postcard::take_from_bytes::<Message>(body).map_err(|_| DecodeError::Malformed)?;
     if !rest.is_empty() {
         return Err(DecodeError::Malformed);
     }
-    if let Message::Frame(frame) = &message {
-        let all_finite = frame
-            .bodies
-            .iter()
-            .flat_map(|body| body.joints.iter())
-            .all(|j| j.x.is_finite() && j.y.is_finite() && j.z.is_finite());
-        if !all_finite {
-            return Err(DecodeError::NonFinite);
-        }
-    }
-    Ok(message)
+    *slot = message;
+    Ok(())
 }

@@ -264,3 +264,61 @@ fn encode_refuses_a_small_buffer() {
     assert_eq!(encode_packet(&frame(1, 0, 0), &mut []), Err(EncodeError::BufferTooSmall));
 }
 
+
+mod frame_reader_matches_postcard {
+    use super::super::frame_reader::read_frame_into;
+    use super::*;
+    use proptest::prelude::*;
+
+    fn arbitrary_frame() -> impl Strategy<Value = Frame> {
+        let joint = (any::<f32>(), any::<f32>(), any::<f32>(), any::<u8>())
+            .prop_map(|(x, y, z, confidence)| Joint { x, y, z, confidence });
+        let body = (any::<u32>(), proptest::collection::vec(joint, 0..=MAX_JOINTS)).prop_map(|(id, joints)| Body {
+            id,
+            joints: heapless::Vec::from_slice(&joints).unwrap(),
+        });
+        (any::<u32>(), any::<u64>(), proptest::collection::vec(body, 0..=MAX_BODIES)).prop_map(
+            |(sequence, timestamp_us, bodies)| Frame {
+                sequence,
+                timestamp_us,
+                bodies: heapless::Vec::from_slice(&bodies).unwrap(),
+            },
+        )
+    }
+
+    fn all_finite(frame: &Frame) -> bool {
+        frame.bodies.iter().flat_map(|b| b.joints.iter()).all(|j| j.x.is_finite() && j.y.is_finite() && j.z.is_finite())
+    }
+
+    proptest! {
+        #[test]
+        fn on_encoded_frames(frame in arbitrary_frame()) {
+            let mut bytes = [0u8; MAX_PACKET_LEN];
+            let encoded = postcard::to_slice(&frame, &mut bytes).unwrap();
+            let mut ours = Frame { sequence: 1, timestamp_us: 2, bodies: heapless::Vec::new() };
+            let outcome = read_frame_into(encoded, &mut ours);
+            if all_finite(&frame) {
+                prop_assert_eq!(outcome, Ok(()));
+                // Compare bit patterns: NaN-free here, but -0.0 vs 0.0 must survive too.
+                prop_assert_eq!(std::format!("{ours:?}"), std::format!("{frame:?}"));
+            } else {
+                prop_assert_eq!(outcome, Err(DecodeError::NonFinite));
+            }
+        }
+
+        #[test]
+        fn on_arbitrary_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
+            let reference = postcard::from_bytes::<Frame>(&bytes);
+            let reference_used_all = postcard::take_from_bytes::<Frame>(&bytes).map(|(_, rest)| rest.is_empty());
+            let mut ours = Frame { sequence: 0, timestamp_us: 0, bodies: heapless::Vec::new() };
+            let outcome = read_frame_into(&bytes, &mut ours);
+            match (reference, reference_used_all) {
+                (Ok(frame), Ok(true)) if all_finite(&frame) => {
+                    prop_assert_eq!(outcome, Ok(()));
+                    prop_assert_eq!(ours, frame);
+                }
+                _ => prop_assert!(outcome.is_err(), "postcard refused or left bytes, ours accepted"),
+            }
+        }
+    }
+}
