@@ -7,6 +7,8 @@
 //! bytes → [`wire::Decoder`] → [`layout`] mapping to NTU-25 → [`track::Tracks`] → [`window`] resampling →
 //! [`preprocess`] → [`engine::Engine`] → [`head`] → [`decision`] → [`wire::Event`].
 #![cfg_attr(not(feature = "std"), no_std)]
+// Input must never make the device panic, so library code may not unwrap; tests may.
+#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
 #[cfg(feature = "alloc")]
 extern crate alloc;

@@ -210,6 +210,9 @@ pub enum Health {
 }
 
 /// Everything that travels on a skelact link, in either direction.
+///
+/// `Frame` makes this 3.7 kB; boxing it would need an allocator, and the decoder keeps exactly one `Message`.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Message {
