@@ -306,7 +306,12 @@ impl<const MAX_CLASSES: usize, const HISTORY: usize> Decider<MAX_CLASSES, HISTOR
         Ok(())
     }
 
-    fn observe(&mut self, timestamp_us: u64, scores: Option<&[f32]>, mut emit: impl FnMut(Event)) -> Result<(), DecisionError> {
+    fn observe(
+        &mut self,
+        timestamp_us: u64,
+        scores: Option<&[f32]>,
+        mut emit: impl FnMut(Event),
+    ) -> Result<(), DecisionError> {
         if let Some(previous_us) = self.last_timestamp_us {
             if timestamp_us < previous_us {
                 return Err(DecisionError::TimeWentBackwards { previous_us, timestamp_us });
@@ -483,7 +488,12 @@ impl<const BODIES: usize, const MAX_CLASSES: usize, const HISTORY: usize> Decisi
     }
 
     /// Feeds a window of body `body_id` that the head judged unknown; see [`Decider::update_unknown`].
-    pub fn update_unknown(&mut self, body_id: u32, timestamp_us: u64, emit: impl FnMut(Event)) -> Result<(), DecisionError> {
+    pub fn update_unknown(
+        &mut self,
+        body_id: u32,
+        timestamp_us: u64,
+        emit: impl FnMut(Event),
+    ) -> Result<(), DecisionError> {
         self.get_or_insert(body_id)?.update_unknown(timestamp_us, emit)
     }
 
@@ -578,7 +588,15 @@ mod tests {
 
     fn event(label: u16, phase: EventPhase, start_ms: u64, end_ms: u64, confidence: f32) -> Event {
         let action_id = if label == Event::UNKNOWN { Event::UNKNOWN } else { ACTIONS[usize::from(label)] };
-        Event { body_id: 7, action_id, label_index: label, confidence, start_us: start_ms * MS, end_us: end_ms * MS, phase }
+        Event {
+            body_id: 7,
+            action_id,
+            label_index: label,
+            confidence,
+            start_us: start_ms * MS,
+            end_us: end_ms * MS,
+            phase,
+        }
     }
 
     fn assert_events(actual: &[(usize, Event)], expected: &[(usize, Event)]) {
@@ -612,11 +630,23 @@ mod tests {
         assert_eq!(refused(DecisionConfig { exit_threshold: f32::NAN, ..d }), DecisionError::ThresholdRange);
         assert_eq!(refused(DecisionConfig { switch_margin: -0.1, ..d }), DecisionError::SwitchMargin);
         assert_eq!(refused(DecisionConfig { switch_margin: f32::INFINITY, ..d }), DecisionError::SwitchMargin);
-        assert!(matches!(refused(DecisionConfig { smoothing_windows: 0, ..d }), DecisionError::SmoothingWindows { requested: 0, .. }));
-        assert_eq!(refused(DecisionConfig { smoothing_windows: 9, ..d }), DecisionError::SmoothingWindows { requested: 9, capacity: 8 });
+        assert!(matches!(
+            refused(DecisionConfig { smoothing_windows: 0, ..d }),
+            DecisionError::SmoothingWindows { requested: 0, .. }
+        ));
+        assert_eq!(
+            refused(DecisionConfig { smoothing_windows: 9, ..d }),
+            DecisionError::SmoothingWindows { requested: 9, capacity: 8 }
+        );
         assert_eq!(Decider::<4, 8>::new(0, d, &[]).unwrap_err(), DecisionError::NoClasses);
-        assert_eq!(Decider::<4, 8>::new(0, d, &[1; 5]).unwrap_err(), DecisionError::TooManyClasses { classes: 5, capacity: 4 });
-        assert_eq!(Decider::<4, 8>::new(0, d, &[1, Event::UNKNOWN]).unwrap_err(), DecisionError::ReservedActionId { label: 1 });
+        assert_eq!(
+            Decider::<4, 8>::new(0, d, &[1; 5]).unwrap_err(),
+            DecisionError::TooManyClasses { classes: 5, capacity: 4 }
+        );
+        assert_eq!(
+            Decider::<4, 8>::new(0, d, &[1, Event::UNKNOWN]).unwrap_err(),
+            DecisionError::ReservedActionId { label: 1 }
+        );
         // Equal thresholds (no hysteresis band) are allowed.
         let flat = DecisionConfig { enter_threshold: 0.5, exit_threshold: 0.5, unknown_threshold: 0.5, ..d };
         assert!(Decider::<4, 8>::new(0, flat, &ACTIONS).is_ok());
@@ -778,7 +808,10 @@ mod tests {
         let mut d = decider(DecisionConfig::default());
         let mut events = Vec::new();
         d.update(0, &scores[0], |e| events.push(e)).unwrap();
-        assert_eq!(d.update(100, &[0.5, 0.5], |e| events.push(e)), Err(DecisionError::ScoreLength { expected: 3, actual: 2 }));
+        assert_eq!(
+            d.update(100, &[0.5, 0.5], |e| events.push(e)),
+            Err(DecisionError::ScoreLength { expected: 3, actual: 2 })
+        );
         assert_eq!(d.update(100, &[f32::NAN, 0.5, 0.5], |e| events.push(e)), Err(DecisionError::NotFinite));
         d.update(200 * MS, &scores[1], |e| events.push(e)).unwrap();
         let backwards = Err(DecisionError::TimeWentBackwards { previous_us: 200 * MS, timestamp_us: 100 });
@@ -814,7 +847,10 @@ mod tests {
         decisions.update(20, 0, &[0.1, 0.1, 0.8], |e| events.push(e)).unwrap();
         assert_eq!(decisions.len(), 2);
         // A third body does not fit, and nothing changes.
-        assert_eq!(decisions.update(30, 0, &label0(0.9), |e| events.push(e)), Err(DecisionError::TooManyBodies { capacity: 2 }));
+        assert_eq!(
+            decisions.update(30, 0, &label0(0.9), |e| events.push(e)),
+            Err(DecisionError::TooManyBodies { capacity: 2 })
+        );
         assert_eq!(decisions.len(), 2);
         decisions.update(10, 100 * MS, &label0(0.8), |e| events.push(e)).unwrap();
         // Body 10's track is gone: its segment ends at its last window.
@@ -852,6 +888,25 @@ mod tests {
         let mut full = Decisions::<1, 4, 8>::new(config, &ACTIONS).unwrap();
         assert_eq!(full.update(1, 0, &[0.0], |_| ()), Err(DecisionError::ScoreLength { expected: 3, actual: 1 }));
         assert!(full.is_empty());
+    }
+
+    #[test]
+    fn the_example_in_docs_decisions_md() {
+        let mut d = decider(DecisionConfig::default());
+        let (high, low) = (label0(0.9), label0(0.1));
+        let scores = [high, high, high, high, high, low, low, low, high, high, high, high, high, high, high];
+        let events = feed(&mut d, 0, 100, &scores);
+        assert_events(
+            &events,
+            &[
+                (3, event(0, EventPhase::Begin, 0, 300, 0.9)),
+                (6, event(0, EventPhase::End, 0, 500, 0.9)),
+                // Cooling down until 1100 ms, then 300 ms more before the Begin.
+                (14, event(0, EventPhase::Begin, 1100, 1400, 0.9)),
+            ],
+        );
+        // The table's "about 3 KiB" per body at the default capacities.
+        assert!(core::mem::size_of::<Decider>() <= 3 * 1024, "{}", core::mem::size_of::<Decider>());
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Decision-level fusion of several input streams (joint, bone, motion) of one model family.
 
-use super::softmax::max_and_denominator;
 use super::math::exp_f32;
+use super::softmax::max_and_denominator;
 use super::{expect_len, HeadError};
 
 /// Writes the weighted mean of the per-stream softmax of `stream_logits` into `fused`.
@@ -98,7 +98,10 @@ mod tests {
         let mut fused = [9.0; 2];
         assert_eq!(fuse_softmax(&[], &[], &mut fused), Err(HeadError::ZeroDimension));
         assert_eq!(fuse_softmax(&[&a], &[1.0, 1.0], &mut fused), Err(HeadError::Length { expected: 1, actual: 2 }));
-        assert_eq!(fuse_softmax(&[&a, &short], &[1.0, 1.0], &mut fused), Err(HeadError::Length { expected: 2, actual: 1 }));
+        assert_eq!(
+            fuse_softmax(&[&a, &short], &[1.0, 1.0], &mut fused),
+            Err(HeadError::Length { expected: 2, actual: 1 })
+        );
         assert_eq!(fuse_softmax(&[&a, &nan], &[1.0, 1.0], &mut fused), Err(HeadError::NotFinite));
         assert_eq!(fuse_softmax(&[&a, &a], &[1.0, -0.1], &mut fused), Err(HeadError::Weight));
         assert_eq!(fuse_softmax(&[&a, &a], &[1.0, f32::NAN], &mut fused), Err(HeadError::Weight));

@@ -33,7 +33,8 @@ impl<'a> LinearHead<'a> {
         if classes == 0 || dim == 0 {
             return Err(HeadError::ZeroDimension);
         }
-        let expected = classes.checked_mul(dim).ok_or(HeadError::Length { expected: usize::MAX, actual: weights.len() })?;
+        let expected =
+            classes.checked_mul(dim).ok_or(HeadError::Length { expected: usize::MAX, actual: weights.len() })?;
         expect_len(weights, expected)?;
         all_finite(weights)?;
         if let Some(bias) = bias {
@@ -132,7 +133,10 @@ mod tests {
     fn shapes_and_values_are_checked() {
         let weights = [1.0; 6];
         assert_eq!(LinearHead::new(&weights, None, 2, 4).unwrap_err(), HeadError::Length { expected: 8, actual: 6 });
-        assert_eq!(LinearHead::new(&weights, Some(&[0.0; 3]), 2, 3).unwrap_err(), HeadError::Length { expected: 2, actual: 3 });
+        assert_eq!(
+            LinearHead::new(&weights, Some(&[0.0; 3]), 2, 3).unwrap_err(),
+            HeadError::Length { expected: 2, actual: 3 }
+        );
         assert_eq!(LinearHead::new(&weights, None, 0, 3).unwrap_err(), HeadError::ZeroDimension);
         assert_eq!(LinearHead::logits_only(0).unwrap_err(), HeadError::ZeroDimension);
         let bad = [1.0, f32::NAN, 0.0, 0.0];

@@ -56,7 +56,10 @@ impl<'a, const MAX_K: usize> PrototypeHead<'a, MAX_K> {
         if dim == 0 || labels.is_empty() {
             return Err(HeadError::ZeroDimension);
         }
-        let expected = labels.len().checked_mul(dim).ok_or(HeadError::Length { expected: usize::MAX, actual: embeddings.len() })?;
+        let expected = labels
+            .len()
+            .checked_mul(dim)
+            .ok_or(HeadError::Length { expected: usize::MAX, actual: embeddings.len() })?;
         expect_len(embeddings, expected)?;
         Ok(PrototypeHead { embeddings, labels, dim, len: 0, k })
     }
@@ -308,7 +311,8 @@ impl<'a, const MAX_K: usize> PrototypeHead<'a, MAX_K> {
     /// Counts the votes of `neighbours` (non-empty) and picks the winner by the documented tie rules.
     fn tally(neighbours: &[(f32, u16)]) -> PrototypeMatch {
         // One entry per distinct label; there are at most MAX_K neighbours, so at most MAX_K labels.
-        let mut tallies = [PrototypeMatch { label: 0, votes: 0, voters: 0, similarity_sum: 0.0, best_similarity: -1.0 }; MAX_K];
+        let mut tallies =
+            [PrototypeMatch { label: 0, votes: 0, voters: 0, similarity_sum: 0.0, best_similarity: -1.0 }; MAX_K];
         let mut distinct = 0;
         for (similarity, label) in neighbours {
             let index = match tallies[..distinct].iter().position(|t| t.label == *label) {
@@ -324,14 +328,12 @@ impl<'a, const MAX_K: usize> PrototypeHead<'a, MAX_K> {
             tally.similarity_sum += similarity;
             tally.best_similarity = tally.best_similarity.max(*similarity);
         }
+        // Most votes, then the larger summed similarity, then the higher best similarity, then the smaller label.
+        // Similarities are finite (queries and exemplars are checked), so the float comparisons are total here.
+        let rank = |t: &PrototypeMatch| (t.votes, t.similarity_sum, t.best_similarity, core::cmp::Reverse(t.label));
         let mut winner = tallies[0];
         for candidate in &tallies[1..distinct] {
-            let better = (candidate.votes, candidate.similarity_sum, candidate.best_similarity)
-                > (winner.votes, winner.similarity_sum, winner.best_similarity)
-                || ((candidate.votes, candidate.similarity_sum, candidate.best_similarity)
-                    == (winner.votes, winner.similarity_sum, winner.best_similarity)
-                    && candidate.label < winner.label);
-            if better {
+            if rank(candidate) > rank(&winner) {
                 winner = *candidate;
             }
         }
@@ -381,7 +383,8 @@ mod tests {
         let mut embeddings = [0.0; 10];
         let mut labels = [0; 5];
         let mut head = PrototypeHead::<8>::new(&mut embeddings, &mut labels, 2, 1).unwrap();
-        for (label, embedding) in [(1, [1.0, 0.0]), (1, [0.8, 0.6]), (2, [0.6, 0.8]), (2, [0.0, 1.0]), (3, [-1.0, 0.0])] {
+        for (label, embedding) in [(1, [1.0, 0.0]), (1, [0.8, 0.6]), (2, [0.6, 0.8]), (2, [0.0, 1.0]), (3, [-1.0, 0.0])]
+        {
             head.enroll(label, &embedding).unwrap();
         }
         let query = [3.0, 4.0];
@@ -403,7 +406,13 @@ mod tests {
         assert!(close(m.similarity_sum, 1.8), "{m:?}");
         let mut shares = [9.0; 4];
         head.vote_shares(&query, &mut shares).unwrap();
-        assert!(close(shares[0], 0.0) && close(shares[1], 1.0 / 3.0) && close(shares[2], 2.0 / 3.0) && close(shares[3], 0.0), "{shares:?}");
+        assert!(
+            close(shares[0], 0.0)
+                && close(shares[1], 1.0 / 3.0)
+                && close(shares[2], 2.0 / 3.0)
+                && close(shares[3], 0.0),
+            "{shares:?}"
+        );
 
         // k larger than the number of exemplars: all five vote, label 2 and label 1 have two votes each,
         // label 2's sum (1.8) beats label 1's (1.56).
@@ -414,7 +423,10 @@ mod tests {
         // Per-label best similarity, -1 for a label with no exemplar.
         let mut best = [0.0; 4];
         head.best_similarities(&query, &mut best).unwrap();
-        assert!(close(best[0], -1.0) && close(best[1], 0.96) && close(best[2], 1.0) && close(best[3], -0.6), "{best:?}");
+        assert!(
+            close(best[0], -1.0) && close(best[1], 0.96) && close(best[2], 1.0) && close(best[3], -0.6),
+            "{best:?}"
+        );
     }
 
     #[test]
@@ -505,9 +517,18 @@ mod tests {
     fn bad_input_is_refused() {
         let mut embeddings = [0.0; 4];
         let mut labels = [0; 2];
-        assert_eq!(PrototypeHead::<2>::new(&mut embeddings, &mut labels, 2, 0).unwrap_err(), HeadError::K { k: 0, max: 2 });
-        assert_eq!(PrototypeHead::<2>::new(&mut embeddings, &mut labels, 2, 3).unwrap_err(), HeadError::K { k: 3, max: 2 });
-        assert_eq!(PrototypeHead::<2>::new(&mut embeddings, &mut labels, 3, 1).unwrap_err(), HeadError::Length { expected: 6, actual: 4 });
+        assert_eq!(
+            PrototypeHead::<2>::new(&mut embeddings, &mut labels, 2, 0).unwrap_err(),
+            HeadError::K { k: 0, max: 2 }
+        );
+        assert_eq!(
+            PrototypeHead::<2>::new(&mut embeddings, &mut labels, 2, 3).unwrap_err(),
+            HeadError::K { k: 3, max: 2 }
+        );
+        assert_eq!(
+            PrototypeHead::<2>::new(&mut embeddings, &mut labels, 3, 1).unwrap_err(),
+            HeadError::Length { expected: 6, actual: 4 }
+        );
         assert_eq!(PrototypeHead::<2>::new(&mut embeddings, &mut labels, 0, 1).unwrap_err(), HeadError::ZeroDimension);
         let mut head = PrototypeHead::<2>::new(&mut embeddings, &mut labels, 2, 1).unwrap();
         assert_eq!(head.classify(&[1.0, 0.0]), Err(HeadError::NoExemplars));
@@ -536,8 +557,14 @@ mod tests {
         let mut not_unit = [2.0, 0.0];
         assert_eq!(PrototypeHead::<1>::restore(&mut not_unit, &mut [1], 2, 1, 1).unwrap_err(), HeadError::ZeroVector);
         let mut fine = [1.0, 0.0];
-        assert_eq!(PrototypeHead::<1>::restore(&mut fine, &mut [Event::UNKNOWN], 2, 1, 1).unwrap_err(), HeadError::Label { label: Event::UNKNOWN });
-        assert_eq!(PrototypeHead::<1>::restore(&mut fine, &mut [1], 2, 1, 2).unwrap_err(), HeadError::StorageFull { capacity: 1 });
+        assert_eq!(
+            PrototypeHead::<1>::restore(&mut fine, &mut [Event::UNKNOWN], 2, 1, 1).unwrap_err(),
+            HeadError::Label { label: Event::UNKNOWN }
+        );
+        assert_eq!(
+            PrototypeHead::<1>::restore(&mut fine, &mut [1], 2, 1, 2).unwrap_err(),
+            HeadError::StorageFull { capacity: 1 }
+        );
         let mut nan = [f32::NAN, 0.0];
         assert_eq!(PrototypeHead::<1>::restore(&mut nan, &mut [1], 2, 1, 1).unwrap_err(), HeadError::NotFinite);
     }

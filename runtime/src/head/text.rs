@@ -27,8 +27,9 @@ impl<'a> TextPrototypeHead<'a> {
         if labels == 0 || dim == 0 {
             return Err(HeadError::ZeroDimension);
         }
-        let expected =
-            labels.checked_mul(dim).ok_or(HeadError::Length { expected: usize::MAX, actual: label_embeddings.len() })?;
+        let expected = labels
+            .checked_mul(dim)
+            .ok_or(HeadError::Length { expected: usize::MAX, actual: label_embeddings.len() })?;
         expect_len(label_embeddings, expected)?;
         all_finite(label_embeddings)?;
         if label_embeddings.chunks_exact(dim).any(|row| norm(row) == 0.0) {
@@ -131,17 +132,27 @@ mod tests {
 
         // A diagonal query: cos 45° to the first two labels.
         head.scores(&[1.0, 1.0], &mut similarities, &mut scores).unwrap();
-        assert_close(&similarities, &[core::f32::consts::FRAC_1_SQRT_2, core::f32::consts::FRAC_1_SQRT_2, -core::f32::consts::FRAC_1_SQRT_2]);
+        assert_close(
+            &similarities,
+            &[core::f32::consts::FRAC_1_SQRT_2, core::f32::consts::FRAC_1_SQRT_2, -core::f32::consts::FRAC_1_SQRT_2],
+        );
     }
 
     #[test]
     fn construction_is_checked() {
-        assert_eq!(TextPrototypeHead::new(&LABELS, 3, 3, 1.0).unwrap_err(), HeadError::Length { expected: 9, actual: 6 });
+        assert_eq!(
+            TextPrototypeHead::new(&LABELS, 3, 3, 1.0).unwrap_err(),
+            HeadError::Length { expected: 9, actual: 6 }
+        );
         assert_eq!(TextPrototypeHead::new(&LABELS, 0, 2, 1.0).unwrap_err(), HeadError::ZeroDimension);
         assert_eq!(TextPrototypeHead::new(&[1.0, 0.0, 0.0, 0.0], 2, 2, 1.0).unwrap_err(), HeadError::ZeroVector);
         assert_eq!(TextPrototypeHead::new(&[1.0, f32::NAN], 1, 2, 1.0).unwrap_err(), HeadError::NotFinite);
         for temperature in [0.0, -1.0, f32::NAN, f32::INFINITY, 1e-40] {
-            assert_eq!(TextPrototypeHead::new(&LABELS, 3, 2, temperature).unwrap_err(), HeadError::Temperature, "{temperature}");
+            assert_eq!(
+                TextPrototypeHead::new(&LABELS, 3, 2, temperature).unwrap_err(),
+                HeadError::Temperature,
+                "{temperature}"
+            );
         }
         let mut head = TextPrototypeHead::new(&LABELS, 3, 2, 0.07).unwrap();
         assert_eq!(head.set_temperature(0.0), Err(HeadError::Temperature));
@@ -156,8 +167,14 @@ mod tests {
         let mut scores = [9.0; 3];
         assert_eq!(head.scores(&[0.0, 0.0], &mut similarities, &mut scores), Err(HeadError::ZeroVector));
         assert_eq!(head.scores(&[f32::NAN, 1.0], &mut similarities, &mut scores), Err(HeadError::NotFinite));
-        assert_eq!(head.scores(&[1.0], &mut similarities, &mut scores), Err(HeadError::Length { expected: 2, actual: 1 }));
-        assert_eq!(head.scores(&[1.0, 0.0], &mut [0.0; 2], &mut scores), Err(HeadError::Length { expected: 3, actual: 2 }));
+        assert_eq!(
+            head.scores(&[1.0], &mut similarities, &mut scores),
+            Err(HeadError::Length { expected: 2, actual: 1 })
+        );
+        assert_eq!(
+            head.scores(&[1.0, 0.0], &mut [0.0; 2], &mut scores),
+            Err(HeadError::Length { expected: 3, actual: 2 })
+        );
         assert_eq!(similarities, [9.0; 3]);
         assert_eq!(scores, [9.0; 3]);
     }
