@@ -552,8 +552,6 @@ impl<const BODIES: usize, const MAX_CLASSES: usize, const HISTORY: usize> Decisi
 }
 
 #[cfg(test)]
-// A failed unwrap in a test is a failed test, which is what it should be.
-#[allow(clippy::unwrap_used)]
 mod tests {
     extern crate std;
     use super::*;

@@ -47,8 +47,6 @@ pub fn fuse_softmax(stream_logits: &[&[f32]], weights: &[f32], fused: &mut [f32]
 }
 
 #[cfg(test)]
-// A failed unwrap in a test is a failed test, which is what it should be.
-#[allow(clippy::unwrap_used)]
 mod tests {
     extern crate std;
     use super::*;

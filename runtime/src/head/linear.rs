@@ -86,8 +86,6 @@ impl<'a> LinearHead<'a> {
 }
 
 #[cfg(test)]
-// A failed unwrap in a test is a failed test, which is what it should be.
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

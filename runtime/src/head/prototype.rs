@@ -343,8 +343,6 @@ impl<'a, const MAX_K: usize> PrototypeHead<'a, MAX_K> {
 }
 
 #[cfg(test)]
-// A failed unwrap in a test is a failed test, which is what it should be.
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

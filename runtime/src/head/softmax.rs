@@ -69,8 +69,6 @@ fn normalise(values: &mut [f32], sum: f64) {
 }
 
 #[cfg(test)]
-// A failed unwrap in a test is a failed test, which is what it should be.
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

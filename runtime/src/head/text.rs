@@ -94,8 +94,6 @@ impl<'a> TextPrototypeHead<'a> {
 }
 
 #[cfg(test)]
-// A failed unwrap in a test is a failed test, which is what it should be.
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
