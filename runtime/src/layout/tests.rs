@@ -404,9 +404,9 @@ fn units_are_scaled_to_metres() {
             }
             let pose = map(&format, &joints, 1);
             assert_eq!(pose.valid, reference.valid);
-            for ntu in 0..NTU_JOINTS {
-                let error = distance(pose.joints[ntu], reference.joints[ntu]);
-                assert!(error < 1e-5, "{layout:?} {units:?} {}: {error}", NTU_JOINT_NAMES[ntu]);
+            for (name, (mapped, expected)) in NTU_JOINT_NAMES.iter().zip(pose.joints.iter().zip(&reference.joints)) {
+                let error = distance(*mapped, *expected);
+                assert!(error < 1e-5, "{layout:?} {units:?} {name}: {error}");
             }
         }
     }
