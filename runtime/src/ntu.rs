@@ -751,7 +751,8 @@ mod tests {
                     }
                     if pose.valid[joint::SHOULDER_LEFT] && pose.valid[joint::SHOULDER_RIGHT] {
                         total += 1;
-                        agree += usize::from(pose.joints[joint::SHOULDER_LEFT][0] < pose.joints[joint::SHOULDER_RIGHT][0]);
+                        let (left, right) = (pose.joints[joint::SHOULDER_LEFT], pose.joints[joint::SHOULDER_RIGHT]);
+                        agree += usize::from(left[0] < right[0]);
                     }
                 }
             }
@@ -785,7 +786,8 @@ mod tests {
         prop_oneof![
             (any::<usize>(), byte.clone()).prop_map(|(at, byte)| Mutation::Replace { at, byte }),
             (any::<usize>(), 1usize..64).prop_map(|(at, len)| Mutation::Delete { at, len }),
-            (any::<usize>(), proptest::collection::vec(byte, 1..16)).prop_map(|(at, bytes)| Mutation::Insert { at, bytes }),
+            (any::<usize>(), proptest::collection::vec(byte, 1..16))
+                .prop_map(|(at, bytes)| Mutation::Insert { at, bytes }),
             any::<usize>().prop_map(|at| Mutation::Truncate { at }),
             any::<usize>().prop_map(|at| Mutation::DuplicateLine { at }),
         ]
@@ -835,7 +837,10 @@ mod tests {
         /// Random edits of a real recording never panic, and any error points at a line that exists (or the one
         /// just past the end).
         #[test]
-        fn mutated_real_files_never_panic(file in 0..FIXTURES.len(), edits in proptest::collection::vec(mutation(), 1..6)) {
+        fn mutated_real_files_never_panic(
+            file in 0..FIXTURES.len(),
+            edits in proptest::collection::vec(mutation(), 1..6),
+        ) {
             let Some(dir) = fixture_dir() else { return Ok(()) };
             let mut bytes = std::fs::read(dir.join(FIXTURES[file].0)).expect("readable");
             for edit in &edits {

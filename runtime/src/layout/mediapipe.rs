@@ -58,12 +58,16 @@ pub const JOINT_NAMES: [&str; JOINT_COUNT] = [
 
 /// How far past the knuckles the hand tip lies, as a fraction of the wrist-to-knuckles distance.
 const HAND_TIP_BEYOND_KNUCKLES: f32 = 0.5;
+/// The hand tip as a point on wrist → mid-knuckles (past its end).
+const HAND_TIP_ALONG_HAND: f32 = 1.0 + HAND_TIP_BEYOND_KNUCKLES;
 
 /// NTU-25 joints in terms of MediaPipe landmarks (NTU order).
 pub const TO_NTU: [JointRule; NTU_JOINTS] = [
-    Midpoint(LEFT_HIP, RIGHT_HIP), // SpineBase
-    LerpMidpoints { a: [LEFT_HIP, RIGHT_HIP], b: [LEFT_SHOULDER, RIGHT_SHOULDER], t: SPINE_MID_FRACTION }, // SpineMid
-    LerpMidpoints { a: [LEFT_SHOULDER, RIGHT_SHOULDER], b: [LEFT_EAR, RIGHT_EAR], t: NECK_FRACTION }, // Neck
+    Midpoint(LEFT_HIP, RIGHT_HIP),                     // SpineBase
+    // SpineMid
+    LerpMidpoints { a: [LEFT_HIP, RIGHT_HIP], b: [LEFT_SHOULDER, RIGHT_SHOULDER], t: SPINE_MID_FRACTION },
+    // Neck
+    LerpMidpoints { a: [LEFT_SHOULDER, RIGHT_SHOULDER], b: [LEFT_EAR, RIGHT_EAR], t: NECK_FRACTION },
     Midpoint(LEFT_EAR, RIGHT_EAR),                     // Head
     Source(LEFT_SHOULDER),                             // ShoulderLeft
     Source(LEFT_ELBOW),                                // ElbowLeft
@@ -82,9 +86,11 @@ pub const TO_NTU: [JointRule; NTU_JOINTS] = [
     Source(RIGHT_ANKLE),                               // AnkleRight
     Source(RIGHT_FOOT_INDEX),                          // FootRight
     Midpoint(LEFT_SHOULDER, RIGHT_SHOULDER),           // SpineShoulder
-    LerpMidpoints { a: [LEFT_WRIST, LEFT_WRIST], b: [LEFT_PINKY, LEFT_INDEX], t: 1.0 + HAND_TIP_BEYOND_KNUCKLES }, // HandTipLeft
+    // HandTipLeft
+    LerpMidpoints { a: [LEFT_WRIST, LEFT_WRIST], b: [LEFT_PINKY, LEFT_INDEX], t: HAND_TIP_ALONG_HAND },
     Source(LEFT_THUMB),                                // ThumbLeft
-    LerpMidpoints { a: [RIGHT_WRIST, RIGHT_WRIST], b: [RIGHT_PINKY, RIGHT_INDEX], t: 1.0 + HAND_TIP_BEYOND_KNUCKLES }, // HandTipRight
+    // HandTipRight
+    LerpMidpoints { a: [RIGHT_WRIST, RIGHT_WRIST], b: [RIGHT_PINKY, RIGHT_INDEX], t: HAND_TIP_ALONG_HAND },
     Source(RIGHT_THUMB),                               // ThumbRight
 ];
 

@@ -520,7 +520,8 @@ fn sdk_confidences_map_onto_the_wire_scale() {
         [f32::NAN, -1.0, 0.0, 0.001, 0.5, 1.0, 7.0].map(mediapipe::confidence_from_visibility),
         [0, 0, 0, 1, 128, 255, 255]
     );
-    assert_eq!([f32::NAN, 0.0, 20.0, 50.0, 100.0].map(zed_body38::confidence_from_keypoint_confidence), [0, 0, 51, 128, 255]);
+    let zed = [f32::NAN, 0.0, 20.0, 50.0, 100.0].map(zed_body38::confidence_from_keypoint_confidence);
+    assert_eq!(zed, [0, 0, 51, 128, 255]);
     assert_eq!(xsens_mvn::CONFIDENCE, 255);
 }
 
@@ -583,7 +584,8 @@ fn docs_show_the_tables_the_code_uses() {
     for layout in ALL_LAYOUTS {
         let begin = format!("<!-- mapping {layout:?} begin -->\n");
         let end = format!("<!-- mapping {layout:?} end -->");
-        let start = text.find(&begin).unwrap_or_else(|| panic!("docs/layouts.md lacks `{}`", begin.trim())) + begin.len();
+        let lacks = || panic!("docs/layouts.md lacks `{}`", begin.trim());
+        let start = text.find(&begin).unwrap_or_else(lacks) + begin.len();
         let stop = start + text[start..].find(&end).unwrap_or_else(|| panic!("docs/layouts.md lacks `{end}`"));
         let rendered = render_mapping(layout);
         if text[start..stop] != rendered {
