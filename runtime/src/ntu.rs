@@ -831,24 +831,25 @@ mod tests {
         }
     }
 
-    proptest! {
-        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
-
-        /// Random edits of a real recording never panic, and any error points at a line that exists (or the one
-        /// just past the end).
-        #[test]
-        fn mutated_real_files_never_panic(
-            file in 0..FIXTURES.len(),
-            edits in proptest::collection::vec(mutation(), 1..6),
-        ) {
-            let Some(dir) = fixture_dir() else { return Ok(()) };
-            let mut bytes = std::fs::read(dir.join(FIXTURES[file].0)).expect("readable");
+    /// Random edits of a real recording never panic, and any error points at a line that exists (or the one just
+    /// past the end) and says so in its message.
+    #[test]
+    fn mutated_real_files_never_panic() {
+        let Some(dir) = fixture_dir() else { return };
+        let texts: Vec<Vec<u8>> =
+            FIXTURES.iter().map(|(name, _, _)| std::fs::read(dir.join(name)).expect("readable")).collect();
+        let edits = (0..texts.len(), proptest::collection::vec(mutation(), 1..6));
+        let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig { cases: 256, ..Default::default() });
+        let outcome = runner.run(&edits, |(file, edits)| {
+            let mut bytes = texts[file].clone();
             for edit in &edits {
                 apply(&mut bytes, edit);
             }
             let lines = bytes.iter().filter(|&&b| b == b'\n').count() + 1;
             match parse_bytes(&bytes) {
-                Ok(recording) => prop_assert!(recording.frames.iter().all(|f| f.bodies.len() <= MAX_BODIES_PER_FRAME)),
+                Ok(recording) => {
+                    prop_assert!(recording.frames.iter().all(|f| f.bodies.len() <= MAX_BODIES_PER_FRAME))
+                }
                 Err(error) => {
                     let line = error_line(&error);
                     prop_assert!((1..=lines + 1).contains(&line), "{error:?} in a text of {lines} lines");
@@ -856,6 +857,10 @@ mod tests {
                     prop_assert!(message.starts_with(&format!("line {line}:")), "{}", message);
                 }
             }
+            Ok(())
+        });
+        if let Err(failure) = outcome {
+            panic!("{failure}");
         }
     }
 }
