@@ -329,9 +329,9 @@ fn fill_body<const FRAMES: usize>(
                 None => (first..f).for_each(|g| out[g][v] = value),
                 Some(f0) => {
                     let a = out[f0][v];
-                    for g in f0 + 1..f {
-                        let w = (g - f0) as f32 / (f - f0) as f32;
-                        out[g][v] = lerp(a, value, w);
+                    for (step, frame) in out[f0 + 1..f].iter_mut().enumerate() {
+                        let w = (step + 1) as f32 / (f - f0) as f32;
+                        frame[v] = lerp(a, value, w);
                     }
                 }
             }
@@ -468,7 +468,7 @@ pub fn rotation_onto(v: [f64; 3], target: TargetAxis) -> Option<Matrix3> {
     }
     let length = sqrt_f64(v[0] * v[0] + v[1] * v[1] + v[2] * v[2]);
     let cosine = (along / length).clamp(-1.0, 1.0);
-    if !(cosine <= COS_OF_SMALLEST_ANGLE) {
+    if cosine > COS_OF_SMALLEST_ANGLE || cosine.is_nan() {
         return None;
     }
     let axis_length = sqrt_f64(axis[0] * axis[0] + axis[1] * axis[1] + axis[2] * axis[2]);
@@ -557,6 +557,8 @@ fn integer_sqrt(n: u128) -> (u128, u128) {
 
 
 #[cfg(test)]
+// Tests may panic on a broken invariant: that is how they fail. Tensor checks read best with explicit indices.
+#[allow(clippy::unwrap_used, clippy::needless_range_loop)]
 mod tests {
     extern crate std;
 

@@ -162,8 +162,8 @@ fn bits(case: &Case) -> Vec<u32> {
 fn to_json(case: &Case) -> String {
     let mut bodies = Vec::new();
     for body in &case.bodies {
-        let frames: Vec<String> = body.joints.iter().map(|f| json(f)).collect();
-        let valid: Vec<String> = body.valid.iter().map(|f| json(f)).collect();
+        let frames: Vec<String> = body.joints.iter().map(json).collect();
+        let valid: Vec<String> = body.valid.iter().map(json).collect();
         bodies.push(format!(
             "{{\"present\": {},\n\"joints\": [\n{}\n],\n\"valid\": [\n{}\n]}}",
             json(&body.present),
@@ -269,7 +269,7 @@ struct Actor {
 
 impl Actor {
     fn random(rng: &mut Rng, x: (f64, f64), z: (f64, f64), yaw: (f64, f64)) -> Actor {
-        let mut wave = || (rng.uniform(0.3, 1.4), rng.uniform(0.1, 0.5), rng.uniform(0.0, 6.28));
+        let mut wave = || (rng.uniform(0.3, 1.4), rng.uniform(0.1, 0.5), rng.uniform(0.0, std::f64::consts::TAU));
         let wave = [wave(), wave()];
         Actor {
             position: [rng.uniform(x.0, x.1), rng.uniform(-0.5, -0.2), rng.uniform(z.0, z.1)],
@@ -302,8 +302,7 @@ impl Actor {
         }
         let (sl, cl, sy, cy) = (self.lean.sin(), self.lean.cos(), self.yaw.sin(), self.yaw.cos());
         let mut pose = Pose::MISSING;
-        for v in 0..NTU_JOINTS {
-            let [x, y, z] = local[v];
+        for (v, &[x, y, z]) in local.iter().enumerate() {
             let (y1, z1) = (y * cl - z * sl, y * sl + z * cl);
             let (x2, z2) = (x * cy + z1 * sy, -x * sy + z1 * cy);
             let world = [
@@ -311,8 +310,8 @@ impl Actor {
                 y1 + self.position[1] + self.velocity[1] * t,
                 z2 + self.position[2] + self.velocity[2] * t,
             ];
-            for c in 0..3 {
-                pose.joints[v][c] = (world[c] + rng.uniform(-0.003, 0.003)) as f32;
+            for (out, w) in pose.joints[v].iter_mut().zip(world) {
+                *out = (w + rng.uniform(-0.003, 0.003)) as f32;
             }
             pose.valid[v] = true;
         }
