@@ -2,8 +2,8 @@
 //!
 //! The normative specification is `docs/preprocessing.md` (version 1); the golden vectors in
 //! `tests/fixtures/preprocess/` hold this implementation and the Python one to it. Stages, in order:
-//! fill → centre → align (optional) → crop and resize to T frames → joint tensor `[3, T, 25, 2]` → bone and motion
-//! streams. The stages keep the numeric types of the specification (f32 everywhere, f64 inside the alignment) and
+//! fill → centre → align (optional) → crop and resize to T frames → joint tensor `[3, T, 25, 2]` → bone and
+//! motion streams. The stages keep the numeric types of the specification (f32 everywhere, f64 inside the alignment) and
 //! the order of operations, because 1e-6 agreement with numpy/PyTorch depends on it.
 //!
 //! Nothing here allocates: the working copy of the window lives in the [`Preprocessor`], and outputs are
@@ -206,11 +206,12 @@ impl<const FRAMES: usize> Preprocessor<FRAMES> {
 
         let joint = &mut out.joint[..needed];
         self.crop_resize(joint);
+        // The buffers were checked above, so these cannot fail.
         if streams.bone {
-            bone_stream(joint, &mut out.bone[..needed], self.config.frames_out);
+            bone_stream(joint, out.bone, self.config.frames_out)?;
         }
         if streams.motion {
-            motion_stream(joint, &mut out.motion[..needed], self.config.frames_out);
+            motion_stream(joint, out.motion, self.config.frames_out)?;
         }
         Ok(())
     }
@@ -414,24 +415,44 @@ pub fn resize_series(input: &[f32], output: &mut [f32]) {
     }
 }
 
+/// Checks that `input` (the joint tensor) and `output` each hold a whole `[3, T, 25, 2]` tensor.
+fn check_stream_buffers(
+    input: &[f32],
+    output: &[f32],
+    stream: Stream,
+    frames_out: usize,
+) -> Result<usize, PreprocessError> {
+    let needed = tensor_len(frames_out);
+    if input.len() < needed {
+        return Err(PreprocessError::OutputTooSmall { stream: Stream::Joint, needed, actual: input.len() });
+    }
+    if output.len() < needed {
+        return Err(PreprocessError::OutputTooSmall { stream, needed, actual: output.len() });
+    }
+    Ok(needed)
+}
+
 /// Step 6: `bone[c, t, v, m] = joint[c, t, v, m] - joint[c, t, parent(v), m]` for `[3, T, 25, 2]` tensors.
-pub fn bone_stream(joint: &[f32], bone: &mut [f32], frames_out: usize) {
-    let len = tensor_len(frames_out).min(joint.len()).min(bone.len());
+pub fn bone_stream(joint: &[f32], bone: &mut [f32], frames_out: usize) -> Result<(), PreprocessError> {
+    let len = check_stream_buffers(joint, bone, Stream::Bone, frames_out)?;
     for (index, out) in bone[..len].iter_mut().enumerate() {
         let v = (index / WINDOW_BODIES) % NTU_JOINTS;
-        let parent_index = index - (v * WINDOW_BODIES) + NTU_BONE_PARENTS[v] * WINDOW_BODIES;
+        // Same c, t and m; the parent's column instead of v's.
+        let parent_index = index - v * WINDOW_BODIES + NTU_BONE_PARENTS[v] * WINDOW_BODIES;
         *out = joint[index] - joint[parent_index];
     }
+    Ok(())
 }
 
 /// Step 7: `motion[c, t] = joint[c, t + 1] - joint[c, t]`, and zero at the last frame, for `[3, T, 25, 2]` tensors.
-pub fn motion_stream(joint: &[f32], motion: &mut [f32], frames_out: usize) {
-    let len = tensor_len(frames_out).min(joint.len()).min(motion.len());
+pub fn motion_stream(joint: &[f32], motion: &mut [f32], frames_out: usize) -> Result<(), PreprocessError> {
+    let len = check_stream_buffers(joint, motion, Stream::Motion, frames_out)?;
     let frame_stride = NTU_JOINTS * WINDOW_BODIES;
     for (index, out) in motion[..len].iter_mut().enumerate() {
         let t = (index / frame_stride) % frames_out;
         *out = if t + 1 < frames_out { joint[index + frame_stride] - joint[index] } else { 0.0 };
     }
+    Ok(())
 }
 
 /// A 3×3 rotation matrix, row-major.
@@ -645,7 +666,11 @@ mod tests {
             let mut pose = pose_at([0.0; 3]);
             pose.joints[joint::SPINE_MID] = [0.0; 3];
             pose.valid[joint::HEAD] = f == 1 || f == 4;
-            pose.joints[joint::HEAD] = if f == 1 { [1.0, 2.0, 3.0] } else if f == 4 { [4.0, -1.0, 3.0] } else { [9.0; 3] };
+            pose.joints[joint::HEAD] = match f {
+                1 => [1.0, 2.0, 3.0],
+                4 => [4.0, -1.0, 3.0],
+                _ => [9.0; 3],
+            };
             window.push(if f == 2 { None } else { Some(&pose) }, None).unwrap();
         }
         let pre = filled(&window);
@@ -781,7 +806,11 @@ mod tests {
 
     /// MS-G3D's `rotation_matrix(axis, angle_between(v, target))`, with std's trigonometry.
     fn msg3d_rotation(v: [f64; 3], target: [f64; 3]) -> Matrix3 {
-        let axis = [v[1] * target[2] - v[2] * target[1], v[2] * target[0] - v[0] * target[2], v[0] * target[1] - v[1] * target[0]];
+        let axis = [
+            v[1] * target[2] - v[2] * target[1],
+            v[2] * target[0] - v[0] * target[2],
+            v[0] * target[1] - v[1] * target[0],
+        ];
         let n = (v[0] * v[0] + v[1] * v[1] + v[2] * v[2]).sqrt();
         let theta = ((v[0] * target[0] + v[1] * target[1] + v[2] * target[2]) / n).clamp(-1.0, 1.0).acos();
         if axis.iter().map(|a| a.abs()).sum::<f64>() < 1e-6 || theta.abs() < 1e-6 {
@@ -947,11 +976,29 @@ mod tests {
         );
         assert!(joint.iter().chain(&bone).all(|&x| x == 7.0));
         // Streams that are not requested need no buffer.
-        let mut pre = Preprocessor::<4>::new(PreprocessConfig { streams: Streams::JOINT_ONLY, ..config(2, 0.95, false) })
-            .unwrap();
+        let joint_only = PreprocessConfig { streams: Streams::JOINT_ONLY, ..config(2, 0.95, false) };
+        let mut pre = Preprocessor::<4>::new(joint_only).unwrap();
         joint.fill(f32::NAN);
         pre.run(&window, Outputs { joint: &mut joint, bone: &mut [], motion: &mut [] }).unwrap();
         assert!(joint.iter().all(|x| x.is_finite()));
+    }
+
+    #[test]
+    fn stream_functions_refuse_short_buffers() {
+        let joint = vec![1.0f32; tensor_len(2)];
+        let mut short = vec![0.0f32; tensor_len(2) - 1];
+        let needed = tensor_len(2);
+        assert_eq!(
+            bone_stream(&joint, &mut short, 2),
+            Err(PreprocessError::OutputTooSmall { stream: Stream::Bone, needed, actual: needed - 1 })
+        );
+        let mut out = vec![0.0f32; needed];
+        assert_eq!(
+            motion_stream(&joint[1..], &mut out, 2),
+            Err(PreprocessError::OutputTooSmall { stream: Stream::Joint, needed, actual: needed - 1 })
+        );
+        assert_eq!(motion_stream(&joint, &mut out, 2), Ok(()));
+        assert!(out.iter().all(|x| *x == 0.0));
     }
 
     #[test]

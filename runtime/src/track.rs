@@ -320,26 +320,22 @@ pub struct Tracks<const TRACKS: usize = 4, const FRAMES: usize = 64> {
 impl<const TRACKS: usize, const FRAMES: usize> Tracks<TRACKS, FRAMES> {
     /// Empty tracks. Fails with [`TrackError::InvalidConfig`] when the config cannot work with `FRAMES`.
     pub fn new(config: TrackConfig) -> Result<Self, TrackError> {
-        const { assert!(FRAMES > 0, "a track needs at least one frame of history") };
         if config.stride_frames == 0 || config.timeout_us == 0 || config.min_frames == 0 || config.min_frames > FRAMES
         {
             return Err(TrackError::InvalidConfig);
         }
-        Ok(Tracks {
-            config,
-            slots: core::array::from_fn(|_| Track::empty()),
-            last_sequence: None,
-            last_timestamp_us: 0,
-            next_serial: 0,
-            counters: TracksCounters::default(),
-        })
+        Ok(Self::empty(config))
     }
 
-    /// Empty tracks with [`TrackConfig::for_frames`]`(FRAMES)`.
+    /// Empty tracks with [`TrackConfig::for_frames`]`(FRAMES)`, which is always valid.
     pub fn with_defaults() -> Self {
+        Self::empty(TrackConfig::for_frames(FRAMES))
+    }
+
+    fn empty(config: TrackConfig) -> Self {
         const { assert!(FRAMES > 0, "a track needs at least one frame of history") };
         Tracks {
-            config: TrackConfig::for_frames(FRAMES),
+            config,
             slots: core::array::from_fn(|_| Track::empty()),
             last_sequence: None,
             last_timestamp_us: 0,
@@ -398,25 +394,15 @@ impl<const TRACKS: usize, const FRAMES: usize> Tracks<TRACKS, FRAMES> {
 
         if let Some((last_sequence, last_timestamp)) = previous {
             if timestamp_us < last_timestamp {
-                // A sensor restart: ids and clock both start over, so nothing held is comparable any more.
+                // A sensor restart: ids, clock and sequence all start over, so nothing held is comparable any more
+                // and the sequence step means nothing.
                 self.evict_where(&mut report, |_| true);
                 report.clock_restart = true;
                 self.counters.clock_restarts = self.counters.clock_restarts.wrapping_add(1);
-            }
-            self.evict_timed_out(timestamp_us, &mut report);
-            let step = sequence.wrapping_sub(last_sequence);
-            if step > i32::MAX as u32 {
-                // The sequence number went backwards: treat it as an unbounded gap.
-                self.counters.sequence_restarts = self.counters.sequence_restarts.wrapping_add(1);
-                for track in self.slots.iter_mut().filter(|t| t.active && t.len > 0) {
-                    track.clear_history(self.config.stride_frames);
-                    report.resets = report.resets.saturating_add(1);
-                }
-            } else if step > 1 {
-                report.dropped_frames = step - 1;
-                self.counters.sequence_gaps = self.counters.sequence_gaps.wrapping_add(1);
-                self.counters.dropped_frames = self.counters.dropped_frames.wrapping_add(step - 1);
-                self.insert_dropped(step - 1, last_timestamp, timestamp_us, &mut report);
+            } else {
+                self.evict_timed_out(timestamp_us, &mut report);
+                let step = sequence.wrapping_sub(last_sequence);
+                self.account_sequence_step(step, last_timestamp, timestamp_us, &mut report);
             }
         }
 
@@ -433,6 +419,22 @@ impl<const TRACKS: usize, const FRAMES: usize> Tracks<TRACKS, FRAMES> {
         self.last_sequence = Some(sequence);
         self.last_timestamp_us = timestamp_us;
         Ok(report)
+    }
+
+    fn account_sequence_step(&mut self, step: u32, last_timestamp: u64, timestamp_us: u64, report: &mut FrameReport) {
+        if step > i32::MAX as u32 {
+            // The sequence number went backwards: treat it as an unbounded gap.
+            self.counters.sequence_restarts = self.counters.sequence_restarts.wrapping_add(1);
+            for track in self.slots.iter_mut().filter(|t| t.active && t.len > 0) {
+                track.clear_history(self.config.stride_frames);
+                report.resets = report.resets.saturating_add(1);
+            }
+        } else if step > 1 {
+            report.dropped_frames = step - 1;
+            self.counters.sequence_gaps = self.counters.sequence_gaps.wrapping_add(1);
+            self.counters.dropped_frames = self.counters.dropped_frames.wrapping_add(step - 1);
+            self.insert_dropped(step - 1, last_timestamp, timestamp_us, report);
+        }
     }
 
     fn place_body(
@@ -756,10 +758,19 @@ mod tests {
         let mut tracks = Small::new(config()).unwrap();
         tracks.push_frame(100, 10 * PERIOD, [(1, &pose(0.0))]).unwrap();
         let old = tracks.find_body(1).unwrap();
-        let report = tracks.push_frame(0, 0, [(1, &pose(0.0))]).unwrap();
+        // The sequence jump means nothing after a restart: no dropped frames are counted.
+        let report = tracks.push_frame(200, 0, [(1, &pose(0.0))]).unwrap();
         assert!(report.clock_restart);
-        assert_eq!(report.evicted, 1);
+        assert_eq!((report.evicted, report.dropped_frames), (1, 0));
+        assert_eq!(tracks.counters().dropped_frames, 0);
         assert_ne!(tracks.find_body(1), Some(old));
+    }
+
+    #[test]
+    fn default_tracks_use_the_documented_config() {
+        let tracks = Tracks::<4, 64>::with_defaults();
+        assert_eq!(*tracks.config(), TrackConfig::default());
+        assert_eq!(tracks.active_count(), 0);
     }
 
     #[test]

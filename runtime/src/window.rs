@@ -211,6 +211,7 @@ mod tests {
     use super::*;
     use std::vec::Vec;
     use crate::track::TrackConfig;
+    use proptest::prelude::*;
 
     fn at(x: f32, marker: f32) -> Pose {
         let mut p = Pose::MISSING;
@@ -333,5 +334,59 @@ mod tests {
         w.push(None, None).unwrap();
         assert_eq!(extract(&t, one, &WindowConfig::default(), &mut w), Err(WindowError::NotPresent));
         assert!(w.is_empty());
+    }
+
+    proptest! {
+        /// Random streams of frames (gaps, repeats, restarts, bodies coming and going) never panic, keep every
+        /// ring aligned on the newest frame, and every due body yields a window that preprocessing accepts.
+        #[test]
+        fn random_streams_keep_tracks_aligned_and_windows_valid(
+            frames in prop::collection::vec(
+                (0u32..4, 0u64..60_000, prop::collection::vec((0u32..6, -3.0f32..3.0, any::<bool>()), 0..6)),
+                1..120,
+            ),
+        ) {
+            use crate::preprocess::{Outputs, PreprocessConfig, PreprocessError, Preprocessor};
+            let mut tracks = Tracks::<3, 8>::new(TrackConfig {
+                max_gap_frames: 2, timeout_us: 150_000, stride_frames: 2, min_frames: 3,
+            }).unwrap();
+            let mut window = WindowFrames::<8>::new();
+            let mut pre = Preprocessor::<8>::new(PreprocessConfig { frames_out: 4, ..Default::default() }).unwrap();
+            let mut joint = [0.0f32; 600];
+            let (mut sequence, mut time) = (0u32, 0u64);
+            for (step, dt, bodies) in frames {
+                // Step 0 repeats a sequence number; a small dt sometimes runs the clock backwards.
+                sequence = sequence.wrapping_add(step);
+                let previous_time = time;
+                time = if dt < 2_000 { time.saturating_sub(dt) } else { time + dt };
+                let poses: Vec<(u32, Pose)> = bodies.iter().map(|&(id, x, valid)| {
+                    let mut p = at(x, id as f32);
+                    p.valid[crate::skeleton::NTU_ROOT] = valid;
+                    (id, p)
+                }).collect();
+                let had_frames = tracks.counters().frames > 0;
+                let result = tracks.push_frame(sequence, time, poses.iter().map(|(id, p)| (*id, p)));
+                prop_assert_eq!(result.is_err(), step == 0 && had_frames);
+                if result.is_err() {
+                    time = previous_time; // a refused frame changes nothing
+                }
+                for track in tracks.iter().filter(|t| !t.is_empty()) {
+                    prop_assert!(track.len() <= 8);
+                    prop_assert_eq!(track.frame(0).unwrap().timestamp_us, time, "newest slot is this frame");
+                }
+                let due: Vec<TrackId> = tracks.due().collect();
+                for id in due {
+                    extract(&tracks, id, &WindowConfig::default(), &mut window).unwrap();
+                    prop_assert!(window.len() >= 3 && window.present(0, 0) && window.present(0, window.len() - 1));
+                    prop_assert_ne!(window.sources[1].map(|s| s.track), Some(id));
+                    match pre.run(&window, Outputs { joint: &mut joint, bone: &mut [], motion: &mut [] }) {
+                        Ok(()) => prop_assert!(joint.iter().all(|x| x.is_finite())),
+                        // Roots are dropped at random here, so a rootless body 0 is a legitimate refusal.
+                        Err(e) => prop_assert_eq!(e, PreprocessError::Body0NoRoot),
+                    }
+                    tracks.mark_inferred(id).unwrap();
+                }
+            }
+        }
     }
 }

@@ -533,7 +533,10 @@ fn cases() -> Vec<Case> {
         "refused_body0_without_root",
         "Body 0 never has SpineShoulder observed: the window is refused.",
         (16, 0.95, false),
-        [Builder::new(&actor, f, rng).missing(joint::SPINE_SHOULDER, 0..f, rng).build(), Builder::nobody(f, rng).build()],
+        [
+            Builder::new(&actor, f, rng).missing(joint::SPINE_SHOULDER, 0..f, rng).build(),
+            Builder::nobody(f, rng).build(),
+        ],
     ));
 
     let (a, b) = pair(rng);
