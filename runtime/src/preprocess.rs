@@ -3,8 +3,8 @@
 //! The normative specification is `docs/preprocessing.md` (version 1); the golden vectors in
 //! `tests/fixtures/preprocess/` hold this implementation and the Python one to it. Stages, in order:
 //! fill → centre → align (optional) → crop and resize to T frames → joint tensor `[3, T, 25, 2]` → bone and
-//! motion streams. The stages keep the numeric types of the specification (f32 everywhere, f64 inside the alignment) and
-//! the order of operations, because 1e-6 agreement with numpy/PyTorch depends on it.
+//! motion streams. The stages keep the numeric types of the specification (f32 everywhere, f64 inside the
+//! alignment) and the order of operations, because 1e-6 agreement with numpy/PyTorch depends on it.
 //!
 //! Nothing here allocates: the working copy of the window lives in the [`Preprocessor`], and outputs are
 //! caller-supplied slices.
