@@ -71,3 +71,14 @@ impl Default for Pose {
         Pose::MISSING
     }
 }
+
+/// Root of the NTU-25 bone tree: SpineShoulder (NTU "joint 21").
+pub const NTU_ROOT: usize = joint::SPINE_SHOULDER;
+
+/// Parent of each joint in the 24 NTU bones used by ST-GCN, CTR-GCN and MS-G3D (zero-based; the root is its own
+/// parent). Entry `v` is the `v2` of the 1-based pair `(v + 1, v2 + 1)` of that list, so the bone stream is
+/// `joint[v] - joint[NTU_BONE_PARENTS[v]]` and the root's bone is zero. The list's quirks are kept on purpose
+/// (HandTipLeft hangs from ThumbLeft, ThumbLeft from HandLeft) because trained models expect them.
+pub const NTU_BONE_PARENTS: [usize; NTU_JOINTS] = [
+    1, 20, 20, 2, 20, 4, 5, 6, 20, 8, 9, 10, 0, 12, 13, 14, 0, 16, 17, 18, 20, 22, 7, 24, 11,
+];
