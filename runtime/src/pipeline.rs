@@ -1,1 +1,504 @@
-//! Placeholder: filled in by the runtime-core work (issue 2).
+//! The glue from decoded messages to events, in two halves that a device may run on different threads:
+//!
+//! - [`Frontend`]: per frame, maps bodies into the model layout and feeds the tracks; per due window, extracts and
+//!   preprocesses it into tensors. Cheap and allocation-free, it runs on every frame.
+//! - [`Classifier`]: per window, runs the engine of each stream, the head, stream fusion and the decision layer.
+//!   It is the expensive half: a device that falls behind drops whole windows between the halves, never frames.
+//!
+//! [`Pipeline`] joins both for single-threaded use (tests, MCU-class targets, replay).
+
+use crate::decision::{DecisionConfig, DecisionError, Decisions};
+use crate::engine::{Engine, EngineError};
+use crate::head::{fuse_softmax, softmax, HeadError, LinearHead, PrototypeHead, TextPrototypeHead};
+use crate::layout::{map_body, SourceFormat};
+use crate::preprocess::{Outputs, PreprocessConfig, PreprocessError, Preprocessor, Streams};
+use crate::skeleton::Pose;
+use crate::track::{FrameReport, TrackConfig, TrackError, TrackId, Tracks};
+use crate::window::{extract, WindowConfig, WindowError, WindowFrames};
+use crate::wire::{Event, Frame, Hello, Message, MAX_BODIES};
+
+/// Why a frame or a window failed. Each costs only that frame or window.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum PipelineError {
+    Track(TrackError),
+    Window(WindowError),
+    Preprocess(PreprocessError),
+    Engine(EngineError),
+    Head(HeadError),
+    Decision(DecisionError),
+    /// The streams, engines, head and buffers do not fit together (found at construction).
+    Config(&'static str),
+}
+
+impl core::fmt::Display for PipelineError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            PipelineError::Track(e) => write!(f, "tracks: {e}"),
+            PipelineError::Window(e) => write!(f, "window: {e}"),
+            PipelineError::Preprocess(e) => write!(f, "preprocessing: {e}"),
+            PipelineError::Engine(e) => write!(f, "engine: {e}"),
+            PipelineError::Head(e) => write!(f, "head: {e}"),
+            PipelineError::Decision(e) => write!(f, "decision: {e}"),
+            PipelineError::Config(what) => write!(f, "pipeline configuration: {what}"),
+        }
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for PipelineError {}
+
+macro_rules! from_error {
+    ($($source:ty => $variant:ident),*) => {
+        $(impl From<$source> for PipelineError {
+            fn from(e: $source) -> Self {
+                PipelineError::$variant(e)
+            }
+        })*
+    };
+}
+from_error!(TrackError => Track, WindowError => Window, PreprocessError => Preprocess, EngineError => Engine,
+    HeadError => Head, DecisionError => Decision);
+
+/// Settings of the frame-side half. They must match the bundle the model came with.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct FrontendConfig {
+    /// Joints below this wire confidence count as missing (1 = anything tracked).
+    pub min_confidence: u8,
+    pub tracks: TrackConfig,
+    pub window: WindowConfig,
+    pub preprocess: PreprocessConfig,
+}
+
+/// A window ready for classification.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct WindowInfo {
+    pub body_id: u32,
+    /// The partner packed as the second body, if any.
+    pub partner_id: Option<u32>,
+    /// Sensor time of the first and last raw frame in the window.
+    pub start_us: u64,
+    pub end_us: u64,
+}
+
+/// Counters of the frame-side half.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct FrontendCounters {
+    pub frames: u32,
+    /// Bodies whose joints did not fit the announced layout; they were left out of their frame.
+    pub bodies_rejected: u32,
+    pub windows_prepared: u32,
+    /// Windows that could not be built or preprocessed (for example a body without a usable root joint).
+    pub windows_failed: u32,
+}
+
+/// Frame-side half: layout mapping, tracks, windows, preprocessing.
+#[derive(Debug)]
+pub struct Frontend<const TRACKS: usize = 4, const FRAMES: usize = 64> {
+    format: SourceFormat,
+    min_confidence: u8,
+    window_config: WindowConfig,
+    tracks: Tracks<TRACKS, FRAMES>,
+    window: WindowFrames<FRAMES>,
+    preprocessor: Preprocessor<FRAMES>,
+    poses: [Pose; MAX_BODIES],
+    body_ids: [u32; MAX_BODIES],
+    counters: FrontendCounters,
+}
+
+impl<const TRACKS: usize, const FRAMES: usize> Frontend<TRACKS, FRAMES> {
+    /// A frontend for sensors speaking `format` until a `Hello` says otherwise.
+    pub fn new(config: FrontendConfig, format: SourceFormat) -> Result<Self, PipelineError> {
+        Ok(Frontend {
+            format,
+            min_confidence: config.min_confidence,
+            window_config: config.window,
+            tracks: Tracks::new(config.tracks)?,
+            window: WindowFrames::new(),
+            preprocessor: Preprocessor::new(config.preprocess)?,
+            poses: [Pose::MISSING; MAX_BODIES],
+            body_ids: [0; MAX_BODIES],
+            counters: FrontendCounters::default(),
+        })
+    }
+
+    /// Length of each stream tensor `[3, T, 25, 2]`.
+    pub fn tensor_len(&self) -> usize {
+        self.preprocessor.tensor_len()
+    }
+
+    pub fn streams(&self) -> Streams {
+        self.preprocessor.config().streams
+    }
+
+    pub fn tracks(&self) -> &Tracks<TRACKS, FRAMES> {
+        &self.tracks
+    }
+
+    pub fn counters(&self) -> FrontendCounters {
+        self.counters
+    }
+
+    /// Adopts the layout, units and axes a sensor announces.
+    pub fn on_hello(&mut self, hello: &Hello) {
+        self.format = SourceFormat::from_hello(hello);
+    }
+
+    /// Maps the frame's bodies into the model layout and advances the tracks.
+    ///
+    /// A body that does not fit the layout is left out of this frame and counted; the rest of the frame is used.
+    pub fn push_frame(&mut self, frame: &Frame) -> Result<FrameReport, PipelineError> {
+        let mut count = 0;
+        for body in &frame.bodies {
+            match map_body(&self.format, &body.joints, self.min_confidence, &mut self.poses[count]) {
+                Ok(()) => {
+                    self.body_ids[count] = body.id;
+                    count += 1;
+                }
+                Err(_) => self.counters.bodies_rejected = self.counters.bodies_rejected.wrapping_add(1),
+            }
+        }
+        let bodies = self.body_ids[..count].iter().copied().zip(self.poses[..count].iter());
+        let report = self.tracks.push_frame(frame.sequence, frame.timestamp_us, bodies)?;
+        self.counters.frames = self.counters.frames.wrapping_add(1);
+        Ok(report)
+    }
+
+    /// The next track whose window is due, if any.
+    pub fn next_due(&self) -> Option<TrackId> {
+        self.tracks.due().next()
+    }
+
+    /// Builds and preprocesses the window of `id` into `tensors`, and marks the track as served so that a
+    /// window that fails is not retried on every frame.
+    pub fn prepare(&mut self, id: TrackId, tensors: Outputs<'_>) -> Result<WindowInfo, PipelineError> {
+        let outcome = self.prepare_unmarked(id, tensors);
+        self.tracks.mark_inferred(id)?;
+        let counter = match outcome {
+            Ok(_) => &mut self.counters.windows_prepared,
+            Err(_) => &mut self.counters.windows_failed,
+        };
+        *counter = counter.wrapping_add(1);
+        outcome
+    }
+
+    fn prepare_unmarked(&mut self, id: TrackId, tensors: Outputs<'_>) -> Result<WindowInfo, PipelineError> {
+        extract(&self.tracks, id, &self.window_config, &mut self.window)?;
+        self.preprocessor.run(&self.window, tensors)?;
+        let body = self.window.sources[0].ok_or(PipelineError::Window(WindowError::UnknownTrack))?;
+        Ok(WindowInfo {
+            body_id: body.body_id,
+            partner_id: self.window.sources[1].map(|p| p.body_id),
+            start_us: self.window.start_us,
+            end_us: self.window.end_us,
+        })
+    }
+
+    /// Whether a body id still has a track (the decision layer closes segments of bodies that are gone).
+    pub fn is_tracked(&self, body_id: u32) -> bool {
+        self.tracks.find_body(body_id).is_some()
+    }
+}
+
+/// How the classifier turns engine outputs into per-label scores.
+#[derive(Debug)]
+pub enum Head<'a, const MAX_K: usize = 16> {
+    /// The engines output logits: softmax per stream, then weighted fusion.
+    Logits,
+    /// The engines output embeddings; a linear layer from the bundle makes logits (per stream, then fusion).
+    Linear(LinearHead<'a>),
+    /// The joint engine outputs an embedding, compared with exemplars enrolled on the device. Below
+    /// `min_similarity` the window is unknown.
+    Prototype { head: PrototypeHead<'a, MAX_K>, min_similarity: f32 },
+    /// The joint engine outputs an embedding, compared with label text embeddings (zero-shot labels).
+    Text { head: TextPrototypeHead<'a>, min_similarity: f32 },
+}
+
+/// The engines of a model, one per input stream. Bone and motion are optional.
+#[derive(Debug)]
+pub struct StreamEngines<E> {
+    pub joint: E,
+    pub bone: Option<E>,
+    pub motion: Option<E>,
+    /// Fusion weights of joint, bone and motion (normalised by the fusion; see `docs/decisions.md`).
+    pub weights: [f32; 3],
+}
+
+/// Input tensors of one window, as filled by [`Frontend::prepare`].
+#[derive(Clone, Copy, Debug)]
+pub struct Tensors<'a> {
+    pub joint: &'a [f32],
+    pub bone: &'a [f32],
+    pub motion: &'a [f32],
+}
+
+/// Window-side half: engines, head, fusion and decisions.
+///
+/// `MAX_OUT` bounds an engine's output length (logits or embedding), `MAX_CLASSES` the label count.
+#[derive(Debug)]
+pub struct Classifier<
+    'a,
+    E,
+    const MAX_OUT: usize = 512,
+    const BODIES: usize = 4,
+    const MAX_CLASSES: usize = 64,
+    const HISTORY: usize = 8,
+> {
+    engines: StreamEngines<E>,
+    head: Head<'a>,
+    classes: usize,
+    outputs: [[f32; MAX_OUT]; 3],
+    logits: [[f32; MAX_CLASSES]; 3],
+    scores: [f32; MAX_CLASSES],
+    decisions: Decisions<BODIES, MAX_CLASSES, HISTORY>,
+    windows_run: u32,
+}
+
+impl<'a, E: Engine, const MAX_OUT: usize, const BODIES: usize, const MAX_CLASSES: usize, const HISTORY: usize>
+    Classifier<'a, E, MAX_OUT, BODIES, MAX_CLASSES, HISTORY>
+{
+    /// `actions` maps label index → action id and so fixes the label count.
+    pub fn new(
+        engines: StreamEngines<E>,
+        head: Head<'a>,
+        decision: DecisionConfig,
+        actions: &[u16],
+    ) -> Result<Self, PipelineError> {
+        let classes = actions.len();
+        let out = engines.joint.output_len();
+        for engine in [Some(&engines.joint), engines.bone.as_ref(), engines.motion.as_ref()].into_iter().flatten() {
+            if engine.output_len() != out || engine.input_len() != engines.joint.input_len() {
+                return Err(PipelineError::Config("stream engines differ in input or output shape"));
+            }
+        }
+        if out > MAX_OUT {
+            return Err(PipelineError::Config("engine output longer than MAX_OUT"));
+        }
+        if classes > MAX_CLASSES {
+            return Err(PipelineError::Config("more labels than MAX_CLASSES"));
+        }
+        let multi_stream = engines.bone.is_some() || engines.motion.is_some();
+        let head_fits = match &head {
+            Head::Logits => out == classes,
+            Head::Linear(linear) => linear.input_len() == out && linear.classes() == classes,
+            Head::Prototype { head, .. } => head.dim() == out && !multi_stream,
+            Head::Text { head, .. } => head.dim() == out && head.labels() == classes && !multi_stream,
+        };
+        if !head_fits {
+            return Err(PipelineError::Config(
+                "head does not match the engine output or the labels (embedding heads take the joint stream only)",
+            ));
+        }
+        Ok(Classifier {
+            engines,
+            head,
+            classes,
+            outputs: [[0.0; MAX_OUT]; 3],
+            logits: [[0.0; MAX_CLASSES]; 3],
+            scores: [0.0; MAX_CLASSES],
+            decisions: Decisions::new(decision, actions)?,
+            windows_run: 0,
+        })
+    }
+
+    /// Input length each engine expects (must equal the frontend's tensor length).
+    pub fn input_len(&self) -> usize {
+        self.engines.joint.input_len()
+    }
+
+    pub fn windows_run(&self) -> u32 {
+        self.windows_run
+    }
+
+    /// The head, for enrolment on the device.
+    pub fn head_mut(&mut self) -> &mut Head<'a> {
+        &mut self.head
+    }
+
+    /// Scores of the latest classified window (label probabilities or vote shares).
+    pub fn last_scores(&self) -> &[f32] {
+        &self.scores[..self.classes]
+    }
+
+    /// Runs the engines on `embedding_only` stream 0 and returns its output, for enrolment.
+    pub fn embed(&mut self, tensors: Tensors<'_>) -> Result<&[f32], PipelineError> {
+        let out = self.engines.joint.output_len();
+        self.engines.joint.run(tensors.joint, &mut self.outputs[0][..out])?;
+        Ok(&self.outputs[0][..out])
+    }
+
+    /// Classifies one window and feeds the body's decisions; events go to `emit`.
+    pub fn classify(
+        &mut self,
+        window: &WindowInfo,
+        tensors: Tensors<'_>,
+        emit: impl FnMut(Event),
+    ) -> Result<(), PipelineError> {
+        let out = self.engines.joint.output_len();
+        let classes = self.classes;
+        let StreamEngines { joint, bone, motion, weights } = &mut self.engines;
+        let inputs = [tensors.joint, tensors.bone, tensors.motion];
+        let mut streams = 0;
+        let mut stream_weights = [0.0f32; 3];
+        for (s, engine) in [Some(joint), bone.as_mut(), motion.as_mut()].into_iter().enumerate() {
+            if let Some(engine) = engine {
+                engine.run(inputs[s], &mut self.outputs[streams][..out])?;
+                stream_weights[streams] = weights[s];
+                streams += 1;
+            }
+        }
+        self.windows_run = self.windows_run.wrapping_add(1);
+        let t = window.end_us;
+        match &self.head {
+            Head::Logits | Head::Linear(_) => {
+                for s in 0..streams {
+                    match &self.head {
+                        Head::Linear(linear) => linear.logits(&self.outputs[s][..out], &mut self.logits[s][..classes])?,
+                        _ => self.logits[s][..classes].copy_from_slice(&self.outputs[s][..classes]),
+                    }
+                }
+                let [l0, l1, l2] = &self.logits;
+                let all = [&l0[..classes], &l1[..classes], &l2[..classes]];
+                if streams == 1 {
+                    softmax(all[0], &mut self.scores[..classes])?;
+                } else {
+                    fuse_softmax(&all[..streams], &stream_weights[..streams], &mut self.scores[..classes])?;
+                }
+                self.decisions.update(window.body_id, t, &self.scores[..classes], emit)?;
+            }
+            Head::Prototype { head, min_similarity } => {
+                let best = head.vote_shares(&self.outputs[0][..out], &mut self.scores[..classes])?;
+                if best.best_similarity < *min_similarity {
+                    self.decisions.update_unknown(window.body_id, t, emit)?;
+                } else {
+                    self.decisions.update(window.body_id, t, &self.scores[..classes], emit)?;
+                }
+            }
+            Head::Text { head, min_similarity } => {
+                let similarities = &mut self.logits[0][..classes];
+                head.scores(&self.outputs[0][..out], similarities, &mut self.scores[..classes])?;
+                let best = similarities.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                if best < *min_similarity {
+                    self.decisions.update_unknown(window.body_id, t, emit)?;
+                } else {
+                    self.decisions.update(window.body_id, t, &self.scores[..classes], emit)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Closes the open segments of bodies that `still_tracked` no longer knows.
+    pub fn retire_bodies(&mut self, still_tracked: impl Fn(u32) -> bool, mut emit: impl FnMut(Event)) {
+        let mut gone = [0u32; BODIES];
+        let mut count = 0;
+        for body in self.decisions.body_ids() {
+            if !still_tracked(body) && count < BODIES {
+                gone[count] = body;
+                count += 1;
+            }
+        }
+        for body in &gone[..count] {
+            self.decisions.remove(*body, &mut emit);
+        }
+    }
+}
+
+/// Counters of a [`Pipeline`], beyond those of its halves.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct PipelineCounters {
+    pub frames_refused: u32,
+    pub windows_failed: u32,
+    pub events: u32,
+}
+
+/// Both halves on one thread: every due window is classified as soon as its frame arrives.
+#[derive(Debug)]
+pub struct Pipeline<
+    'a,
+    E,
+    const TRACKS: usize = 4,
+    const FRAMES: usize = 64,
+    const MAX_OUT: usize = 512,
+    const MAX_CLASSES: usize = 64,
+> {
+    pub frontend: Frontend<TRACKS, FRAMES>,
+    pub classifier: Classifier<'a, E, MAX_OUT, TRACKS, MAX_CLASSES>,
+    /// Caller-supplied storage for the three stream tensors (3 × tensor length).
+    tensors: &'a mut [f32],
+    counters: PipelineCounters,
+    last_error: Option<PipelineError>,
+}
+
+impl<'a, E: Engine, const TRACKS: usize, const FRAMES: usize, const MAX_OUT: usize, const MAX_CLASSES: usize>
+    Pipeline<'a, E, TRACKS, FRAMES, MAX_OUT, MAX_CLASSES>
+{
+    /// `tensors` must hold three stream tensors; it is the only large buffer and the caller decides where it lives.
+    pub fn new(
+        frontend: Frontend<TRACKS, FRAMES>,
+        classifier: Classifier<'a, E, MAX_OUT, TRACKS, MAX_CLASSES>,
+        tensors: &'a mut [f32],
+    ) -> Result<Self, PipelineError> {
+        if classifier.input_len() != frontend.tensor_len() {
+            return Err(PipelineError::Config("engine input length differs from the preprocessing tensor length"));
+        }
+        if tensors.len() < 3 * frontend.tensor_len() {
+            return Err(PipelineError::Config("tensor storage smaller than three stream tensors"));
+        }
+        Ok(Pipeline { frontend, classifier, tensors, counters: PipelineCounters::default(), last_error: None })
+    }
+
+    pub fn counters(&self) -> PipelineCounters {
+        self.counters
+    }
+
+    /// The latest error of a frame or window, for logs.
+    pub fn last_error(&self) -> Option<PipelineError> {
+        self.last_error
+    }
+
+    /// Handles one decoded message; events go to `emit`. Errors cost the frame or window they occur in, are
+    /// counted, and the rest of the message is still processed.
+    pub fn on_message(&mut self, message: &Message, mut emit: impl FnMut(Event)) {
+        match message {
+            Message::Hello(hello) => self.frontend.on_hello(hello),
+            Message::Frame(frame) => self.on_frame(frame, &mut emit),
+            Message::Heartbeat(_) | Message::Event(_) | Message::Status(_) => {}
+        }
+    }
+
+    fn on_frame(&mut self, frame: &Frame, emit: &mut impl FnMut(Event)) {
+        let mut counted = |event: Event| {
+            self.counters.events = self.counters.events.wrapping_add(1);
+            emit(event)
+        };
+        if let Err(error) = self.frontend.push_frame(frame) {
+            self.counters.frames_refused = self.counters.frames_refused.wrapping_add(1);
+            self.last_error = Some(error);
+            return;
+        }
+        let frontend = &self.frontend;
+        self.classifier.retire_bodies(|body| frontend.is_tracked(body), &mut counted);
+        let len = self.frontend.tensor_len();
+        while let Some(id) = self.frontend.next_due() {
+            let (joint, rest) = self.tensors.split_at_mut(len);
+            let (bone, rest) = rest.split_at_mut(len);
+            let motion = &mut rest[..len];
+            let outcome = self.frontend.prepare(id, Outputs { joint, bone, motion }).and_then(|window| {
+                let tensors = Tensors {
+                    joint: &self.tensors[..len],
+                    bone: &self.tensors[len..2 * len],
+                    motion: &self.tensors[2 * len..3 * len],
+                };
+                self.classifier.classify(&window, tensors, &mut counted)
+            });
+            if let Err(error) = outcome {
+                self.counters.windows_failed = self.counters.windows_failed.wrapping_add(1);
+                self.last_error = Some(error);
+            }
+        }
+    }
+}

@@ -1,5 +1,7 @@
 //! Shared helpers for skelact's end-to-end tests.
 
+pub mod stream;
+
 use std::path::PathBuf;
 
 /// The repository root (the parent of this crate).

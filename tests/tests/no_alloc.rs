@@ -1,0 +1,124 @@
+//! Zero heap allocations per frame in steady state, across decode → layout → tracks → window → preprocessing →
+//! engine (the deterministic test engine) → head → decisions → event encoding.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+
+use skelact_runtime::decision::DecisionConfig;
+use skelact_runtime::engine::TestEngine;
+use skelact_runtime::layout::SourceFormat;
+use skelact_runtime::pipeline::{Classifier, Frontend, FrontendConfig, Head, Pipeline, StreamEngines};
+use skelact_runtime::preprocess::{tensor_len, PreprocessConfig, Streams};
+use skelact_runtime::track::TrackConfig;
+use skelact_runtime::window::WindowConfig;
+use skelact_runtime::wire::{encode_packet, Decoder, Message, MAX_PACKET_LEN};
+use skelact_tests::stream::{encode_stream, looped_ntu_frames};
+
+/// Counts allocations made by the current thread while counting is switched on; other threads (the test
+/// harness) are ignored.
+struct CountingAllocator;
+
+thread_local! {
+    static COUNTING: Cell<bool> = const { Cell::new(false) };
+    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+}
+
+unsafe impl GlobalAlloc for CountingAllocator {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if COUNTING.with(Cell::get) {
+            ALLOCATIONS.with(|a| a.set(a.get() + 1));
+        }
+        // SAFETY: forwarded unchanged to the system allocator.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: forwarded unchanged to the system allocator.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        if COUNTING.with(Cell::get) {
+            ALLOCATIONS.with(|a| a.set(a.get() + 1));
+        }
+        // SAFETY: forwarded unchanged to the system allocator.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: CountingAllocator = CountingAllocator;
+
+fn counting<R>(f: impl FnOnce() -> R) -> (R, u64) {
+    ALLOCATIONS.with(|a| a.set(0));
+    COUNTING.with(|c| c.set(true));
+    let result = f();
+    COUNTING.with(|c| c.set(false));
+    (result, ALLOCATIONS.with(Cell::get))
+}
+
+#[test]
+fn the_counter_sees_allocations() {
+    let (_, n) = counting(|| std::hint::black_box(vec![1u8; 10]));
+    assert!(n >= 1, "the counting allocator must see a Vec allocation");
+}
+
+#[test]
+fn steady_state_allocates_nothing_per_frame() {
+    const WARM_UP: usize = 200;
+    const MEASURED: usize = 600;
+    let Some(frames) = looped_ntu_frames(WARM_UP + MEASURED) else {
+        eprintln!("SKIPPED: NTU fixtures absent");
+        return;
+    };
+    let messages: Vec<Message> = frames.into_iter().map(Message::Frame).collect();
+    let stream = encode_stream(&messages);
+    let split = encode_stream(&messages[..WARM_UP]).len();
+
+    const T: usize = 32;
+    const CLASSES: usize = 5;
+    let frontend = Frontend::<4, 64>::new(
+        FrontendConfig {
+            min_confidence: 1,
+            tracks: TrackConfig::for_frames(64),
+            window: WindowConfig::default(),
+            preprocess: PreprocessConfig { frames_out: T, streams: Streams::ALL, ..PreprocessConfig::default() },
+        },
+        SourceFormat::MODEL,
+    )
+    .unwrap();
+    let engine = || TestEngine::new(tensor_len(T), CLASSES, 10000.0);
+    let engines =
+        StreamEngines { joint: engine(), bone: Some(engine()), motion: Some(engine()), weights: [0.5, 0.5, 0.5] };
+    let actions = [1, 2, 3, 4, 5];
+    let decision = DecisionConfig { min_duration_us: 0, ..DecisionConfig::default() };
+    let classifier = Classifier::<_, 512, 4, 64>::new(engines, Head::Logits, decision, &actions).unwrap();
+    let mut tensors = vec![0.0f32; 3 * tensor_len(T)];
+    let mut pipeline: Pipeline<'_, TestEngine> = Pipeline::new(frontend, classifier, &mut tensors).unwrap();
+    let mut decoder: Decoder = Decoder::new();
+    let mut event_bytes = [0u8; MAX_PACKET_LEN + 1];
+    let mut events = 0u32;
+
+    let mut run = |bytes: &[u8], pipeline: &mut Pipeline<'_, TestEngine>| {
+        for chunk in bytes.chunks(512) {
+            let mut input = chunk;
+            while let Some(outcome) = decoder.decode_next(&mut input) {
+                let message = outcome.expect("clean stream");
+                pipeline.on_message(message, |event| {
+                    events += 1;
+                    let _ = encode_packet(&Message::Event(event), &mut event_bytes);
+                });
+            }
+        }
+    };
+    run(&stream[..split], &mut pipeline);
+    let windows_before = pipeline.classifier.windows_run();
+    let ((), allocations) = counting(|| run(&stream[split..], &mut pipeline));
+    let windows = pipeline.classifier.windows_run() - windows_before;
+
+    assert!(windows >= 50, "the measured part must classify many windows, ran {windows}");
+    assert!(events > 0, "the measured part must emit events, so that the event path is measured too");
+    assert_eq!(pipeline.counters().windows_failed, 0, "{:?}", pipeline.last_error());
+    assert_eq!(allocations, 0, "{allocations} heap allocations over {MEASURED} frames and {windows} windows");
+    eprintln!("{MEASURED} frames, {windows} windows, {events} events, 0 allocations");
+}
