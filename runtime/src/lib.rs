@@ -13,6 +13,9 @@
 #[cfg(feature = "alloc")]
 extern crate alloc;
 
+/// Re-exported so that users build `Frame`s with the same `heapless` version as the wire types.
+pub use heapless;
+
 pub mod decision;
 pub mod engine;
 pub mod head;
