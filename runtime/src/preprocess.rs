@@ -513,67 +513,9 @@ pub fn apply_rotation(matrix: &Matrix3, point: Vec3) -> Vec3 {
     [row(matrix[0]), row(matrix[1]), row(matrix[2])]
 }
 
-/// Correctly rounded square root (IEEE 754 `sqrt`), for `no_std` where `f64::sqrt` is unavailable.
-///
-/// Integer digit-by-digit square root of the significand with round-to-nearest-even, so it returns bit for bit
-/// what `f64::sqrt`, numpy and `math.sqrt` return.
+/// Correctly rounded square root (IEEE 754 `sqrt`, as numpy and `math.sqrt`), also without `std`.
 pub fn sqrt_f64(x: f64) -> f64 {
-    if x.is_nan() || x < 0.0 {
-        return f64::NAN;
-    }
-    if x == 0.0 || x == f64::INFINITY {
-        return x;
-    }
-    const FRACTION_BITS: u32 = 52;
-    let bits = x.to_bits();
-    let biased_exponent = (bits >> FRACTION_BITS) as i64;
-    let fraction = bits & ((1u64 << FRACTION_BITS) - 1);
-    // x = significand · 2^exponent with an integer significand.
-    let (mut significand, mut exponent) = if biased_exponent == 0 {
-        (fraction, -1074i64)
-    } else {
-        (fraction | (1u64 << FRACTION_BITS), biased_exponent - 1075)
-    };
-    // Normalise subnormals so the significand's top bit is bit 52, then make the exponent even.
-    let shift = significand.leading_zeros() as i64 - 11;
-    significand <<= shift;
-    exponent -= shift;
-    if exponent & 1 != 0 {
-        significand <<= 1;
-        exponent -= 1;
-    }
-    // significand ∈ [2^52, 2^54). Scaled by 2^56 its root has exactly 55 bits: 53 kept, a round bit, a sticky bit.
-    let (root, remainder) = integer_sqrt((significand as u128) << 56);
-    let mut kept = (root >> 2) as u64;
-    let round_bit = (root >> 1) & 1 == 1;
-    let sticky = root & 1 == 1 || remainder != 0;
-    let mut result_exponent = (exponent - 56) / 2 + 2;
-    if round_bit && (sticky || kept & 1 == 1) {
-        kept += 1;
-        if kept == 1 << 53 {
-            kept >>= 1;
-            result_exponent += 1;
-        }
-    }
-    let biased = (result_exponent + FRACTION_BITS as i64 + 1023) as u64;
-    f64::from_bits((biased << FRACTION_BITS) | (kept & ((1u64 << FRACTION_BITS) - 1)))
-}
-
-/// Floor square root and remainder (`n - root²`) of a 128-bit integer, two bits at a time.
-fn integer_sqrt(n: u128) -> (u128, u128) {
-    let mut remainder = n;
-    let mut root = 0u128;
-    let mut bit = if n == 0 { 0 } else { 1u128 << ((127 - n.leading_zeros()) & !1) };
-    while bit != 0 {
-        if remainder >= root + bit {
-            remainder -= root + bit;
-            root = (root >> 1) + bit;
-        } else {
-            root >>= 1;
-        }
-        bit >>= 2;
-    }
-    (root, remainder)
+    libm::sqrt(x)
 }
 
 
