@@ -36,6 +36,12 @@ const ENTRY_KIND_AT: usize = 0;
 const ENTRY_OFFSET_AT: usize = 8;
 const ENTRY_LENGTH_AT: usize = 16;
 
+/// Whether a bundle of minor version `minor` is newer than this reader, so that it may hold section kinds and
+/// manifest fields this reader does not know (and skips).
+pub(super) fn is_newer_minor(minor: u16) -> bool {
+    minor > FORMAT_MINOR
+}
+
 /// One section of a parsed bundle.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Section<'a> {
@@ -135,7 +141,7 @@ impl<'a> Container<'a> {
                 return Err(BundleError::SectionOverlap { index });
             }
             previous_end = end;
-            if SectionKind::from_code(kind).is_none() && minor <= FORMAT_MINOR {
+            if SectionKind::from_code(kind).is_none() && !is_newer_minor(minor) {
                 return Err(BundleError::UnknownSectionKind { index, kind });
             }
         }

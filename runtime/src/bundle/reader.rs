@@ -4,7 +4,7 @@ use crate::head::{LinearHead, PrototypeHead, TextPrototypeHead};
 use crate::pipeline::Head;
 use crate::wire::LayoutId;
 
-use super::container::{Container, Section, FORMAT_MAJOR, FORMAT_MINOR};
+use super::container::{is_newer_minor, Container, Section, FORMAT_MAJOR};
 use super::error::BundleError;
 use super::manifest::{ComputeCapability, HeadSpec, Manifest, Precision, StreamKind, TensorRtEngine, TensorRtVersion};
 use super::SectionKind;
@@ -55,7 +55,7 @@ impl<'a> Bundle<'a> {
         let (manifest, rest) =
             postcard::take_from_bytes::<Manifest<'a>>(manifest_bytes).map_err(|_| BundleError::MalformedManifest)?;
         // A newer minor version may append manifest fields; in our own version trailing bytes are damage.
-        if !rest.is_empty() && container.minor() <= FORMAT_MINOR {
+        if !rest.is_empty() && !is_newer_minor(container.minor()) {
             return Err(BundleError::MalformedManifest);
         }
         manifest.validate()?;
