@@ -138,7 +138,10 @@ impl core::fmt::Display for BundleError {
                 write!(f, "bundle model takes {found} bodies per window, the runtime supports {supported}")
             }
             BundleError::InputShape { frames_out, bodies } => {
-                write!(f, "input tensor shape is not [1, 3, {frames_out}, 25, {bodies}] (T = {frames_out}, M = {bodies})")
+                write!(
+                    f,
+                    "input tensor shape is not [1, 3, {frames_out}, 25, {bodies}] (T = {frames_out}, M = {bodies})"
+                )
             }
             BundleError::OutputShape { expected, actual } => {
                 write!(f, "output tensor shape holds {actual} values, expected shape [1, {expected}]")
@@ -146,7 +149,9 @@ impl core::fmt::Display for BundleError {
             BundleError::RingFrames { bundle, device } => {
                 write!(f, "model windows span {bundle} raw frames, the device's track rings hold {device}")
             }
-            BundleError::NoTensorRtEngine { stream } => write!(f, "bundle has no TensorRT engine for the {stream:?} stream"),
+            BundleError::NoTensorRtEngine { stream } => {
+                write!(f, "bundle has no TensorRT engine for the {stream:?} stream")
+            }
             BundleError::TensorRtVersionMismatch { engine, runtime } => {
                 write!(f, "TensorRT engine built with TensorRT {engine}, this device runs TensorRT {runtime}")
             }

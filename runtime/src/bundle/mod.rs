@@ -27,17 +27,19 @@ mod writer;
 #[cfg(test)]
 mod tests;
 
-pub use container::{seal, Section, FORMAT_MAJOR, FORMAT_MINOR, HEADER_LEN, MAGIC, MAX_SECTIONS, PAYLOAD_ALIGN,
-    TABLE_ENTRY_LEN, TRAILER_LEN};
+pub use container::{
+    seal, Section, FORMAT_MAJOR, FORMAT_MINOR, HEADER_LEN, MAGIC, MAX_SECTIONS, PAYLOAD_ALIGN, TABLE_ENTRY_LEN,
+    TRAILER_LEN,
+};
 pub use error::BundleError;
 pub use manifest::{
     ComputeCapability, DecisionParams, EncoderFamily, HeadSpec, Label, Manifest, Precision, PrecisionSet,
     PreprocessParams, StreamKind, StreamModel, TensorRtEngine, TensorRtVersion, TensorSpec, ValidationSummary,
     VariantFigures, WindowParams, MAX_ENGINES, MAX_LABELS, MAX_SHAPE_RANK, MAX_STREAMS, MAX_VARIANTS,
 };
-pub use reader::{check_tensorrt, Bundle, ExemplarStorage};
 #[cfg(feature = "alloc")]
 pub use reader::AlignedBytes;
+pub use reader::{check_tensorrt, Bundle, ExemplarStorage};
 #[cfg(feature = "std")]
 pub use writer::{assemble, BundleWriter};
 

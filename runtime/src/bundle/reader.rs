@@ -255,7 +255,10 @@ impl<'a> Bundle<'a> {
                     self.sized_section(section, SectionKind::Prototypes, float_bytes.saturating_add(count * U16))?;
                 let label_bytes = payload.get(float_bytes as usize..).unwrap_or(&[]);
                 if label_bytes.chunks_exact(2).any(|b| u64::from(u16::from_le_bytes([b[0], b[1]])) >= labels) {
-                    return Err(BundleError::InvalidSection { index: section, reason: "exemplar label index out of range" });
+                    return Err(BundleError::InvalidSection {
+                        index: section,
+                        reason: "exemplar label index out of range",
+                    });
                 }
             }
             HeadSpec::Prototype { section: None, .. } => {}

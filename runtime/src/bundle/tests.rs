@@ -320,10 +320,7 @@ fn manifest_converts_to_the_pipeline_configs() {
     assert_eq!(m.fusion_weights(), [0.6, 0.3, 0.1]);
     assert_eq!(m.tensor_len(), preprocess::tensor_len(T as usize));
     assert_eq!(m.output_len(), DIM);
-    assert_eq!(
-        m.frontend_config(64).unwrap_err(),
-        BundleError::RingFrames { bundle: RAW_FRAMES, device: 64 }
-    );
+    assert_eq!(m.frontend_config(64).unwrap_err(), BundleError::RingFrames { bundle: RAW_FRAMES, device: 64 });
 }
 
 /// A moving skeleton in the model layout, every joint tracked.
@@ -346,9 +343,11 @@ fn a_pipeline_is_built_from_a_bundle_alone() {
     let bundle = Bundle::open(aligned.as_bytes(), LayoutId::KinectV2).unwrap();
     let m = bundle.manifest();
 
-    let frontend =
-        Frontend::<4, { RAW_FRAMES as usize }>::new(m.frontend_config(RAW_FRAMES as usize).unwrap(), SourceFormat::MODEL)
-            .unwrap();
+    let frontend = Frontend::<4, { RAW_FRAMES as usize }>::new(
+        m.frontend_config(RAW_FRAMES as usize).unwrap(),
+        SourceFormat::MODEL,
+    )
+    .unwrap();
     let engine = || TestEngine::new(m.tensor_len(), m.output_len() as usize, 1.0);
     let engines =
         StreamEngines { joint: engine(), bone: Some(engine()), motion: Some(engine()), weights: m.fusion_weights() };
@@ -523,18 +522,12 @@ fn tensorrt_engines_are_matched_to_the_device() {
     let old = TensorRtVersion { major: 8, minor: 6, patch: 2, build: 3 };
     let error = bundle.tensorrt_engine(StreamKind::Joint, old, ORIN).unwrap_err();
     assert_eq!(error, BundleError::TensorRtVersionMismatch { engine: TRT_10_3, runtime: old });
-    assert_eq!(
-        error.to_string(),
-        "TensorRT engine built with TensorRT 10.3.0.30, this device runs TensorRT 8.6.2.3"
-    );
+    assert_eq!(error.to_string(), "TensorRT engine built with TensorRT 10.3.0.30, this device runs TensorRT 8.6.2.3");
     let ampere = ComputeCapability { major: 8, minor: 6 };
     let error = bundle.tensorrt_engine(StreamKind::Joint, TRT_10_3, ampere).unwrap_err();
     // The first engine listed for the stream is the Xavier one.
     assert_eq!(error, BundleError::ComputeCapabilityMismatch { engine: XAVIER, gpu: ampere });
-    assert_eq!(
-        error.to_string(),
-        "TensorRT engine built for GPU compute capability 7.2, this device's GPU is 8.6"
-    );
+    assert_eq!(error.to_string(), "TensorRT engine built for GPU compute capability 7.2, this device's GPU is 8.6");
     assert_eq!(
         bundle.tensorrt_engine(StreamKind::Bone, TRT_10_3, ORIN).unwrap_err(),
         BundleError::NoTensorRtEngine { stream: StreamKind::Bone }
@@ -732,7 +725,10 @@ fn manifest_presence_and_decoding_are_checked() {
     assert_eq!(parse_error(&reassemble(FORMAT_MINOR, &sections)), BundleError::DuplicateManifest);
 
     let encoded = postcard::to_allocvec(&manifest).unwrap();
-    assert_eq!(parse_error(&with_manifest_bytes(&bytes, &encoded[..encoded.len() / 2])), BundleError::MalformedManifest);
+    assert_eq!(
+        parse_error(&with_manifest_bytes(&bytes, &encoded[..encoded.len() / 2])),
+        BundleError::MalformedManifest
+    );
     assert_eq!(parse_error(&with_manifest_bytes(&bytes, b"{\"model\": \"json\"}")), BundleError::MalformedManifest);
     // The model name is not UTF-8.
     let mut not_utf8 = encoded.clone();
@@ -752,13 +748,20 @@ fn references_to_sections_are_checked() {
     m.streams[1].onnx_int8 = Some(count + 5);
     let error = parse_error(&with_manifest(&bytes, &m));
     assert_eq!(error, BundleError::MissingSection { index: count + 5 });
-    assert_eq!(error.to_string(), std::format!("manifest refers to section {}, which the bundle does not have", count + 5));
+    assert_eq!(
+        error.to_string(),
+        std::format!("manifest refers to section {}, which the bundle does not have", count + 5)
+    );
 
     let mut m = manifest.clone();
     m.streams[0].onnx_fp32 = m.streams[0].onnx_int8;
     assert_eq!(
         parse_error(&with_manifest(&bytes, &m)),
-        BundleError::WrongSectionKind { index: 3, expected: SectionKind::OnnxFp32, found: SectionKind::OnnxInt8.code() }
+        BundleError::WrongSectionKind {
+            index: 3,
+            expected: SectionKind::OnnxFp32,
+            found: SectionKind::OnnxInt8.code()
+        }
     );
 
     let mut m = manifest.clone();
@@ -823,10 +826,7 @@ fn tensor_shapes_must_match_t_and_m() {
     assert_eq!(refused(&|m| m.preprocess.frames_out = 64), BundleError::InputShape { frames_out: 64, bodies: 2 });
     assert_eq!(input.to_string(), "input tensor shape is not [1, 3, 16, 25, 2] (T = 16, M = 2)");
     assert_eq!(refused(&|m| m.bodies = 1), BundleError::UnsupportedBodies { found: 1, supported: 2 });
-    assert_eq!(
-        refused(&|m| m.output.shape = shape(&[1, 4])),
-        BundleError::OutputShape { expected: DIM, actual: 4 }
-    );
+    assert_eq!(refused(&|m| m.output.shape = shape(&[1, 4])), BundleError::OutputShape { expected: DIM, actual: 4 });
     assert_eq!(
         refused(&|m| m.output.shape = shape(&[2, DIM])),
         BundleError::OutputShape { expected: DIM, actual: 2 * DIM as u64 }
@@ -858,7 +858,12 @@ fn contradictions_in_the_manifest_are_named() {
         reason(refused(&|m| m.window.partner_max_distance_m = f32::INFINITY)),
         "partner_max_distance_m must be finite and not negative"
     );
-    assert_eq!(reason(refused(&|m| { m.streams.remove(0); })), "the model has no joint stream");
+    assert_eq!(
+        reason(refused(&|m| {
+            m.streams.remove(0);
+        })),
+        "the model has no joint stream"
+    );
     assert_eq!(reason(refused(&|m| m.streams[2].stream = StreamKind::Bone)), "a stream is listed twice");
     assert_eq!(reason(refused(&|m| m.streams[1].weight = -0.5)), "a stream fusion weight is negative or not finite");
     assert_eq!(
@@ -930,11 +935,9 @@ fn head_parameters_are_checked() {
         refused(HeadSpec::Text { section: 2, dim: 4, temperature: 0.1, min_similarity: 0.0 }),
         BundleError::OutputShape { expected: 4, actual: DIM as u64 }
     );
-    let prototype = |section, exemplars, k| HeadSpec::Prototype { section, exemplars, dim: DIM, k, min_similarity: 0.0 };
-    assert_eq!(
-        refused(prototype(None, 0, 0)),
-        BundleError::InvalidManifest { reason: "prototype head dim or k is 0" }
-    );
+    let prototype =
+        |section, exemplars, k| HeadSpec::Prototype { section, exemplars, dim: DIM, k, min_similarity: 0.0 };
+    assert_eq!(refused(prototype(None, 0, 0)), BundleError::InvalidManifest { reason: "prototype head dim or k is 0" });
     assert_eq!(
         refused(prototype(None, 3, 1)),
         BundleError::InvalidManifest { reason: "prototype exemplars need a section, and a section needs exemplars" }
@@ -950,7 +953,8 @@ fn head_parameters_are_checked() {
     let bundle = Bundle::parse(&bytes).unwrap();
     let mut store = [0.0f32; 3 * DIM as usize];
     let mut slots = [0u16; 3];
-    let Head::Prototype { head, .. } = bundle.head(ExemplarStorage { embeddings: &mut store, labels: &mut slots }).unwrap()
+    let Head::Prototype { head, .. } =
+        bundle.head(ExemplarStorage { embeddings: &mut store, labels: &mut slots }).unwrap()
     else {
         panic!("expected a prototype head")
     };

@@ -2,8 +2,9 @@
 
 use std::vec::Vec;
 
-use super::container::{seal, FORMAT_MAJOR, FORMAT_MINOR, HEADER_LEN, MAX_SECTIONS, PAYLOAD_ALIGN, TABLE_ENTRY_LEN,
-    TRAILER_LEN};
+use super::container::{
+    seal, FORMAT_MAJOR, FORMAT_MINOR, HEADER_LEN, MAX_SECTIONS, PAYLOAD_ALIGN, TABLE_ENTRY_LEN, TRAILER_LEN,
+};
 use super::error::BundleError;
 use super::manifest::Manifest;
 use super::reader::Bundle;
