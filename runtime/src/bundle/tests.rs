@@ -6,7 +6,7 @@
 
 extern crate std;
 
-use std::string::ToString;
+use std::string::{String, ToString};
 use std::vec;
 use std::vec::Vec;
 
@@ -1070,4 +1070,68 @@ proptest! {
             exercise(&bundle);
         };
     }
+}
+
+/// The smallest useful bundle, the golden vector of `docs/bundle.md` ("A complete example").
+fn golden_bundle() -> Vec<u8> {
+    let mut writer = BundleWriter::new();
+    let onnx = writer.add(SectionKind::OnnxFp32, b"ONNX").unwrap();
+    let m = Manifest {
+        model_name: "tiny",
+        encoder: EncoderFamily::Hcn,
+        layout: LayoutId::KinectV2,
+        bodies: 2,
+        preprocess: PreprocessParams { frames_out: 8, crop_ratio: 0.95, align: false },
+        window: WindowParams {
+            raw_frames: 16,
+            stride_frames: 4,
+            min_frames: 8,
+            max_gap_frames: 10,
+            timeout_us: 1_000_000,
+            partner_max_distance_m: 1.5,
+            min_confidence: 1,
+        },
+        streams: HVec::from_slice(&[joint_only(onnx)]).unwrap(),
+        input: TensorSpec { name: "x", shape: shape(&[1, 3, 8, 25, 2]) },
+        output: TensorSpec { name: "y", shape: shape(&[1, 2]) },
+        head: HeadSpec::Logits,
+        labels: [Label { name: "wave", action_id: 1 }, Label { name: "clap", action_id: 2 }].into_iter().collect(),
+        decision: DecisionConfig::default().into(),
+        tensorrt: HVec::new(),
+        checkpoint_sha256: [0x11; 32],
+        validation: ValidationSummary { report_sha256: [0x22; 32], section: None, variants: HVec::new() },
+    };
+    writer.finish(&m).unwrap()
+}
+
+const GOLDEN_HEX: &str = "\
+    89534b420d0a1a0a 0100 0000 02000000 1401000000000000 0000000000000000
+    01000000 00000000 5000000000000000 9e00000000000000
+    02000000 00000000 f000000000000000 0400000000000000
+    04 74696e79 02 00 02
+    08 666666666666ee3f 00
+    10 04 08 0a c0843d 0000c03f 01
+    01 00 0000803f 0101 00 00
+    01 78 05 01 03 08 19 02
+    01 79 02 01 02
+    00
+    02 04 77617665 01 04 636c6170 02
+    03 9a99193f cdcccc3e cdcccc3d e0a712 a0c21e 3333b33e 00
+    00
+    1111111111111111111111111111111111111111111111111111111111111111
+    2222222222222222222222222222222222222222222222222222222222222222 00 00
+    0000
+    4f4e4e58";
+
+const GOLDEN_SHA256: &str = "34d38a947ed4f6fb9e246a8bb857740b047f479778d3c56b308909a11078ded3";
+
+#[test]
+fn golden_vector_matches_the_documentation() {
+    let bytes = golden_bundle();
+    let hex: String = bytes.iter().map(|b| std::format!("{b:02x}")).collect();
+    let expected: String = GOLDEN_HEX.split_whitespace().collect();
+    let body = &hex[..hex.len() - 2 * TRAILER_LEN];
+    assert_eq!(body, expected, "\nactual bundle without its trailer:\n{body}");
+    assert_eq!(&hex[hex.len() - 2 * TRAILER_LEN..], GOLDEN_SHA256);
+    assert_eq!(Bundle::parse(&bytes).unwrap().manifest().model_name, "tiny");
 }
