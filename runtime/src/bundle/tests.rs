@@ -1119,7 +1119,8 @@ const GOLDEN_HEX: &str = "\
     03 9a99193f cdcccc3e cdcccc3d e0a712 a0c21e 3333b33e 00
     00
     1111111111111111111111111111111111111111111111111111111111111111
-    2222222222222222222222222222222222222222222222222222222222222222 00 00
+    2222222222222222222222222222222222222222222222222222222222222222
+    00 00
     0000
     4f4e4e58";
 
@@ -1133,5 +1134,10 @@ fn golden_vector_matches_the_documentation() {
     let body = &hex[..hex.len() - 2 * TRAILER_LEN];
     assert_eq!(body, expected, "\nactual bundle without its trailer:\n{body}");
     assert_eq!(&hex[hex.len() - 2 * TRAILER_LEN..], GOLDEN_SHA256);
+    // The annotated vector in the documentation has the same lines.
+    let doc = include_str!("../../../docs/bundle.md");
+    for line in GOLDEN_HEX.lines().map(str::trim).chain([GOLDEN_SHA256]) {
+        assert!(doc.contains(line), "docs/bundle.md lacks the golden vector line {line:?}");
+    }
     assert_eq!(Bundle::parse(&bytes).unwrap().manifest().model_name, "tiny");
 }
