@@ -16,6 +16,7 @@ extern crate alloc;
 /// Re-exported so that users build `Frame`s with the same `heapless` version as the wire types.
 pub use heapless;
 
+pub mod bundle;
 pub mod decision;
 pub mod engine;
 pub mod head;

@@ -1,0 +1,115 @@
+//! The writer (feature `std`): what `cargo xtask bundle` uses to lay out a bundle.
+
+use std::vec::Vec;
+
+use super::container::{
+    seal, FORMAT_MAJOR, FORMAT_MINOR, HEADER_LEN, MAX_SECTIONS, PAYLOAD_ALIGN, TABLE_ENTRY_LEN, TRAILER_LEN,
+};
+use super::error::BundleError;
+use super::manifest::Manifest;
+use super::reader::Bundle;
+use super::SectionKind;
+
+/// Collects payload sections, then writes them with a manifest as one bundle.
+///
+/// The manifest becomes section 0, so the payloads get indices from 1 in the order they are added; the manifest
+/// refers to them by those indices.
+#[derive(Clone, Debug, Default)]
+pub struct BundleWriter {
+    sections: Vec<(SectionKind, Vec<u8>)>,
+}
+
+impl BundleWriter {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a payload and returns the section index the manifest must use for it.
+    ///
+    /// Errors: [`BundleError::DuplicateManifest`] for [`SectionKind::Manifest`] (the manifest is given to
+    /// [`Self::finish`]), [`BundleError::TooManySections`] past [`super::MAX_SECTIONS`].
+    pub fn add(&mut self, kind: SectionKind, payload: &[u8]) -> Result<u16, BundleError> {
+        if kind == SectionKind::Manifest {
+            return Err(BundleError::DuplicateManifest);
+        }
+        let index = self.sections.len() + 1;
+        if index >= MAX_SECTIONS {
+            return Err(BundleError::TooManySections { count: index as u32 + 1, max: MAX_SECTIONS as u32 });
+        }
+        self.sections.push((kind, payload.to_vec()));
+        Ok(index as u16)
+    }
+
+    /// Adds floats as little-endian f32.
+    pub fn add_f32(&mut self, kind: SectionKind, values: &[f32]) -> Result<u16, BundleError> {
+        self.add(kind, &f32_bytes(values))
+    }
+
+    /// Adds a linear head: weights `[classes × dim]` row-major, then the bias if any.
+    pub fn add_linear_head(&mut self, weights: &[f32], bias: Option<&[f32]>) -> Result<u16, BundleError> {
+        let mut bytes = f32_bytes(weights);
+        bytes.extend(f32_bytes(bias.unwrap_or(&[])));
+        self.add(SectionKind::LinearHead, &bytes)
+    }
+
+    /// Adds prototype exemplars: embeddings `[exemplars × dim]` (unit length), then one label index each.
+    pub fn add_prototypes(&mut self, embeddings: &[f32], labels: &[u16]) -> Result<u16, BundleError> {
+        let mut bytes = f32_bytes(embeddings);
+        bytes.extend(labels.iter().flat_map(|l| l.to_le_bytes()));
+        self.add(SectionKind::Prototypes, &bytes)
+    }
+
+    /// Writes the bundle, then reads it back with [`Bundle::parse`] and returns the reader's error if it would
+    /// refuse it: the writer never produces a bundle a device refuses for its own content.
+    pub fn finish(&self, manifest: &Manifest<'_>) -> Result<Vec<u8>, BundleError> {
+        let manifest_bytes = postcard::to_allocvec(manifest).map_err(|_| BundleError::MalformedManifest)?;
+        let mut sections: Vec<(u32, &[u8])> = Vec::with_capacity(self.sections.len() + 1);
+        sections.push((SectionKind::Manifest.code(), &manifest_bytes));
+        sections.extend(self.sections.iter().map(|(kind, payload)| (kind.code(), payload.as_slice())));
+        let bytes = assemble(FORMAT_MAJOR, FORMAT_MINOR, &sections);
+        Bundle::parse(&bytes)?;
+        Ok(bytes)
+    }
+}
+
+fn f32_bytes(values: &[f32]) -> Vec<u8> {
+    values.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+/// Lays out raw `(kind code, payload)` sections as a sealed bundle of format version `major.minor`, checking
+/// nothing. For tools and for tests of loaders, which need bundles of other versions, unknown kinds or broken
+/// manifests; [`BundleWriter::finish`] is the checked way.
+pub fn assemble(major: u16, minor: u16, sections: &[(u32, &[u8])]) -> Vec<u8> {
+    let align = |n: usize| n.div_ceil(PAYLOAD_ALIGN) * PAYLOAD_ALIGN;
+    let table_end = HEADER_LEN + sections.len() * TABLE_ENTRY_LEN;
+    let mut offsets = Vec::with_capacity(sections.len());
+    let mut end = table_end;
+    for (_, payload) in sections {
+        let offset = align(end);
+        offsets.push(offset);
+        end = offset + payload.len();
+    }
+    let total = end + TRAILER_LEN;
+
+    let mut bytes = Vec::with_capacity(total);
+    bytes.extend_from_slice(&super::MAGIC);
+    bytes.extend_from_slice(&major.to_le_bytes());
+    bytes.extend_from_slice(&minor.to_le_bytes());
+    bytes.extend_from_slice(&(sections.len() as u32).to_le_bytes());
+    bytes.extend_from_slice(&(total as u64).to_le_bytes());
+    bytes.extend_from_slice(&[0; 8]);
+    for ((kind, payload), offset) in sections.iter().zip(&offsets) {
+        bytes.extend_from_slice(&kind.to_le_bytes());
+        bytes.extend_from_slice(&[0; 4]);
+        bytes.extend_from_slice(&(*offset as u64).to_le_bytes());
+        bytes.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+    }
+    for ((_, payload), offset) in sections.iter().zip(&offsets) {
+        bytes.resize(*offset, 0);
+        bytes.extend_from_slice(payload);
+    }
+    bytes.resize(total, 0);
+    // The trailer is in place, so sealing cannot fail.
+    let _ = seal(&mut bytes);
+    bytes
+}
