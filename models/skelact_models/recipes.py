@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import platform
+import resource
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -41,8 +42,8 @@ class DefaultRecipe:
     seed: int = 0
     data: synthetic.SyntheticConfig = field(default_factory=synthetic.SyntheticConfig)
     model: TransformerConfig = field(default_factory=TransformerConfig.small)
-    mamp: MampConfig = field(default_factory=lambda: MampConfig(epochs=6, warmup_epochs=1, batch_size=64, lr=1e-3))
-    stars: StarsConfig = field(default_factory=lambda: StarsConfig(epochs=3, warmup_epochs=1, batch_size=64,
+    mamp: MampConfig = field(default_factory=lambda: MampConfig(epochs=5, warmup_epochs=1, batch_size=64, lr=1e-3))
+    stars: StarsConfig = field(default_factory=lambda: StarsConfig(epochs=6, warmup_epochs=1, batch_size=64,
                                                                    lr=5e-4, queue_size=512))
     crop_ratio: float = 0.95
     align: bool = False
@@ -141,11 +142,13 @@ def run_default(out_dir, recipe: DefaultRecipe = DefaultRecipe(), threads=2, exp
         with torch.no_grad():
             logits = head(features[test_m])
         knn = knn_predict(features[train_m], y_train, features[test_m], k=1)
+        confusion = np.zeros((len(seen_names), len(seen_names)), dtype=int)
+        np.add.at(confusion, (y_test, logits.argmax(dim=1).numpy()), 1)
         per_class = {seen_names[c]: accuracy(logits[y_test == c], y_test[y_test == c]) for c in range(len(seen_names))
                      if (y_test == c).any()}
         results[bench] = {"linear_probe": accuracy(logits, y_test), "knn_1": accuracy(knn, y_test),
                           "train_windows": int(train_m.sum()), "test_windows": int(test_m.sum()),
-                          "per_class_linear_probe": per_class}
+                          "per_class_linear_probe": per_class, "confusion_linear_probe": confusion.tolist()}
         log(f"{bench}: linear probe {results[bench]['linear_probe']:.4f}, 1-NN {results[bench]['knn_1']:.4f}")
 
     unseen = {}
@@ -189,6 +192,8 @@ def run_default(out_dir, recipe: DefaultRecipe = DefaultRecipe(), threads=2, exp
         log(f"onnxruntime vs PyTorch: max |d embedding| {err_e:.2e}, max |d logits| {err_l:.2e}")
 
     timings["total_s"] = time.time() - started
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    timings["cpu_s"] = usage.ru_utime + usage.ru_stime  # with 2 threads, about twice the wall time of an idle machine
     report = {
         "recipe": "default", "package_version": __version__, "seed": recipe.seed, "threads": threads,
         "torch": torch.__version__, "machine": platform.machine(), "processor": platform.processor(),
@@ -241,6 +246,8 @@ def report_markdown(report):
                   f"{p['max_abs_embedding']:.2e}, max |Δ logits| {p['max_abs_logits']:.2e}.", ""]
     t = report["timings_s"]
     lines += ["| stage | seconds |", "|---|---|"] + [f"| {k[:-2]} | {v:.0f} |" for k, v in t.items()]
+    lines += ["", "Wall-clock seconds on the machine named above (shared with other jobs when it was measured); `cpu` is "
+              "the process's CPU time over both threads."]
     lines += ["", "Per-class cross-subject accuracy (linear probe):", "", "| class | accuracy |", "|---|---|"]
     lines += [f"| {k} | {v:.3f} |" for k, v in r["xsub"]["per_class_linear_probe"].items()]
     lines += ["", f"MAMP loss per epoch: {', '.join(f'{x:.4f}' for x in report['mamp']['loss_per_epoch'])}",

@@ -138,7 +138,7 @@ def fine_tune(encoder, head, data, frames, epochs=10, batch_size=64, lr=1e-3, we
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            losses.append(float(loss))
+            losses.append(float(loss.detach()))
             step += 1
             if log_every and step % log_every == 0:
                 log(f"fine-tune step {step}/{total} loss {np.mean(losses[-log_every:]):.4f}")

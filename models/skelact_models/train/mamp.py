@@ -127,7 +127,7 @@ def pretrain(data, model_config: TransformerConfig, config: MampConfig, seed=0, 
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            epoch_loss.append(float(loss))
+            epoch_loss.append(float(loss.detach()))
             step += 1
             if log_every and step % log_every == 0:
                 log(f"mamp step {step}/{total} loss {np.mean(epoch_loss[-log_every:]):.5f} lr {lr:.2e}")

@@ -165,7 +165,7 @@ def tune(encoder: SkeletonTransformer, data, config: StarsConfig, seed=0, log_ev
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            losses.append(float(loss))
+            losses.append(float(loss.detach()))
             step += 1
             if log_every and step % log_every == 0:
                 log(f"stars step {step}/{total} loss {np.mean(losses[-log_every:]):.4f} lr {lr:.2e}")
