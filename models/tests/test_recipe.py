@@ -30,7 +30,7 @@ def test_tiny_default_recipe_is_complete_and_deterministic(tmp_path):
 
 
 def test_session_command_writes_recordings(tmp_path, capsys):
-    assert main(["session", "--out", str(tmp_path), "--actions", "3", "--count", "2", "--seed", "5"]) == 0
+    assert main(["session", "--out", str(tmp_path), "--actions", "3", "--count", "2", "--seed", "5", "--subject", "0"]) == 0
     written = sorted(p.name for p in tmp_path.iterdir())
     assert written == ["session-s5-p000.jsonl", "session-s5-p000.segments.json", "session-s5-p001.jsonl",
                        "session-s5-p001.segments.json"]

@@ -109,3 +109,31 @@ def read_session(frames_path):
                     raise
                 raise RecordingError(f"{frames_path}:{number}: {err}") from err
     return header, frames
+
+
+def segment_inputs(frames, segments, frame_margin=0):
+    """Spec inputs of the ground-truth segments of a recording read by `read_session`, one per segment:
+    (present[2, F], joints[2, F, 25, 3], valid[2, F, 25]) for the frames from start_us to end_us of the segment's
+    body (body 1 left empty), trimmed to the frames where that body is present."""
+    times = np.array([t for _, t, _ in frames])
+    out = []
+    for seg in segments:
+        lo = max(0, int(np.searchsorted(times, seg["start_us"], side="left")) - frame_margin)
+        hi = min(len(frames), int(np.searchsorted(times, seg["end_us"], side="right")) + frame_margin)
+        count = hi - lo
+        present = np.zeros((2, count), dtype=bool)
+        joints = np.zeros((2, count, NTU_JOINTS, 3), dtype=np.float32)
+        valid = np.zeros((2, count, NTU_JOINTS), dtype=bool)
+        for i, (_, _, bodies) in enumerate(frames[lo:hi]):
+            body = bodies.get(seg["body_id"])
+            if body is not None:
+                present[0, i] = True
+                joints[0, i] = body[0]
+                valid[0, i] = body[1] > 0
+        idx = np.flatnonzero(present[0])
+        if idx.size == 0:
+            out.append(None)
+            continue
+        keep = slice(int(idx[0]), int(idx[-1]) + 1)
+        out.append((present[:, keep], joints[:, keep], valid[:, keep]))
+    return out
