@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from skelact_models.data import ntu, pkummd
-from skelact_models.preprocess import preprocess_window
+from skelact_models.preprocess import PreprocessConfig, preprocess_window
 
 REPO = Path(__file__).resolve().parents[2]
 NTU_DIR = REPO.parent / "shared" / "fixtures" / "ntu"
@@ -45,6 +45,18 @@ def test_ntu_handshaking_has_two_actors():
     assert gap > 0.3
     meta = ntu.parse_name(path.stem)
     assert meta == {"setup": 1, "camera": 3, "subject": 8, "replication": 2, "action": 58}
+
+
+@needs_ntu
+def test_ntu_folder_becomes_a_sequence_set():
+    data = ntu.load_folder(NTU_DIR)
+    assert len(data) == len(NTU_FILES)
+    assert sorted(data.labels.tolist()) == sorted(int(p.stem[-3:]) - 1 for p in NTU_FILES)
+    windows = data.eval_windows(PreprocessConfig())
+    assert windows.shape == (len(NTU_FILES), 3, 64, 25, 2)
+    # centred on SpineMid of body 0's first frame: the first output frame is close to the origin there
+    assert float(windows[:, :, 0, 1, 0].abs().max()) < 0.2
+    assert data.meta["xsub_train"].dtype == bool
 
 
 @needs_ntu

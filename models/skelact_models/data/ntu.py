@@ -221,3 +221,29 @@ def load_sample(path):
     present, joints, valid = to_spec_input(joints, tracking)
     meta = parse_name(skeleton.name)
     return {"name": skeleton.name, "present": present, "joints": joints, "valid": valid, **meta}
+
+
+def trim_to_body0(present, joints, valid):
+    """Keeps the frames from body 0's first to its last present frame (the spec needs body 0 at both ends)."""
+    idx = np.flatnonzero(present[0])
+    if idx.size == 0:
+        raise NtuFormatError("body 0 is never present")
+    keep = slice(int(idx[0]), int(idx[-1]) + 1)
+    return present[:, keep], joints[:, keep], valid[:, keep]
+
+
+def load_folder(folder, align=False):
+    """Every `.skeleton` file of a folder as a `SequenceSet` (labels = action - 1; meta: subject, camera, setup,
+    xsub_train, xview_train), preprocessed with spec steps 1-3."""
+    from .windows import SequenceSet
+
+    items, labels, meta = [], [], {"subject": [], "camera": [], "setup": [], "xsub_train": [], "xview_train": []}
+    for path in sorted(Path(folder).glob("*.skeleton")):
+        sample = load_sample(path)
+        items.append(trim_to_body0(sample["present"], sample["joints"], sample["valid"]))
+        labels.append(sample["action"] - 1)
+        for key in ("subject", "camera", "setup"):
+            meta[key].append(sample[key])
+        meta["xsub_train"].append(sample["subject"] in XSUB_TRAIN_SUBJECTS)
+        meta["xview_train"].append(sample["camera"] in XVIEW_TRAIN_CAMERAS)
+    return SequenceSet.from_spec_inputs(items, labels, meta, align=align)
