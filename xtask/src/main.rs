@@ -15,6 +15,11 @@ commands:
   ci        what CI runs (same as `test`)
   setup     create or update .venv at the repository root from models/requirements.txt
   pytest    run the Python tests of models/ inside .venv (extra arguments go to pytest)
+  train     train a model inside .venv: `train default` runs the default model's full recipe
+            (MAMP pre-training, STARS tuning, head fit, evaluation, ONNX export) into models/zoo/default;
+            `train --help` lists recipes and options
+  models    run the skelact_models command line inside .venv (`models --help`): synthetic data,
+            session recordings, export
 ";
 
 fn main() -> Result<()> {
@@ -30,6 +35,8 @@ fn main() -> Result<()> {
         "test" | "ci" => test_all(),
         "setup" => python::setup(),
         "pytest" => python::pytest(rest),
+        "train" => python::models_cli(&[&["train".to_string()], rest].concat()),
+        "models" => python::models_cli(rest),
         "help" | "--help" | "-h" => {
             print!("{USAGE}");
             Ok(())

@@ -1,9 +1,15 @@
-//! The Python side (models/): a virtual environment at `.venv` built from pinned requirements.
+//! The Python side (models/): a virtual environment at `.venv` built from pinned requirements, and the commands
+//! that run inside it (pytest, training, the `skelact_models` command line).
+//!
+//! Nothing here assumes a virtual environment that someone made by hand: `setup` creates it from
+//! `models/requirements.txt` and records a fingerprint of the files it was built from, so running it again is
+//! cheap when nothing changed and reinstalls when a pin changed.
 
+use std::fs;
 use std::path::PathBuf;
 use std::process::Command;
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 
 use crate::{project_root, run};
 
@@ -12,22 +18,64 @@ pub fn venv_python() -> PathBuf {
     project_root().join(".venv").join("bin").join("python")
 }
 
+/// File inside `.venv` holding the fingerprint of the inputs the environment was last built from.
+fn stamp_path() -> PathBuf {
+    project_root().join(".venv").join("skelact-setup.stamp")
+}
+
+/// FNV-1a over the files that define the environment. Not cryptographic: it only has to notice edits.
+fn fingerprint() -> Result<String> {
+    let root = project_root();
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for relative in ["models/requirements.txt", "models/pyproject.toml"] {
+        let bytes = fs::read(root.join(relative)).with_context(|| format!("could not read {relative}"))?;
+        for byte in relative.as_bytes().iter().chain(bytes.iter()) {
+            hash ^= u64::from(*byte);
+            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    Ok(format!("{hash:016x}"))
+}
+
 /// Creates `.venv` if needed and installs the pinned requirements and the `skelact_models` package into it.
+/// Idempotent: when the requirements and pyproject are unchanged since the last successful run it does nothing.
 pub fn setup() -> Result<()> {
     let root = project_root();
     let requirements = root.join("models").join("requirements.txt");
     if !requirements.is_file() {
         bail!("{} is missing", requirements.display());
     }
+    let wanted = fingerprint()?;
+    if venv_python().is_file() && fs::read_to_string(stamp_path()).ok().as_deref() == Some(wanted.as_str()) {
+        eprintln!("xtask: .venv is up to date with models/requirements.txt (fingerprint {wanted})");
+        return Ok(());
+    }
     if !venv_python().is_file() {
         let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
         if Command::new(&python).arg("--version").output().is_err() {
             bail!("`{python}` was not found. Install Python 3.10 or newer, for example: apt-get install python3 python3-venv");
         }
+        eprintln!("xtask: creating .venv with {python}");
         run(Command::new(&python).args(["-m", "venv", ".venv"]))?;
     }
-    run(Command::new(venv_python()).args(["-m", "pip", "install", "--quiet", "-r"]).arg(&requirements))?;
-    run(Command::new(venv_python()).args(["-m", "pip", "install", "--quiet", "--no-deps", "-e", "models"]))?;
+    // PyPI's Linux x86_64 torch wheel pulls in the CUDA runtime (about 4 GiB); the first install takes a few
+    // minutes, later ones come from pip's cache. See docs/models.md, "Environment".
+    eprintln!("xtask: installing the pinned requirements into .venv (the first time downloads about 5 GiB)");
+    run(Command::new(venv_python()).args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r"]).arg(&requirements))?;
+    eprintln!("xtask: installing skelact_models (editable) into .venv");
+    run(Command::new(venv_python()).args([
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        "--no-deps",
+        "--no-build-isolation",
+        "-e",
+        "models",
+    ]))?;
+    fs::write(stamp_path(), &wanted).context("could not write the .venv stamp")?;
+    eprintln!("xtask: .venv is ready");
     Ok(())
 }
 
@@ -37,4 +85,11 @@ pub fn pytest(extra: &[String]) -> Result<()> {
         bail!(".venv does not exist yet: run `cargo xtask setup` first");
     }
     run(Command::new(venv_python()).args(["-m", "pytest", "models/tests", "-q"]).args(extra))
+}
+
+/// Runs the `skelact_models` command line inside the virtual environment, creating it first if needed.
+/// `cargo xtask train default` becomes `python -m skelact_models train default`.
+pub fn models_cli(args: &[String]) -> Result<()> {
+    setup()?;
+    run(Command::new(venv_python()).args(["-m", "skelact_models"]).args(args))
 }
