@@ -7,6 +7,9 @@
 //! - `<name>_inputs.npy`: `S` samples, shape `[S, ...input shape without its batch axis]`, float32;
 //! - `<name>_ort_outputs.npy`: onnxruntime's outputs for them, shape `[S, ...]`.
 //!
+//! The committed fixtures (`tests/fixtures/engine/`) are `tiny_stars` (FP32) and `tiny_stars_int8` (static INT8,
+//! per-channel Q/DQ weights, run on `tiny_stars`'s inputs).
+//!
 //! [`check_engine`] runs every sample, compares element-wise like `numpy.allclose`
 //! (`|actual - expected| <= atol + rtol * |expected|`), runs the first sample again to catch state leaking
 //! between runs, and checks that wrong slice lengths give the shared [`EngineError`]s.
@@ -92,16 +95,21 @@ pub struct Report {
 impl Fixture {
     /// Loads `<dir>/<name>.onnx` (path only), `<dir>/<name>_inputs.npy` and `<dir>/<name>_ort_outputs.npy`.
     pub fn load(dir: &Path, name: &str) -> Result<Self, ConformanceError> {
-        let read = |suffix: &str| {
-            let file = format!("{name}{suffix}");
+        Self::load_with_inputs(dir, name, name)
+    }
+
+    /// Like [`Fixture::load`], with the inputs of another fixture (e.g. an INT8 model run on the FP32 model's
+    /// inputs): `<dir>/<inputs_of>_inputs.npy`.
+    pub fn load_with_inputs(dir: &Path, name: &str, inputs_of: &str) -> Result<Self, ConformanceError> {
+        let read = |file: String| {
             NpyArray::read(&dir.join(&file)).map_err(|error| ConformanceError::FixtureFile {
                 name: name.to_string(),
                 file,
                 error,
             })
         };
-        let inputs = read("_inputs.npy")?;
-        let expected = read("_ort_outputs.npy")?;
+        let inputs = read(format!("{inputs_of}_inputs.npy"))?;
+        let expected = read(format!("{name}_ort_outputs.npy"))?;
         let fixture = Fixture { name: name.to_string(), onnx_path: dir.join(format!("{name}.onnx")), inputs, expected };
         if fixture.samples() != fixture.expected.shape.first().copied().unwrap_or(0) {
             return Err(ConformanceError::SampleCount {

@@ -1,7 +1,7 @@
 //! The tract backend against onnxruntime's outputs for the committed tiny STARS-shaped encoder.
 
 use skelact_board::backend::tract::{TractEngine, TractLoadError, TractOptions};
-use skelact_board::conformance::{check_engine, repository_fixture_dir, Fixture, FP32};
+use skelact_board::conformance::{check_engine, repository_fixture_dir, Fixture, FP32, INT8};
 use skelact_runtime::engine::{Engine, EngineError};
 
 fn fixture() -> (Fixture, Vec<u8>) {
@@ -28,6 +28,15 @@ fn two_threads_with_the_declared_shape_match_onnxruntime() {
     assert_eq!(engine.threads(), 2);
     let report = check_engine(&mut engine, &fixture, FP32).unwrap();
     eprintln!("tract, 2 threads: {report:?}");
+}
+
+#[test]
+fn per_channel_int8_qdq_matches_onnxruntime() {
+    let fixture = Fixture::load_with_inputs(&repository_fixture_dir(), "tiny_stars_int8", "tiny_stars").unwrap();
+    let onnx = std::fs::read(&fixture.onnx_path).unwrap();
+    let mut engine = TractEngine::load(&onnx, &TractOptions::default()).unwrap();
+    let report = check_engine(&mut engine, &fixture, INT8).unwrap();
+    eprintln!("tract, INT8 Q/DQ, 1 thread: {report:?}");
 }
 
 #[test]

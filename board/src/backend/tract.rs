@@ -27,6 +27,8 @@ use std::sync::Arc;
 
 use skelact_runtime::engine::{check_lengths, Engine, EngineError};
 use tract_onnx::prelude::*;
+use tract_onnx::tract_hir::infer::Factoid;
+use tract_onnx::tract_hir::internal::DimLike;
 use tract_onnx::tract_core::tract_linalg::multithread::Executor;
 
 /// `EngineError::Backend` code: tract failed while evaluating the plan.
@@ -119,7 +121,8 @@ impl TractEngine {
         let plan = optimized
             .into_runnable_with_options(&run_options)
             .map_err(|e| TractLoadError::Optimize { shape: input_shape.clone(), reason: format!("{e:#}") })?;
-        let state = SimpleState::new(&plan)
+        let state = plan
+            .spawn()
             .map_err(|e| TractLoadError::Optimize { shape: input_shape.clone(), reason: format!("{e:#}") })?;
         let input = Tensor::zero::<f32>(&input_shape)
             .map_err(|e| TractLoadError::Optimize { shape: input_shape.clone(), reason: format!("{e:#}") })?;
@@ -169,7 +172,7 @@ impl TractEngine {
         if Arc::get_mut(&mut tensor).is_none() {
             tensor = Arc::new(Tensor::zero::<f32>(&self.input_shape)?);
         }
-        let exclusive = Arc::get_mut(&mut tensor).context("a fresh tensor is exclusively ours")?;
+        let exclusive = Arc::get_mut(&mut tensor).ok_or_else(|| anyhow::anyhow!("a fresh tensor is exclusively ours"))?;
         exclusive.try_as_plain_ram_mut()?.as_slice_mut::<f32>()?.copy_from_slice(values);
         Ok(tensor)
     }

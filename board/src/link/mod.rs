@@ -51,7 +51,7 @@ impl<L: ByteLink + ?Sized> ByteLink for Box<L> {
 
 /// Opens a link, again and again if need be.
 pub trait LinkOpener {
-    type Link: ByteLink;
+    type Link: ByteLink + std::fmt::Debug;
     /// Opens the link, or says why not.
     fn open(&mut self) -> Result<Self::Link, LinkError>;
     /// What this opens, for logs (e.g. the port path).
