@@ -66,7 +66,7 @@ fn find_tensorrt() -> (Option<(PathBuf, PathBuf)>, String) {
 }
 
 fn find_cuda() -> (Option<(PathBuf, PathBuf)>, String) {
-    let mut roots: Vec<PathBuf> = ["CUDA_HOME", "CUDA_PATH"].iter().filter_map(|v| env::var_os(v)).map(PathBuf::from).collect();
+    let mut roots: Vec<PathBuf> = ["CUDA_HOME", "CUDA_PATH"].iter().filter_map(env::var_os).map(PathBuf::from).collect();
     roots.push(PathBuf::from("/usr/local/cuda"));
     let mut candidates: Vec<(PathBuf, Vec<PathBuf>)> = Vec::new();
     for root in roots {
@@ -81,15 +81,13 @@ fn find_cuda() -> (Option<(PathBuf, PathBuf)>, String) {
 fn search(candidates: &[(PathBuf, Vec<PathBuf>)], header: &str, library: &str) -> (Option<(PathBuf, PathBuf)>, String) {
     let mut searched = Vec::new();
     for (include, libs) in candidates {
-        searched.push(include.display().to_string());
+        let lib_names: Vec<String> = libs.iter().map(|l| l.display().to_string()).collect();
+        searched.push(format!("{} with {}", include.display(), lib_names.join(" or ")));
         if !include.join(header).is_file() {
             continue;
         }
-        for lib in libs {
-            searched.push(lib.display().to_string());
-            if lib.join(library).exists() {
-                return (Some((include.clone(), lib.clone())), searched.join(", "));
-            }
+        if let Some(lib) = libs.iter().find(|lib| lib.join(library).exists()) {
+            return (Some((include.clone(), lib.clone())), searched.join(", "));
         }
     }
     (None, searched.join(", "))

@@ -147,12 +147,11 @@ mod tests {
 
     #[test]
     fn build_status_matches_the_build() {
-        match build_status() {
-            Ok(found) => assert!(cfg!(skelact_tensorrt) && found.contains("NvInfer.h")),
-            Err(TensorRtError::NotBuilt { searched }) => {
-                assert!(!cfg!(skelact_tensorrt));
-                assert!(!searched.is_empty());
-            }
+        let status = build_status();
+        assert_eq!(status.is_ok(), cfg!(skelact_tensorrt));
+        match status {
+            Ok(found) => assert!(found.contains("NvInfer.h"), "{found}"),
+            Err(TensorRtError::NotBuilt { searched }) => assert!(!searched.is_empty()),
             Err(other) => panic!("unexpected {other}"),
         }
     }
