@@ -1,9 +1,33 @@
 //! Per-run latency of the tract backend on one ONNX model, for `docs/performance.md` until `skelact bench` lands.
 //!
 //! `cargo run -p skelact-board --release --example tract_latency -- MODEL.onnx [THREADS] [RUNS]`
-//! Prints min / p50 / p99 over RUNS runs (default 200) after 10 warm-up runs, on a seeded input.
+//! Prints min / p50 / p99 over RUNS runs (default 200) after 10 warm-up runs, on a seeded input, and the heap
+//! allocations per run (all of them tract's: the engine reuses its own buffers).
 
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
+
+/// Counts allocations, to show what a run costs the heap.
+struct Counting;
+
+static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: forwarded unchanged to the system allocator.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: forwarded unchanged to the system allocator.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
 
 use skelact_board::backend::tract::{TractEngine, TractOptions};
 use skelact_runtime::engine::Engine;
@@ -23,6 +47,9 @@ fn main() -> anyhow::Result<()> {
     for _ in 0..10 {
         engine.run(&input, &mut output)?;
     }
+    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    engine.run(&input, &mut output)?;
+    let allocations = ALLOCATIONS.load(Ordering::Relaxed) - before;
     let mut times: Vec<f64> = (0..runs)
         .map(|_| {
             let t = Instant::now();
@@ -32,7 +59,8 @@ fn main() -> anyhow::Result<()> {
     times.sort_by(f64::total_cmp);
     let pick = |q: f64| times[((times.len() - 1) as f64 * q).round() as usize];
     println!(
-        "{path}: input {:?}, threads {threads}, load {:.0} ms, runs {runs}: min {:.3} ms, p50 {:.3} ms, p99 {:.3} ms",
+        "{path}: input {:?}, threads {threads}, load {:.0} ms, runs {runs}: min {:.3} ms, p50 {:.3} ms, p99 {:.3} ms, \
+         {allocations} allocations per run",
         engine.input_shape(),
         load.as_secs_f64() * 1e3,
         pick(0.0),

@@ -168,7 +168,20 @@ def run_ort(path: Path, inputs: np.ndarray) -> np.ndarray:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=Path("tests/fixtures/engine"))
+    parser.add_argument(
+        "--bench-model",
+        type=Path,
+        help="instead of the fixture, export a larger untrained model for latency figures (T=64, width 128, "
+        "4 blocks, 60 classes) to this path",
+    )
     args = parser.parse_args()
+    if args.bench_model:
+        global FRAMES, WIDTH, BLOCKS, CLASSES
+        FRAMES, WIDTH, BLOCKS, CLASSES = 64, 128, 4, 60
+        torch.manual_seed(SEED)
+        export(TinyStars().eval(), args.bench_model)
+        print(f"wrote {args.bench_model} ({args.bench_model.stat().st_size} bytes)")
+        return
     args.out.mkdir(parents=True, exist_ok=True)
 
     torch.manual_seed(SEED)
