@@ -287,6 +287,12 @@ mod tests {
     }
 
     #[test]
+    fn engines_can_move_to_an_inference_thread() {
+        fn assert_send<T: Send>() {}
+        assert_send::<TractEngine>();
+    }
+
+    #[test]
     fn the_input_tensor_is_handed_back_and_reused() {
         let onnx = std::fs::read(crate::conformance::repository_fixture_dir().join("tiny_stars.onnx")).unwrap();
         let mut engine = TractEngine::load(&onnx, &TractOptions::default()).unwrap();
