@@ -1,0 +1,31 @@
+//! Structured logs for the daemon, on stderr so that stdout stays free for data (JSON event lines, replays).
+//!
+//! The filter comes from `SKELACT_LOG` (then `RUST_LOG`) in `tracing-subscriber`'s `EnvFilter` syntax, default
+//! `info`. Fields are structured either way: `json` writes one JSON object per line for log collectors,
+//! `key-value` writes `level target: message key=value ...` for people.
+
+use tracing_subscriber::EnvFilter;
+
+/// How log lines look.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum LogFormat {
+    /// `2026-11-21T08:00:00Z INFO skelact_board::link::reconnect: link connected port=/dev/ttyACM0 connects=1`
+    #[default]
+    KeyValue,
+    /// `{"timestamp":"…","level":"INFO","fields":{"message":"link connected","port":"/dev/ttyACM0"},…}`
+    Json,
+}
+
+/// Installs the global subscriber. Calling it twice keeps the first one and returns `false`.
+pub fn init(format: LogFormat) -> bool {
+    let filter = std::env::var("SKELACT_LOG")
+        .ok()
+        .and_then(|spec| EnvFilter::try_new(spec).ok())
+        .or_else(|| EnvFilter::try_from_default_env().ok())
+        .unwrap_or_else(|| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::KeyValue => builder.try_init().is_ok(),
+        LogFormat::Json => builder.json().flatten_event(true).try_init().is_ok(),
+    }
+}
