@@ -724,7 +724,7 @@ def session(config: SyntheticConfig, subject_index=0, actions=12, seed=None, cam
     joints, valid, present = apply_sensor(to_camera(local, camera), rng, config.sensor)
     period_us = 1_000_000.0 / FPS
     timestamps = np.round(np.arange(total) * period_us).astype(np.int64)
-    # Whole frames lost on the link (about 1 in 200) leave gaps in the timestamps; never inside the first second.
+    # Whole frames the sensor never delivers (about 1 in 200) leave gaps in the timestamps; none in the first second.
     kept = rng.random(total) >= 0.005
     kept[: int(FPS)] = True
     keep_idx = np.flatnonzero(kept)
