@@ -18,8 +18,8 @@ commands:
   train     train a model inside .venv: `train default` runs the default model's full recipe
             (MAMP pre-training, STARS tuning, head fit, evaluation, ONNX export) into models/zoo/default;
             `train --help` lists recipes and options
-  models    run the skelact_models command line inside .venv (`models --help`): synthetic data,
-            session recordings, export
+  models    run the skelact_models command line inside .venv (`models --help`): synthetic session
+            recordings (`models session`), classifying a recording's segments (`models classify-segments`)
 ";
 
 fn main() -> Result<()> {

@@ -58,9 +58,9 @@ pub fn setup() -> Result<()> {
         eprintln!("xtask: creating .venv with {python}");
         run(Command::new(&python).args(["-m", "venv", ".venv"]))?;
     }
-    // PyPI's Linux x86_64 torch wheel pulls in the CUDA runtime (about 4 GiB); the first install takes a few
-    // minutes, later ones come from pip's cache. See docs/models.md, "Environment".
-    eprintln!("xtask: installing the pinned requirements into .venv (the first time downloads about 5 GiB)");
+    // PyPI's Linux x86_64 torch wheel pulls in the CUDA runtime (.venv ends up at 5.5 GiB); the first install
+    // takes a few minutes, later ones come from pip's cache. See docs/models.md, "Environment".
+    eprintln!("xtask: installing the pinned requirements into .venv (the first time installs about 5.5 GiB)");
     run(Command::new(venv_python()).args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r"]).arg(&requirements))?;
     eprintln!("xtask: installing skelact_models (editable) into .venv");
     run(Command::new(venv_python()).args([
