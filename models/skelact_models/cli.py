@@ -112,9 +112,12 @@ def main(argv=None):
     classify.add_argument("--model", default=str(ZOO / "default" / "stars_small.pt"))
     classify.add_argument("--threads", type=int, default=2)
     classify.set_defaults(func=_classify_segments)
+    from .deploy.cli import add_parsers
+
+    add_parsers(sub)
     args = parser.parse_args(argv)
-    args.func(args)
-    return 0
+    status = args.func(args)
+    return status if isinstance(status, int) else 0
 
 
 if __name__ == "__main__":

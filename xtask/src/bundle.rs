@@ -1,0 +1,403 @@
+//! `cargo xtask bundle`: a model directory (`model.json` and the files it names) becomes one `.skb` bundle.
+//!
+//! The Python steps (export, quantize, validate, engine) each add their part to `model.json`; this step maps it
+//! field for field onto the runtime's [`Manifest`] and writes the bundle with the runtime's [`BundleWriter`], which
+//! refuses anything the device's reader would refuse. The layout is normative in `docs/bundle.md`.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, ensure, Context, Result};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use skelact_runtime::bundle::{
+    Bundle, BundleWriter, ComputeCapability, DecisionParams, EncoderFamily, HeadSpec, Label, Manifest, Precision,
+    PreprocessParams, SectionKind, StreamKind, StreamModel, TensorRtEngine, TensorRtVersion, TensorSpec,
+    ValidationSummary, VariantFigures, WindowParams, MAX_VARIANTS,
+};
+use skelact_runtime::wire::LayoutId;
+
+/// `model.json`, as far as the bundle needs it (the steps' own records are ignored here).
+#[derive(Debug, Deserialize)]
+pub struct ModelDescription {
+    pub format: String,
+    pub version: u32,
+    pub model_name: String,
+    pub encoder: String,
+    pub layout: String,
+    pub bodies: u8,
+    pub checkpoint_sha256: String,
+    pub preprocess: PreprocessParams,
+    pub window: WindowParams,
+    pub decision: DecisionParams,
+    pub input: TensorDescription,
+    pub output: TensorDescription,
+    pub head: HeadDescription,
+    pub labels: Vec<LabelDescription>,
+    pub streams: Vec<StreamDescription>,
+    #[serde(default)]
+    pub engines: Vec<EngineDescription>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct TensorDescription {
+    pub name: String,
+    pub shape: Vec<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum HeadDescription {
+    Logits,
+    Linear { dim: u32, weights: Vec<Vec<f32>>, bias: Option<Vec<f32>> },
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LabelDescription {
+    pub name: String,
+    pub action_id: u16,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct StreamDescription {
+    pub stream: String,
+    pub weight: f32,
+    pub onnx: OnnxFiles,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct OnnxFiles {
+    pub fp32: Option<String>,
+    pub fp16: Option<String>,
+    pub int8: Option<String>,
+}
+
+/// A TensorRT engine added by `cargo xtask engine`.
+#[derive(Debug, Deserialize)]
+pub struct EngineDescription {
+    pub stream: String,
+    pub precision: String,
+    pub file: String,
+    /// `major.minor.patch.build`, e.g. `10.3.0.0`.
+    pub tensorrt: String,
+    /// `major.minor`, e.g. `8.7`.
+    pub compute_capability: String,
+}
+
+/// The part of a validation report (`validation.json`) the bundle carries.
+#[derive(Debug, Deserialize)]
+struct ValidationReport {
+    variants: Vec<ValidatedVariant>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ValidatedVariant {
+    variant: String,
+    top1_agreement: f32,
+    cosine_min: f32,
+    cosine_mean: f32,
+    accuracy: f32,
+    #[serde(default)]
+    passed: Option<bool>,
+}
+
+/// What to bundle.
+#[derive(Debug, Clone)]
+pub struct BundleOptions {
+    pub model_dir: PathBuf,
+    pub out: PathBuf,
+    /// The full validation report; without it the bundle says it was not validated (zero hash, no figures).
+    pub validation: Option<PathBuf>,
+    /// Precisions to include (FP32 is always included when the model has it).
+    pub precisions: Vec<Precision>,
+}
+
+pub fn read_description(model_dir: &Path) -> Result<ModelDescription> {
+    let path = model_dir.join("model.json");
+    let text = fs::read_to_string(&path)
+        .with_context(|| format!("could not read {}: run `cargo xtask export` first", path.display()))?;
+    let description: ModelDescription =
+        serde_json::from_str(&text).with_context(|| format!("{} is not a valid model description", path.display()))?;
+    ensure!(
+        description.format == "skelact-model" && description.version == 1,
+        "{} is a {} v{} description, this xtask reads skelact-model v1",
+        path.display(),
+        description.format,
+        description.version
+    );
+    Ok(description)
+}
+
+/// Writes the bundle and returns its bytes (already checked by the runtime's reader).
+pub fn write_bundle(options: &BundleOptions) -> Result<Vec<u8>> {
+    let description = read_description(&options.model_dir)?;
+    let report_bytes = match &options.validation {
+        Some(path) => Some(fs::read(path).with_context(|| format!("could not read {}", path.display()))?),
+        None => None,
+    };
+    let bytes = build(&description, &options.model_dir, report_bytes.as_deref(), &options.precisions)?;
+    if let Some(parent) = options.out.parent() {
+        fs::create_dir_all(parent).with_context(|| format!("could not create {}", parent.display()))?;
+    }
+    fs::write(&options.out, &bytes).with_context(|| format!("could not write {}", options.out.display()))?;
+    Ok(bytes)
+}
+
+/// Builds the bundle bytes from a description, the files it names (relative to `dir`) and the validation
+/// report's bytes.
+pub fn build(
+    description: &ModelDescription,
+    dir: &Path,
+    report: Option<&[u8]>,
+    precisions: &[Precision],
+) -> Result<Vec<u8>> {
+    let d = description;
+    let mut writer = BundleWriter::new();
+
+    let mut streams = heapless::Vec::new();
+    for s in &d.streams {
+        let stream = stream_kind(&s.stream)?;
+        let mut model = StreamModel { stream, weight: s.weight, onnx_fp32: None, onnx_fp16: None, onnx_int8: None };
+        for (precision, file) in [(Precision::Fp32, &s.onnx.fp32), (Precision::Fp16, &s.onnx.fp16), (Precision::Int8, &s.onnx.int8)] {
+            let Some(file) = file else { continue };
+            if precision != Precision::Fp32 && !precisions.contains(&precision) {
+                continue;
+            }
+            let payload = read_payload(dir, file)?;
+            let index = writer.add(SectionKind::onnx(precision), &payload)?;
+            match precision {
+                Precision::Fp32 => model.onnx_fp32 = Some(index),
+                Precision::Fp16 => model.onnx_fp16 = Some(index),
+                Precision::Int8 => model.onnx_int8 = Some(index),
+            }
+        }
+        streams.push(model).map_err(|_| anyhow::anyhow!("more than 3 streams"))?;
+    }
+
+    let mut tensorrt = heapless::Vec::new();
+    for e in &d.engines {
+        let payload = read_payload(dir, &e.file)?;
+        let section = writer.add(SectionKind::TensorRtEngine, &payload)?;
+        let engine = TensorRtEngine {
+            stream: stream_kind(&e.stream)?,
+            precision: precision(&e.precision)?,
+            section,
+            tensorrt: tensorrt_version(&e.tensorrt)?,
+            compute_capability: compute_capability(&e.compute_capability)?,
+        };
+        tensorrt.push(engine).map_err(|_| anyhow::anyhow!("more than 12 TensorRT engines"))?;
+    }
+
+    let head = match &d.head {
+        HeadDescription::Logits => HeadSpec::Logits,
+        HeadDescription::Linear { dim, weights, bias } => {
+            ensure!(weights.len() == d.labels.len(), "the linear head has {} rows for {} labels", weights.len(), d.labels.len());
+            ensure!(
+                weights.iter().all(|row| row.len() == *dim as usize),
+                "a linear head row does not have dim = {dim} values"
+            );
+            let flat: Vec<f32> = weights.iter().flatten().copied().collect();
+            if let Some(bias) = bias {
+                ensure!(bias.len() == d.labels.len(), "the linear head has {} biases for {} labels", bias.len(), d.labels.len());
+            }
+            let section = writer.add_linear_head(&flat, bias.as_deref())?;
+            HeadSpec::Linear { section, dim: *dim, bias: bias.is_some() }
+        }
+    };
+
+    let (report_sha256, summary_json, variants_src) = match report {
+        Some(bytes) => {
+            let parsed: ValidationReport =
+                serde_json::from_slice(bytes).context("the validation report is not valid JSON of the expected form")?;
+            let summary = summary_json(&parsed);
+            (sha256(bytes), Some(summary), parsed.variants)
+        }
+        None => ([0; 32], None, Vec::new()),
+    };
+    let summary_section = match &summary_json {
+        Some(text) => Some(writer.add(SectionKind::ValidationSummary, text.as_bytes())?),
+        None => None,
+    };
+    let mut variants = heapless::Vec::new();
+    for v in variants_src.iter().take(MAX_VARIANTS) {
+        let figures = VariantFigures {
+            variant: &v.variant,
+            top1_agreement: v.top1_agreement,
+            cosine_min: v.cosine_min,
+            cosine_mean: v.cosine_mean,
+            accuracy: v.accuracy,
+        };
+        variants.push(figures).map_err(|_| anyhow::anyhow!("too many variants"))?;
+    }
+
+    let mut labels = heapless::Vec::new();
+    for l in &d.labels {
+        labels
+            .push(Label { name: &l.name, action_id: l.action_id })
+            .map_err(|_| anyhow::anyhow!("more than {} labels", skelact_runtime::bundle::MAX_LABELS))?;
+    }
+
+    let manifest = Manifest {
+        model_name: &d.model_name,
+        encoder: encoder_family(&d.encoder)?,
+        layout: layout(&d.layout)?,
+        bodies: d.bodies,
+        preprocess: d.preprocess,
+        window: d.window,
+        streams,
+        input: tensor_spec(&d.input)?,
+        output: tensor_spec(&d.output)?,
+        head,
+        labels,
+        decision: d.decision,
+        tensorrt,
+        checkpoint_sha256: hex32(&d.checkpoint_sha256).context("checkpoint_sha256")?,
+        validation: ValidationSummary { report_sha256, section: summary_section, variants },
+    };
+    let bytes = writer.finish(&manifest).map_err(|e| anyhow::anyhow!("the bundle would be refused: {e}"))?;
+    // The writer checked the container; the device also checks the layout it expects.
+    Bundle::open(&bytes, LayoutId::KinectV2).map_err(|e| anyhow::anyhow!("the bundle would be refused: {e}"))?;
+    Ok(bytes)
+}
+
+/// The summary shipped inside the bundle: the figures per variant and whether each passed its gates.
+fn summary_json(report: &ValidationReport) -> String {
+    let variants: Vec<serde_json::Value> = report
+        .variants
+        .iter()
+        .map(|v| {
+            serde_json::json!({
+                "variant": v.variant, "top1_agreement": v.top1_agreement, "cosine_min": v.cosine_min,
+                "cosine_mean": v.cosine_mean, "accuracy": v.accuracy, "passed": v.passed,
+            })
+        })
+        .collect();
+    serde_json::json!({ "variants": variants }).to_string()
+}
+
+fn read_payload(dir: &Path, file: &str) -> Result<Vec<u8>> {
+    let path = dir.join(file);
+    let bytes = fs::read(&path).with_context(|| format!("could not read {}", path.display()))?;
+    ensure!(!bytes.is_empty(), "{} is empty", path.display());
+    Ok(bytes)
+}
+
+pub fn sha256(bytes: &[u8]) -> [u8; 32] {
+    Sha256::digest(bytes).into()
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn hex32(text: &str) -> Result<[u8; 32]> {
+    ensure!(text.len() == 64 && text.is_ascii(), "expected 64 hex digits, got {text:?}");
+    let mut out = [0u8; 32];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).with_context(|| format!("not hex: {text:?}"))?;
+    }
+    Ok(out)
+}
+
+fn tensor_spec(t: &TensorDescription) -> Result<TensorSpec<'_>> {
+    let shape = heapless::Vec::from_slice(&t.shape).map_err(|_| anyhow::anyhow!("tensor {} has rank above 6", t.name))?;
+    Ok(TensorSpec { name: &t.name, shape })
+}
+
+pub fn stream_kind(name: &str) -> Result<StreamKind> {
+    Ok(match name {
+        "joint" => StreamKind::Joint,
+        "bone" => StreamKind::Bone,
+        "motion" => StreamKind::Motion,
+        other => bail!("unknown stream {other:?} (joint, bone or motion)"),
+    })
+}
+
+pub fn precision(name: &str) -> Result<Precision> {
+    Ok(match name {
+        "fp32" => Precision::Fp32,
+        "fp16" => Precision::Fp16,
+        "int8" => Precision::Int8,
+        other => bail!("unknown precision {other:?} (fp32, fp16 or int8)"),
+    })
+}
+
+fn encoder_family(name: &str) -> Result<EncoderFamily> {
+    Ok(match name {
+        "StarsTransformer" => EncoderFamily::StarsTransformer,
+        "DualBranchGcn" => EncoderFamily::DualBranchGcn,
+        "Hcn" => EncoderFamily::Hcn,
+        "Tdsm" => EncoderFamily::Tdsm,
+        "Dcmae" => EncoderFamily::Dcmae,
+        "Other" => EncoderFamily::Other,
+        other => bail!("unknown encoder family {other:?}"),
+    })
+}
+
+fn layout(name: &str) -> Result<LayoutId> {
+    Ok(match name {
+        "KinectV2" => LayoutId::KinectV2,
+        "AzureKinect32" => LayoutId::AzureKinect32,
+        "ZedBody34" => LayoutId::ZedBody34,
+        "ZedBody38" => LayoutId::ZedBody38,
+        "MediaPipe33" => LayoutId::MediaPipe33,
+        "XsensMvn23" => LayoutId::XsensMvn23,
+        other => bail!("unknown joint layout {other:?}"),
+    })
+}
+
+fn numbers<const N: usize>(text: &str, what: &str) -> Result<[u16; N]> {
+    let parts: Vec<&str> = text.split('.').collect();
+    ensure!(parts.len() == N, "{what} {text:?} should have {N} dot-separated numbers");
+    let mut out = [0u16; N];
+    for (o, p) in out.iter_mut().zip(parts) {
+        *o = p.parse().with_context(|| format!("{what} {text:?}: {p:?} is not a number"))?;
+    }
+    Ok(out)
+}
+
+fn tensorrt_version(text: &str) -> Result<TensorRtVersion> {
+    let [major, minor, patch, build] = numbers::<4>(text, "TensorRT version")?;
+    Ok(TensorRtVersion { major, minor, patch, build })
+}
+
+fn compute_capability(text: &str) -> Result<ComputeCapability> {
+    let [major, minor] = numbers::<2>(text, "compute capability")?;
+    let narrow = |v: u16| u8::try_from(v).map_err(|_| anyhow::anyhow!("compute capability {text:?} out of range"));
+    Ok(ComputeCapability { major: narrow(major)?, minor: narrow(minor)? })
+}
+
+/// One line per section and the manifest's main fields, for the command's output.
+pub fn describe(bytes: &[u8]) -> Result<String> {
+    let bundle = Bundle::parse(bytes).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let m = bundle.manifest();
+    let mut out = format!(
+        "{} ({:?}), T = {}, {} labels, head {:?}, {} bytes, SHA-256 {}\n",
+        m.model_name,
+        m.encoder,
+        m.preprocess.frames_out,
+        m.labels.len(),
+        head_name(&m.head),
+        bytes.len(),
+        hex(&bundle.checksum())
+    );
+    for section in bundle.sections() {
+        out.push_str(&format!("  section {:>2}: {:?}, {} bytes\n", section.index, section.kind(), section.payload.len()));
+    }
+    for v in &m.validation.variants {
+        out.push_str(&format!(
+            "  validated {}: top-1 agreement {:.4}, cosine min {:.6}, accuracy {:.4}\n",
+            v.variant, v.top1_agreement, v.cosine_min, v.accuracy
+        ));
+    }
+    Ok(out)
+}
+
+fn head_name(head: &HeadSpec) -> &'static str {
+    match head {
+        HeadSpec::Logits => "logits",
+        HeadSpec::Linear { .. } => "linear",
+        HeadSpec::Prototype { .. } => "prototype",
+        HeadSpec::Text { .. } => "text",
+    }
+}
