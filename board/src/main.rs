@@ -11,6 +11,9 @@ use skelact_board::link::serial::DEFAULT_BAUD;
 use skelact_board::logging::{self, LogFormat};
 
 mod cli;
+// `skelact validate` (the model pipeline's device-side harness) lives with the other subcommands' files.
+#[path = "cli/validate.rs"]
+mod validate;
 
 #[derive(Debug, Parser)]
 #[command(name = "skelact", version, about = "Skeleton action recognition on the device: serial ingest, inference, events")]
@@ -32,6 +35,9 @@ enum Command {
     Demo,
     /// Print the version, the protocol version and the backends built in.
     Version,
+    /// Run raw windows (.npy) through a bundle with the device's preprocessing, backend and head; write the
+    /// outputs as .npy for `cargo xtask validate`.
+    Validate(validate::ValidateArgs),
 }
 
 #[derive(Debug, Args)]
@@ -103,6 +109,7 @@ fn main() -> ExitCode {
             cli::print_version();
             Ok(())
         }
+        Command::Validate(args) => validate::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -401,3 +401,146 @@ fn head_name(head: &HeadSpec) -> &'static str {
         HeadSpec::Text { .. } => "text",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use skelact_runtime::bundle::{BundleError, FORMAT_MAJOR};
+
+    /// A small model directory: ONNX payloads stand in for models (the container does not look inside them).
+    fn model_dir(head_rows: usize, layout: &str) -> (tempfile::TempDir, ModelDescription) {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("joint.fp32.onnx"), b"fp32 model").unwrap();
+        fs::write(dir.path().join("joint.int8.onnx"), b"int8 model").unwrap();
+        let weights: Vec<Vec<f32>> = (0..head_rows).map(|r| (0..4).map(|c| (r * 4 + c) as f32 * 0.25).collect()).collect();
+        let json = serde_json::json!({
+            "format": "skelact-model", "version": 1, "model_name": "tiny", "encoder": "StarsTransformer",
+            "layout": layout, "bodies": 2, "checkpoint_sha256": "ab".repeat(32),
+            "preprocess": {"frames_out": 16, "crop_ratio": 0.95, "align": false},
+            "window": {"raw_frames": 64, "stride_frames": 8, "min_frames": 32, "max_gap_frames": 10,
+                       "timeout_us": 1_000_000, "partner_max_distance_m": 1.5, "min_confidence": 1},
+            "decision": {"smoothing_windows": 3, "enter_threshold": 0.6, "exit_threshold": 0.4, "switch_margin": 0.1,
+                         "min_duration_us": 300_000, "cooldown_us": 500_000, "unknown_threshold": 0.35,
+                         "emit_unknown": false},
+            "input": {"name": "window", "shape": [1, 3, 16, 25, 2]},
+            "output": {"name": "embedding", "shape": [1, 4]},
+            "head": {"kind": "linear", "dim": 4, "weights": weights, "bias": [0.5, -0.5]},
+            "labels": [{"name": "hand waving", "action_id": 23}, {"name": "clapping", "action_id": 10}],
+            "streams": [{"stream": "joint", "weight": 1.0, "onnx": {"fp32": "joint.fp32.onnx", "int8": "joint.int8.onnx"}}],
+        });
+        fs::write(dir.path().join("model.json"), json.to_string()).unwrap();
+        let description = read_description(dir.path()).unwrap();
+        (dir, description)
+    }
+
+    const REPORT: &str = r#"{"variants": [
+        {"variant": "pytorch-fp32", "top1_agreement": 1.0, "cosine_min": 1.0, "cosine_mean": 1.0, "accuracy": 0.9, "passed": true},
+        {"variant": "tract-int8", "top1_agreement": 0.995, "cosine_min": 0.9999, "cosine_mean": 0.99999, "accuracy": 0.895, "passed": true}]}"#;
+
+    #[test]
+    fn a_model_directory_becomes_a_bundle_the_device_opens() {
+        let (dir, description) = model_dir(2, "KinectV2");
+        let bytes = build(&description, dir.path(), Some(REPORT.as_bytes()), &[Precision::Fp32, Precision::Int8]).unwrap();
+        let bundle = Bundle::open(&bytes, LayoutId::KinectV2).unwrap();
+        let m = bundle.manifest();
+        assert_eq!(m.model_name, "tiny");
+        assert_eq!(m.action_ids().as_slice(), &[23, 10]);
+        assert_eq!(bundle.onnx(StreamKind::Joint, Precision::Fp32), Some(&b"fp32 model"[..]));
+        assert_eq!(bundle.onnx(StreamKind::Joint, Precision::Int8), Some(&b"int8 model"[..]));
+        assert_eq!(m.head, HeadSpec::Linear { section: 3, dim: 4, bias: true });
+        assert_eq!(m.checkpoint_sha256, [0xab; 32]);
+        assert_eq!(m.validation.report_sha256, sha256(REPORT.as_bytes()));
+        assert_eq!(m.validation.variants.len(), 2);
+        assert_eq!(m.validation.variants[1].variant, "tract-int8");
+        assert!(bundle.validation_summary().unwrap().contains("\"tract-int8\""));
+        assert_eq!(m.frontend_config(64).unwrap().preprocess.frames_out, 16);
+    }
+
+    #[test]
+    fn precisions_not_asked_for_are_left_out() {
+        let (dir, description) = model_dir(2, "KinectV2");
+        let bytes = build(&description, dir.path(), None, &[Precision::Fp32]).unwrap();
+        let bundle = Bundle::parse(&bytes).unwrap();
+        assert_eq!(bundle.onnx(StreamKind::Joint, Precision::Int8), None);
+        assert_eq!(bundle.manifest().validation.report_sha256, [0; 32]);
+        assert!(bundle.manifest().validation.variants.is_empty());
+    }
+
+    #[test]
+    fn mismatched_descriptions_are_refused_with_the_reason() {
+        let (dir, description) = model_dir(3, "KinectV2");
+        let err = build(&description, dir.path(), None, &[]).unwrap_err().to_string();
+        assert!(err.contains("3 rows for 2 labels"), "{err}");
+
+        let (dir, description) = model_dir(2, "AzureKinect32");
+        let err = build(&description, dir.path(), None, &[]).unwrap_err().to_string();
+        assert!(err.contains("joint layout AzureKinect32, expected KinectV2"), "{err}");
+
+        let (dir, mut description) = model_dir(2, "KinectV2");
+        description.output.shape = vec![1, 5];
+        let err = build(&description, dir.path(), None, &[]).unwrap_err().to_string();
+        assert!(err.contains("output tensor shape holds 5 values, expected shape [1, 4]"), "{err}");
+
+        let (dir, description) = model_dir(2, "KinectV2");
+        fs::remove_file(dir.path().join("joint.fp32.onnx")).unwrap();
+        let err = format!("{:#}", build(&description, dir.path(), None, &[]).unwrap_err());
+        assert!(err.contains("joint.fp32.onnx"), "{err}");
+    }
+
+    #[test]
+    fn damaged_bundles_are_refused_by_the_loader_naming_the_problem() {
+        let (dir, description) = model_dir(2, "KinectV2");
+        let good = build(&description, dir.path(), Some(REPORT.as_bytes()), &[Precision::Fp32]).unwrap();
+        refusals(&good);
+    }
+
+    /// Truncated, altered, wrong-version and wrong-layout copies of `good` are each refused with their own error.
+    fn refusals(good: &[u8]) {
+        let truncated = &good[..good.len() - 100];
+        assert!(matches!(Bundle::parse(truncated), Err(BundleError::Truncated { .. })));
+
+        let mut altered = good.to_vec();
+        let middle = altered.len() / 2;
+        altered[middle] ^= 0x01;
+        let err = Bundle::parse(&altered).unwrap_err();
+        assert_eq!(err, BundleError::ChecksumMismatch);
+        assert_eq!(err.to_string(), "bundle altered or damaged: SHA-256 checksum mismatch");
+
+        let mut newer = good.to_vec();
+        newer[8..10].copy_from_slice(&(FORMAT_MAJOR + 1).to_le_bytes());
+        skelact_runtime::bundle::seal(&mut newer).unwrap();
+        let err = Bundle::parse(&newer).unwrap_err();
+        assert!(matches!(err, BundleError::UnsupportedMajor { .. }), "{err}");
+        assert!(err.to_string().contains("is not supported"), "{err}");
+
+        let err = Bundle::open(good, LayoutId::ZedBody34).unwrap_err();
+        assert!(matches!(err, BundleError::WrongLayout { .. }));
+        assert_eq!(err.to_string(), "bundle is for joint layout KinectV2, expected ZedBody34");
+    }
+
+    /// The committed default bundle: the device opens it, it offers FP32 and INT8, its labels carry NTU-120
+    /// action numbers, and it names the committed validation report by hash, with every variant passing.
+    #[test]
+    fn the_committed_default_bundle_is_consistent_with_its_validation_report() {
+        let root = crate::project_root();
+        let bytes = fs::read(root.join("models/zoo/default.skb")).expect("models/zoo/default.skb is committed");
+        let aligned = skelact_runtime::bundle::AlignedBytes::copy_from(&bytes);
+        let bundle = Bundle::open(aligned.as_bytes(), LayoutId::KinectV2).unwrap();
+        let m = bundle.manifest();
+        assert!(m.precisions().fp32 && m.precisions().int8);
+        assert_eq!(m.labels.first().map(|l| (l.name, l.action_id)), Some(("hand waving", 23)));
+        assert!(bundle.linear_head().is_some());
+        let checkpoint = fs::read(root.join("models/zoo/default/stars_small.pt")).unwrap();
+        assert_eq!(m.checkpoint_sha256, sha256(&checkpoint), "the bundle was not exported from the committed checkpoint");
+        let report = root.join("models/zoo/default.validation.json");
+        if m.validation.variants.is_empty() {
+            assert!(!report.exists(), "a validation report is committed but the bundle carries no figures");
+        } else {
+            let report = fs::read(&report).unwrap();
+            assert_eq!(m.validation.report_sha256, sha256(&report), "default.validation.json is not the bundle's report");
+            let summary = bundle.validation_summary().unwrap();
+            assert!(!summary.contains("\"passed\":false"), "{summary}");
+        }
+        refusals(aligned.as_bytes());
+    }
+}

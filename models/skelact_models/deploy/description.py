@@ -13,6 +13,7 @@ from pathlib import Path
 FORMAT = "skelact-model"
 VERSION = 1
 NAME = "model.json"
+REPO_ROOT = Path(__file__).resolve().parents[3]
 
 # The frame-side settings the default models are validated with: a 64-frame track ring (about 2.1 s at 30 Hz,
 # which holds most of one action of the synthetic corpus and NTU), a window every 8 frames, the first one after
@@ -32,6 +33,15 @@ def sha256_file(path):
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def portable_path(path):
+    """`path` relative to the repository when it lies inside it, so that model.json reads the same on every clone."""
+    path = Path(path).resolve()
+    try:
+        return str(path.relative_to(REPO_ROOT))
+    except ValueError:
+        return str(path)
 
 
 def load(directory):

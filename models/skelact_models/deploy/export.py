@@ -139,7 +139,7 @@ def export_checkpoint(checkpoint, out_dir, model_name=None, windows=32, toleranc
     description = {
         "format": desc.FORMAT, "version": desc.VERSION, "model_name": name, "encoder": "StarsTransformer",
         "layout": "KinectV2", "bodies": config.bodies,
-        "checkpoint": str(checkpoint), "checkpoint_sha256": desc.sha256_file(checkpoint),
+        "checkpoint": desc.portable_path(checkpoint), "checkpoint_sha256": desc.sha256_file(checkpoint),
         "model": dict(payload["model"]),
         "preprocess": asdict(preprocess), "window": dict(desc.DEFAULT_WINDOW), "decision": dict(desc.DEFAULT_DECISION),
         "input": {"name": INPUT_NAME, "shape": [1, config.channels, config.frames, config.joints, config.bodies]},
