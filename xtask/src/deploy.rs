@@ -186,21 +186,50 @@ fn pipeline(args: &[String]) -> Result<()> {
     if let Some(n) = count {
         extra.extend(["--count".into(), n]);
     }
-    validate(&dir, true, &extra)?;
-    step(5, "bundle");
+    let validated = validate(&dir, true, &extra);
+    step(5, "bundle (the precisions whose every variant passed its gates)");
+    let report = dir.join("validation.json");
+    let (precisions, failed) = passing_precisions(&report)?;
+    if !precisions.contains(&Precision::Fp32) {
+        validated?;
+        bail!("the FP32 variants failed validation: no bundle is written (see {})", report.display());
+    }
     let out = zoo.join("default.skb");
-    write_bundle(&BundleOptions {
-        model_dir: dir.clone(),
-        out,
-        validation: Some(dir.join("validation.json")),
-        precisions: vec![Precision::Fp32, Precision::Fp16, Precision::Int8],
-    })?;
+    write_bundle(&BundleOptions { model_dir: dir.clone(), out, validation: Some(report), precisions })?;
     for ext in ["md", "json", "png"] {
         let from = dir.join(format!("validation.{ext}"));
         let to = zoo.join(format!("default.validation.{ext}"));
         fs::copy(&from, &to).with_context(|| format!("could not copy {} to {}", from.display(), to.display()))?;
     }
     eprintln!("xtask pipeline: models/zoo/default.skb and models/zoo/default.validation.{{md,json,png}} are up to date");
+    if !failed.is_empty() {
+        bail!(
+            "{} failed validation gates and {} left out of the bundle (figures in models/zoo/default.validation.md)",
+            failed.join(", "),
+            if failed.len() == 1 { "was" } else { "were" }
+        );
+    }
     Ok(())
+}
+
+/// Precisions to ship: those whose every validated variant passed its gates (FP16 and INT8 also need to have
+/// been validated at all). Returns them and the names of the precisions that failed.
+fn passing_precisions(report: &Path) -> Result<(Vec<Precision>, Vec<String>)> {
+    let text = fs::read_to_string(report).with_context(|| format!("validation wrote no report at {}", report.display()))?;
+    let json: serde_json::Value = serde_json::from_str(&text)?;
+    let variants = json["variants"].as_array().context("the report has no variants")?;
+    let (mut passing, mut failed) = (Vec::new(), Vec::new());
+    for (name, precision) in [("fp32", Precision::Fp32), ("fp16", Precision::Fp16), ("int8", Precision::Int8)] {
+        let of: Vec<&serde_json::Value> = variants.iter().filter(|v| v["precision"] == name).collect();
+        if of.is_empty() {
+            continue;
+        }
+        if of.iter().all(|v| v["passed"] == true) {
+            passing.push(precision);
+        } else {
+            failed.push(name.to_uppercase());
+        }
+    }
+    Ok((passing, failed))
 }
 

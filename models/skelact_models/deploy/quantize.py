@@ -60,8 +60,23 @@ class _Windows:
         self.index = 0
 
 
+def kept_in_float(path):
+    """Names of the MatMul nodes left in float, for accuracy:
+    - those that multiply two activations (attention's Q·Kᵀ and weights·V): they have no weights to quantize per
+      channel, and quantizing both inputs per tensor costs accuracy;
+    - the first, which embeds the raw window: a per-tensor int8 scale over coordinates of about ±1.5 m is a step
+      of about 12 mm, coarser than the motions that tell actions apart. It is 12 inputs wide, so it is cheap."""
+    model = onnx.load(str(path))
+    constants = {i.name for i in model.graph.initializer}
+    constants |= {o for n in model.graph.node if n.op_type == "Constant" for o in n.output}
+    matmuls = [n for n in model.graph.node if n.op_type in ("MatMul", "Gemm")]
+    products = [n.name for n in matmuls if not any(i in constants for i in n.input)]
+    first = [matmuls[0].name] if matmuls else []
+    return first + [p for p in products if p not in first]
+
+
 def quantize_int8(fp32_path, int8_path, input_name, tensors, method="minmax", ops=QUANTIZED_OPS,
-                  percentile=99.999):
+                  percentile=99.999, weighted_only=True):
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
     methods = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
@@ -73,8 +88,11 @@ def quantize_int8(fp32_path, int8_path, input_name, tensors, method="minmax", op
         extra["CalibPercentile"] = percentile
     quantize_static(str(fp32_path), str(int8_path), _Windows(input_name, tensors), quant_format=QuantFormat.QDQ,
                     per_channel=True, activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
-                    op_types_to_quantize=list(ops), calibrate_method=methods[method], extra_options=extra)
-    return describe_qdq(int8_path)
+                    op_types_to_quantize=list(ops), calibrate_method=methods[method], extra_options=extra,
+                    nodes_to_exclude=kept_in_float(fp32_path) if weighted_only else [])
+    record = describe_qdq(int8_path)
+    record["kept_in_float"] = kept_in_float(fp32_path) if weighted_only else []
+    return record
 
 
 def describe_qdq(path):
@@ -147,6 +165,7 @@ def quantize_model(model_dir, calibration=256, method="minmax", ops=QUANTIZED_OP
     description["quantization"] = {
         "tool": "onnxruntime.quantization.quantize_static", "format": "QDQ", "weights": "int8 symmetric per channel",
         "activations": "int8 symmetric per tensor", "operators": list(ops), "method": method,
+        "kept_in_float": "the first MatMul (input embedding) and activation-by-activation MatMuls (attention)",
         "calibration": {"windows": len(raw), "corpus": "synthetic", "split": "xsub-train", "seed": seed},
         "streams": records,
     }
