@@ -223,7 +223,9 @@ def validate_model(model_dir, windows=None, count=None, seed=0, gates=Gates(), s
                 notes[variant] = f"not run: the model has no {precision} ONNX (run the quantize step)"
                 continue
             try:
-                results[variant] = onnxruntime_outputs(path, head, tensors, threads, variant)
+                key = f"{desc.sha256_file(path)}:{_windows_key(raw)}"
+                results[variant] = _cached(out / "outputs" / f"{variant}.npz", key,
+                                            lambda: onnxruntime_outputs(path, head, tensors, threads, variant))
             except Exception as err:  # onnxruntime's CPU provider lacks some FP16 kernels
                 if precision != "fp16":
                     raise
@@ -265,6 +267,28 @@ def validate_model(model_dir, windows=None, count=None, seed=0, gates=Gates(), s
     (out / "validation.md").write_text(markdown(report))
     figure(report, out / "validation.png")
     return report
+
+
+def _windows_key(raw):
+    import hashlib
+
+    digest = hashlib.sha256()
+    for array in (raw.joints, raw.valid, raw.present, raw.frames, raw.labels):
+        digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()
+
+
+def _cached(path, key, compute):
+    """onnxruntime outputs of the same model file on the same windows are reused: validation reruns (for example
+    once the Rust runtime is built) then cost only the variants that changed."""
+    if path.is_file():
+        cached = np.load(path)
+        if str(cached["key"]) == key:
+            return Outputs(cached["embedding"], cached["logits"], float(cached["seconds"]))
+    outputs = compute()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(path, key=key, embedding=outputs.embedding, logits=outputs.logits, seconds=outputs.seconds)
+    return outputs
 
 
 def _checkpoint(model_dir, d):
