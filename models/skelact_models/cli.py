@@ -140,9 +140,12 @@ def main(argv=None):
                           help="also classify sliding windows of this many frames inside each segment (0: off)")
     classify.add_argument("--stride", type=int, default=8, help="frames between sliding windows")
     classify.set_defaults(func=_classify_segments)
+    from .deploy.cli import add_parsers
+
+    add_parsers(sub)
     args = parser.parse_args(argv)
-    args.func(args)
-    return 0
+    status = args.func(args)
+    return status if isinstance(status, int) else 0
 
 
 if __name__ == "__main__":
