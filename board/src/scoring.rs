@@ -3,8 +3,11 @@
 //! # Matching rule
 //!
 //! A predicted segment is an `End` event's `start_us..end_us` (a `Begin` that never ended counts from its start to
-//! its latest evidence). It matches a ground-truth segment when both have the **same label name** and the **same
-//! body id**, and their **temporal IoU** (intersection over union of the two time intervals) is **at least 0.3**.
+//! its latest evidence), **stretched back by one window span**: the decision layer stamps each window with the
+//! time of its *last* frame, so the first window that shows an action reports at its end while its frames began
+//! one window earlier (a 64-frame window at 30 Hz spans 2.13 s). It matches a ground-truth segment when both have
+//! the **same label name** and the **same body id**, and their **temporal IoU** (intersection over union of the
+//! two time intervals) is **at least 0.3**.
 //! Matching is one-to-one and greedy, by IoU from highest to lowest. Per class: true positives are matched
 //! predictions, false positives the unmatched predictions of that class, false negatives the unmatched
 //! ground-truth segments of that class; precision = TP / (TP + FP), recall = TP / (TP + FN), F1 their harmonic
@@ -23,6 +26,11 @@ use skelact_runtime::wire::{Event, EventPhase};
 
 /// The default minimum temporal IoU for a match.
 pub const DEFAULT_MIN_IOU: f64 = 0.3;
+
+/// One window's span in microseconds: `raw_frames` frames at `fps_millihertz`.
+pub fn window_span_us(raw_frames: usize, fps_millihertz: u32) -> u64 {
+    (raw_frames as u64 * 1_000_000_000) / u64::from(fps_millihertz.max(1))
+}
 
 /// A labelled time interval of one body.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -78,15 +86,16 @@ pub fn read_ground_truth(path: &Path) -> anyhow::Result<Vec<Segment>> {
         .collect())
 }
 
-/// The segments a stream of events describes. `label` names a label index.
-pub fn predicted_segments<'l>(events: &[Event], label: impl Fn(u16) -> &'l str) -> Vec<Segment> {
+/// The segments a stream of events describes, each starting `window_us` (one window span) before its event's
+/// `start_us` (see the module documentation). `label` names a label index.
+pub fn predicted_segments<'l>(events: &[Event], window_us: u64, label: impl Fn(u16) -> &'l str) -> Vec<Segment> {
     let mut open: BTreeMap<(u32, u16), Event> = BTreeMap::new();
     let mut segments = Vec::new();
     let mut close = |event: &Event, end_us: u64| {
         segments.push(Segment {
             label: label(event.label_index).to_string(),
             body_id: event.body_id,
-            start_us: event.start_us,
+            start_us: event.start_us.saturating_sub(window_us),
             end_us,
         })
     };
@@ -215,7 +224,7 @@ mod tests {
     }
 
     fn event(label_index: u16, start_us: u64, end_us: u64, phase: EventPhase) -> Event {
-        Event { body_id: 1, action_id: label_index + 100, label_index, confidence: 0.9, start_us, end_us, phase }
+        Event { body_id: 1, action_id: label_index.wrapping_add(100), label_index, confidence: 0.9, start_us, end_us, phase }
     }
 
     #[test]
@@ -234,8 +243,8 @@ mod tests {
             event(1, 3_000_000, 3_300_000, EventPhase::Begin),
             event(Event::UNKNOWN, 4_000_000, 5_000_000, EventPhase::End),
         ];
-        let segments = predicted_segments(&events, |i| names[usize::from(i)]);
-        assert_eq!(segments, vec![segment("wave", 1.0, 2.0), segment("clap", 3.0, 3.3)]);
+        let segments = predicted_segments(&events, 500_000, |i| names[usize::from(i)]);
+        assert_eq!(segments, vec![segment("wave", 0.5, 2.0), segment("clap", 2.5, 3.3)]);
     }
 
     #[test]

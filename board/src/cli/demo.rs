@@ -198,7 +198,9 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
     })?;
     let wall = started.elapsed();
     let events = received.into_inner().unwrap_or_default();
-    let predicted = scoring::predicted_segments(&events, |i| labels.get(usize::from(i)).map_or("?", String::as_str));
+    let window_us = scoring::window_span_us(model.raw_frames, sensor_rate_millihertz(&stream));
+    let predicted =
+        scoring::predicted_segments(&events, window_us, |i| labels.get(usize::from(i)).map_or("?", String::as_str));
     let score = scoring::score(&predicted, &truth, args.min_iou);
     let memory = memory_kib();
     let peak = peak_rss.into_inner().unwrap_or(0).max(memory.map_or(0, |m| m.0));
@@ -213,7 +215,11 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
             "threads": args.threads,
             "queue_windows": args.queue_windows,
             "wall_seconds": wall.as_secs_f64(),
-            "matching": {"rule": "same label and body, temporal IoU >= min_iou, one-to-one greedy by IoU", "min_iou": args.min_iou},
+            "matching": {
+                "rule": "event segments stretched back by one window span; same label and body; temporal IoU >= min_iou; one-to-one, greedy by IoU",
+                "min_iou": args.min_iou,
+                "window_span_us": window_us,
+            },
             "score": score,
             "predicted": predicted,
             "truth": truth,
@@ -257,6 +263,15 @@ fn decoded(stream: &[u8]) -> Vec<Message> {
     messages
 }
 
+/// The frame rate the stream's `Hello` announces (30 Hz without one).
+fn sensor_rate_millihertz(stream: &[u8]) -> u32 {
+    decoded(stream)
+        .iter()
+        .find_map(|m| if let Message::Hello(h) = m { Some(h.nominal_fps_millihertz) } else { None })
+        .filter(|&rate| rate > 0)
+        .unwrap_or(30_000)
+}
+
 fn count_frames(stream: &[u8]) -> u64 {
     decoded(stream).iter().filter(|m| matches!(m, Message::Frame(_))).count() as u64
 }
@@ -282,7 +297,7 @@ fn print_summary(
     wall: Duration,
 ) {
     println!();
-    println!("Per class (match: same label and body, temporal IoU >= {}):", score.min_iou);
+    println!("Per class (match: same label and body, temporal IoU >= {}, events stretched back one window):", score.min_iou);
     println!("  {:<36} {:>3} {:>3} {:>3} {:>9} {:>7} {:>5}", "class", "TP", "FP", "FN", "precision", "recall", "F1");
     for c in score.classes.iter().chain(std::iter::once(&score.overall)) {
         println!(
