@@ -78,6 +78,31 @@ def _classify_segments(args):
               f"predicted {names[best]!r} ({float(probs[best]):.2f}){'' if known else '  [class unknown to the model]'}")
     if total:
         print(f"segment accuracy {correct}/{total} = {correct / total:.3f}")
+    if args.window:
+        # What a device with a ring of `window` frames sees: windows ending every `stride` frames inside each
+        # segment, starting no earlier than the segment (oracle boundaries, no smoothing).
+        hits = count = 0
+        for seg, item in zip(truth["segments"], segment_inputs(frames, truth["segments"])):
+            if item is None or seg["class"] not in names:
+                continue
+            present, joints, valid = item
+            length = present.shape[1]
+            for end in range(min(args.window, length), length + 1, args.stride):
+                start = max(0, end - args.window)
+                first = start + int(np.flatnonzero(present[0, start:end])[0])
+                last = start + int(np.flatnonzero(present[0, start:end])[-1]) + 1
+                try:
+                    window = preprocess_window(present[:, first:last], joints[:, first:last], valid[:, first:last],
+                                               config)
+                except PreprocessError:
+                    continue
+                with torch.no_grad():
+                    best = int(head(encoder(torch.from_numpy(window["joint"])[None])).argmax())
+                hits += names[best] == seg["class"]
+                count += 1
+        if count:
+            print(f"window accuracy ({args.window}-frame windows every {args.stride} frames) {hits}/{count} = "
+                  f"{hits / count:.3f}")
     return np.nan if not total else correct / total
 
 
@@ -111,10 +136,16 @@ def main(argv=None):
     classify.add_argument("session", help="NAME.jsonl (NAME.segments.json beside it)")
     classify.add_argument("--model", default=str(ZOO / "default" / "stars_small.pt"))
     classify.add_argument("--threads", type=int, default=2)
+    classify.add_argument("--window", type=int, default=0,
+                          help="also classify sliding windows of this many frames inside each segment (0: off)")
+    classify.add_argument("--stride", type=int, default=8, help="frames between sliding windows")
     classify.set_defaults(func=_classify_segments)
+    from .deploy.cli import add_parsers
+
+    add_parsers(sub)
     args = parser.parse_args(argv)
-    args.func(args)
-    return 0
+    status = args.func(args)
+    return status if isinstance(status, int) else 0
 
 
 if __name__ == "__main__":

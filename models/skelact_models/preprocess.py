@@ -28,8 +28,17 @@ from .skeleton import BONE_PAIRS_1BASED, NTU_JOINTS, PARENT, ROOT, ROOT_FIRST, S
 BODIES = 2
 
 
+# A coordinate beyond this many metres (or NaN, or infinite) makes its sample unobserved (spec: numeric rules).
+MAX_ABS_COORDINATE_M = 1000.0
+
+
 class PreprocessError(ValueError):
-    """The window cannot be preprocessed (for example body 0's root joint is never observed)."""
+    """The window is refused. `code` is the spec's refusal code: `empty_window`, `body0_absent_at_edge` or
+    `body0_no_root` (or `invalid_input` for arrays of the wrong shape, an API error)."""
+
+    def __init__(self, code, message):
+        super().__init__(f"{code}: {message}")
+        self.code = code
 
 
 @dataclass(frozen=True)
@@ -38,28 +47,38 @@ class PreprocessConfig:
     crop_ratio: float = 0.95
     align: bool = False
 
+    def __post_init__(self):
+        if not 1 <= self.frames_out <= 10_000:
+            raise ValueError(f"frames_out must be in 1..=10000, got {self.frames_out}")
+        if not 0.0 < self.crop_ratio <= 1.0:
+            raise ValueError(f"crop_ratio must be in (0, 1], got {self.crop_ratio}")
+
 
 def _check_inputs(present, joints, valid):
     present = np.asarray(present, dtype=bool)
     joints = np.asarray(joints, dtype=np.float32)
     valid = np.asarray(valid, dtype=bool)
     if present.ndim != 2 or present.shape[0] != BODIES:
-        raise PreprocessError(f"present must have shape [2, F], got {present.shape}")
+        raise PreprocessError("invalid_input", f"present must have shape [2, F], got {present.shape}")
     frames = present.shape[1]
     if frames < 1:
-        raise PreprocessError("a window needs at least one frame")
+        raise PreprocessError("empty_window", "a window needs at least one frame")
     if joints.shape != (BODIES, frames, NTU_JOINTS, 3):
-        raise PreprocessError(f"joints must have shape [2, {frames}, 25, 3], got {joints.shape}")
+        raise PreprocessError("invalid_input", f"joints must have shape [2, {frames}, 25, 3], got {joints.shape}")
     if valid.shape != (BODIES, frames, NTU_JOINTS):
-        raise PreprocessError(f"valid must have shape [2, {frames}, 25], got {valid.shape}")
-    if not np.all(np.isfinite(joints[present])):
-        # Only present frames are read; a NaN there would spread through interpolation silently.
-        bad = np.argwhere(~np.isfinite(joints) & present[:, :, None, None])
-        b, f = int(bad[0][0]), int(bad[0][1])
-        raise PreprocessError(f"body {b} frame {f} has a non-finite coordinate")
+        raise PreprocessError("invalid_input", f"valid must have shape [2, {frames}, 25], got {valid.shape}")
     if not (present[0, 0] and present[0, frames - 1]):
-        raise PreprocessError("body 0 must be present in the first and the last frame of the window")
+        raise PreprocessError("body0_absent_at_edge",
+                              "body 0 must be present in the first and the last frame of the window")
     return present, joints, valid
+
+
+def observed_samples(present, joints, valid):
+    """The spec's observed samples of one body: present in the frame, valid, and every coordinate within
+    +-1000 m (NaN and infinities fail). present [F], joints [F, 25, 3], valid [F, 25] -> [F, 25] bool."""
+    with np.errstate(invalid="ignore"):
+        plausible = np.all(np.abs(joints) <= np.float32(MAX_ABS_COORDINATE_M), axis=-1)
+    return valid & present[:, None] & plausible
 
 
 def fill_body(present, joints, valid):
@@ -75,7 +94,7 @@ def fill_body(present, joints, valid):
     if present_frames.size == 0:
         return filled, in_range
     first, last = int(present_frames[0]), int(present_frames[-1])
-    observed = valid & present[:, None]
+    observed = observed_samples(present, joints, valid)
     if not observed[:, ROOT].any():
         return filled, in_range
     in_range[first:last + 1] = True
@@ -157,7 +176,7 @@ def prepare_sequence(present, joints, valid, align=False):
     for b in range(BODIES):
         seq[b], in_range[b] = fill_body(present[b], joints[b], valid[b])
     if not in_range[0].any():
-        raise PreprocessError("body 0's SpineShoulder (the root joint) is never observed in the window")
+        raise PreprocessError("body0_no_root", "body 0's SpineShoulder (the root joint) is never observed in the window")
     origin = seq[0, 0, SPINE_MID].copy()
     seq = np.where(in_range[:, :, None, None], seq - origin, np.float32(0.0)).astype(np.float32)
     if align:

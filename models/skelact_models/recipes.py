@@ -259,8 +259,10 @@ def report_markdown(report):
 class HcnRecipe:
     seed: int = 0
     data: synthetic.SyntheticConfig = field(default_factory=synthetic.SyntheticConfig)
-    model: HcnConfig = field(default_factory=HcnConfig)
-    epochs: int = 10
+    # The paper's dropout of 0.5 after every stage left the network near chance after 3 epochs on this corpus;
+    # 0.2 suits a short schedule on 2000 windows.
+    model: HcnConfig = field(default_factory=lambda: HcnConfig(dropout=0.2))
+    epochs: int = 12
     batch_size: int = 64
     lr: float = 1e-3
     crop_ratio: float = 0.95

@@ -2,6 +2,7 @@
 
 import json
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,7 @@ from skelact_models import preprocess as pp
 from skelact_models.skeleton import BONE_PAIRS_1BASED, PARENT, ROOT, ROOT_FIRST
 
 REPO = Path(__file__).resolve().parents[2]
-GOLDEN_DIR = REPO / "tests" / "fixtures" / "preprocess"
+GOLDEN_DIR = Path(os.environ.get("SKELACT_GOLDEN_DIR", REPO / "tests" / "fixtures" / "preprocess"))
 
 
 def blank(frames):
@@ -103,10 +104,21 @@ def test_unusable_body0_is_refused_with_a_clear_error():
     present[0, 3] = False
     with pytest.raises(pp.PreprocessError, match="first and the last"):
         pp.prepare_sequence(present, joints, valid)
-    present, joints, valid = standing(4)
-    joints[0, 1, 3, 0] = np.nan
-    with pytest.raises(pp.PreprocessError, match="non-finite"):
-        pp.prepare_sequence(present, joints, valid)
+    with pytest.raises(pp.PreprocessError) as refused:
+        pp.prepare_sequence(np.zeros((2, 0), bool), np.zeros((2, 0, 25, 3)), np.zeros((2, 0, 25), bool))
+    assert refused.value.code == "empty_window"
+
+
+def test_implausible_or_non_finite_samples_are_not_observed():
+    present, joints, valid = standing(5)
+    joints[0, 2, 3] = [np.nan, 0.0, 0.0]
+    joints[0, 3, 3] = [1500.0, 0.0, 0.0]  # valid-flagged, a kilometre and a half away
+    filled, _ = pp.fill_body(present[0], joints[0], valid[0])
+    expected = joints[0, 1, 3] + (joints[0, 4, 3] - joints[0, 1, 3]) * (np.float32(1) / np.float32(3))
+    np.testing.assert_array_equal(filled[2, 3], expected)
+    assert np.all(np.isfinite(filled))
+    joints[0, 0, 3] = [0.0, -1000.0, 0.0]  # the bound itself is still observed
+    assert pp.observed_samples(present[0], joints[0], valid[0])[0, 3]
 
 
 def test_body1_without_root_counts_as_absent():
@@ -220,8 +232,9 @@ def test_golden_vectors(path):
     present, joints, valid = _golden_inputs(case)
     if case.get("expected") is None:
         assert case.get("error"), f"{path.name}: a case without expected output must name its error"
-        with pytest.raises(pp.PreprocessError):
+        with pytest.raises(pp.PreprocessError) as refused:
             pp.preprocess_window(present, joints, valid, config)
+        assert refused.value.code == case["error"]
         return
     out = pp.preprocess_window(present, joints, valid, config)
     shape = tuple(case["shape"])

@@ -1,5 +1,8 @@
 //! `cargo xtask`: the project's automation. One binary, subcommands, no install steps outside this file tree.
 
+mod bundle;
+mod deploy;
+mod engine;
 mod python;
 
 use std::path::{Path, PathBuf};
@@ -18,8 +21,18 @@ commands:
   train     train a model inside .venv: `train default` runs the default model's full recipe
             (MAMP pre-training, STARS tuning, head fit, evaluation, ONNX export) into models/zoo/default;
             `train --help` lists recipes and options
-  models    run the skelact_models command line inside .venv (`models --help`): synthetic data,
-            session recordings, export
+  models    run the skelact_models command line inside .venv (`models --help`): synthetic session
+            recordings (`models session`), classifying a recording's segments (`models classify-segments`)
+
+model pipeline (model directory models/build/<model>, see docs/models.md (Deploying a model)):
+  export    checkpoint -> FP32 ONNX per stream; ONNX checker; onnxruntime vs PyTorch parity on real windows
+  quantize  INT8 Q/DQ (symmetric per-channel weights, per-tensor activations; --method, --calibration N) and FP16
+  validate  PyTorch FP32 reference vs onnxruntime FP32/INT8 vs the Rust runtime (tract) FP32/INT8
+            [vs TensorRT outputs with --tensorrt VARIANT=DIR]; gates; markdown, JSON and confusion-matrix PNG
+  bundle    model directory -> .skb bundle (docs/bundle.md); `bundle --check FILE` describes a bundle
+  engine    build a TensorRT engine from the Q/DQ or FP16 ONNX and add it to the model (needs TensorRT)
+  pipeline  `pipeline default`: export, quantize, validate, bundle the default model into models/zoo/
+            (--retrain trains the checkpoint first)
 ";
 
 fn main() -> Result<()> {
@@ -37,6 +50,7 @@ fn main() -> Result<()> {
         "pytest" => python::pytest(rest),
         "train" => python::models_cli(&[&["train".to_string()], rest].concat()),
         "models" => python::models_cli(rest),
+        "export" | "quantize" | "validate" | "bundle" | "engine" | "pipeline" => deploy::run(command, rest),
         "help" | "--help" | "-h" => {
             print!("{USAGE}");
             Ok(())
@@ -61,7 +75,7 @@ pub fn run(command: &mut Command) -> Result<()> {
     Ok(())
 }
 
-fn cargo() -> Command {
+pub fn cargo() -> Command {
     Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
 }
 

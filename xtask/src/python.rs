@@ -58,9 +58,9 @@ pub fn setup() -> Result<()> {
         eprintln!("xtask: creating .venv with {python}");
         run(Command::new(&python).args(["-m", "venv", ".venv"]))?;
     }
-    // PyPI's Linux x86_64 torch wheel pulls in the CUDA runtime (about 4 GiB); the first install takes a few
-    // minutes, later ones come from pip's cache. See docs/models.md, "Environment".
-    eprintln!("xtask: installing the pinned requirements into .venv (the first time downloads about 5 GiB)");
+    // PyPI's Linux x86_64 torch wheel pulls in the CUDA runtime (.venv ends up at 5.5 GiB); the first install
+    // takes a few minutes, later ones come from pip's cache. See docs/models.md, "Environment".
+    eprintln!("xtask: installing the pinned requirements into .venv (the first time installs about 5.5 GiB)");
     run(Command::new(venv_python()).args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r"]).arg(&requirements))?;
     eprintln!("xtask: installing skelact_models (editable) into .venv");
     run(Command::new(venv_python()).args([
@@ -80,11 +80,23 @@ pub fn setup() -> Result<()> {
 }
 
 /// Runs pytest on models/tests inside the virtual environment.
+///
+/// When the workspace's debug binaries exist (`cargo xtask test` builds them first), their paths go to the tests
+/// in SKELACT_BIN and SKELACT_XTASK_BIN, so the model pipeline's tests also run the Rust runtime and bundle writer.
 pub fn pytest(extra: &[String]) -> Result<()> {
     if !venv_python().is_file() {
         bail!(".venv does not exist yet: run `cargo xtask setup` first");
     }
-    run(Command::new(venv_python()).args(["-m", "pytest", "models/tests", "-q"]).args(extra))
+    let mut command = Command::new(venv_python());
+    command.args(["-m", "pytest", "models/tests", "-q"]).args(extra);
+    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| project_root().join("target"));
+    for (variable, name) in [("SKELACT_BIN", "skelact"), ("SKELACT_XTASK_BIN", "xtask")] {
+        let binary = target.join("debug").join(name);
+        if binary.is_file() {
+            command.env(variable, binary);
+        }
+    }
+    run(&mut command)
 }
 
 /// Runs the `skelact_models` command line inside the virtual environment, creating it first if needed.

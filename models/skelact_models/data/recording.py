@@ -7,7 +7,8 @@ Two files per session (documented in docs/models.md, "Session recordings"):
      "rate_hz": 30.0, "joints": 25, "frames": N, ...provenance...}
 then one object per frame, in time order:
     {"sequence": 0, "timestamp_us": 0, "bodies": [{"id": 1, "joints": [[x, y, z, confidence] x 25]}]}
-`sequence` counts frames as sent (0, 1, 2, ...); frames lost on the link leave gaps in `timestamp_us` only.
+`sequence` counts frames as sent (0, 1, 2, ...); frames the sensor never delivered leave gaps in `timestamp_us`
+only.
 `bodies` may be empty (the sensor saw nobody in that frame). x, y, z are metres in Kinect v2 camera axes
 (+x to the sensor's left, +y up, +z away from the sensor); confidence is an integer 0..255, 0 = not tracked (its
 coordinates are then 0 and carry no information), 255 = tracked.

@@ -354,16 +354,18 @@ def prog_nod_bow(p, s, perf):
 
 
 def prog_running_on_the_spot(p, s, perf):
+    # Knees driven up in front, arms pumping with elbows bent, a slight forward lean and a bounce on every step.
     w = perf.env(s, 0.0, 0.1, 0.9, 1.0)
     c = perf.osc(s)
     a = perf.amplitude
-    p["l_thigh_flex"] += (0.9 * a) * np.maximum(c, 0.0) * w
-    p["r_thigh_flex"] += (0.9 * a) * np.maximum(-c, 0.0) * w
-    p["l_knee"] += 1.5 * np.maximum(c, 0.0) * w
-    p["r_knee"] += 1.5 * np.maximum(-c, 0.0) * w
-    p["lift"] += 0.04 * np.abs(c) * w
-    _set_arm(p, "l", u_flex=-0.5 * c, f_flex=1.3 - 0.5 * c, w=w)
-    _set_arm(p, "r", u_flex=0.5 * c, f_flex=1.3 + 0.5 * c, w=w)
+    p["l_thigh_flex"] += (1.1 * a) * np.maximum(c, 0.0) * w
+    p["r_thigh_flex"] += (1.1 * a) * np.maximum(-c, 0.0) * w
+    p["l_knee"] += 1.6 * np.maximum(c, 0.0) * w
+    p["r_knee"] += 1.6 * np.maximum(-c, 0.0) * w
+    p["lift"] += 0.05 * np.abs(c) * w
+    p["trunk_pitch"] += 0.12 * w
+    _set_arm(p, "l", u_flex=-0.7 * a * c, f_flex=1.5 - 0.7 * a * c, w=w)
+    _set_arm(p, "r", u_flex=0.7 * a * c, f_flex=1.5 + 0.7 * a * c, w=w)
 
 
 def prog_side_kick(p, s, perf):
@@ -397,13 +399,14 @@ def prog_arm_swings(p, s, perf):
 
 
 def prog_butt_kicks(p, s, perf):
+    # Thighs stay vertical while the heels kick back towards the buttocks; the hands rest behind on the buttocks.
     w = perf.env(s, 0.0, 0.1, 0.9, 1.0)
     c = perf.osc(s)
     p["l_knee"] += 2.1 * perf.amplitude * np.maximum(c, 0.0) * w
     p["r_knee"] += 2.1 * perf.amplitude * np.maximum(-c, 0.0) * w
     p["lift"] += 0.03 * np.abs(c) * w
     for side in "lr":
-        _set_arm(p, side, u_flex=-0.1, u_abd=0.3, f_flex=1.4, w=w)
+        _set_arm(p, side, u_flex=-0.45, u_abd=0.25, f_flex=-1.5, f_abd=-0.6, w=w)
 
 
 def prog_handshaking(p, s, perf, partner):
@@ -721,7 +724,7 @@ def session(config: SyntheticConfig, subject_index=0, actions=12, seed=None, cam
     joints, valid, present = apply_sensor(to_camera(local, camera), rng, config.sensor)
     period_us = 1_000_000.0 / FPS
     timestamps = np.round(np.arange(total) * period_us).astype(np.int64)
-    # Whole frames lost on the link (about 1 in 200) leave gaps in the timestamps; never inside the first second.
+    # Whole frames the sensor never delivers (about 1 in 200) leave gaps in the timestamps; none in the first second.
     kept = rng.random(total) >= 0.005
     kept[: int(FPS)] = True
     keep_idx = np.flatnonzero(kept)

@@ -115,7 +115,11 @@ def fine_tune(encoder, head, data, frames, epochs=10, batch_size=64, lr=1e-3, we
     torch.manual_seed(seed)
     rng = np.random.default_rng([seed, 14])
     forward = forward or (lambda enc, x: enc(x))
-    params = [p for p in list(encoder.parameters()) + list(head.parameters()) if p.requires_grad]
+    params, seen = [], set()
+    for p in list(encoder.parameters()) + list(head.parameters()):
+        if p.requires_grad and id(p) not in seen:  # the head may be part of the encoder module (HCN's fc8)
+            seen.add(id(p))
+            params.append(p)
     optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
     batch = min(batch_size, len(data))
     steps_per_epoch = max(1, len(data) // batch)

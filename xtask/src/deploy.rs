@@ -1,0 +1,235 @@
+//! The model pipeline's commands: `export`, `quantize`, `validate`, `bundle`, `engine` and `pipeline`.
+//!
+//! The Python steps run inside `.venv` (`python -m skelact_models <step>`); the bundle is written here with the
+//! runtime's own writer; validation of the Rust runtime runs the real `skelact validate` binary on a bundle. Each
+//! step reads and extends the model directory's `model.json` (default `models/build/default`).
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+
+use anyhow::{bail, Context, Result};
+use skelact_runtime::bundle::Precision;
+
+use crate::bundle::{self, BundleOptions};
+use crate::{cargo, engine, project_root, python};
+
+const DEFAULT_MODEL_DIR: &str = "models/build/default";
+const ZOO: &str = "models/zoo";
+
+pub fn run(command: &str, args: &[String]) -> Result<()> {
+    match command {
+        "export" | "quantize" => python::models_cli(&[&[command.to_string()], args].concat()),
+        "validate" => {
+            let mut args = Args::new(args);
+            let dir = args.path("--model", DEFAULT_MODEL_DIR);
+            let rust = !args.flag("--no-rust");
+            validate(&dir, rust, &args.rest)
+        }
+        "bundle" => {
+            let mut args = Args::new(args);
+            if let Some(file) = args.value("--check") {
+                let bytes = fs::read(&file).with_context(|| format!("could not read {file}"))?;
+                print!("{}", bundle::describe(&bytes)?);
+                return Ok(());
+            }
+            let dir = args.path("--model", DEFAULT_MODEL_DIR);
+            let out = args.path("--out", &format!("{}/model.skb", dir.display()));
+            let validation = if args.flag("--no-validation") { None } else { Some(dir.join("validation.json")) };
+            let precisions = parse_precisions(&args.value("--precisions").unwrap_or_else(|| "fp32,fp16,int8".into()))?;
+            args.finish()?;
+            let validation = validation.filter(|p| {
+                let found = p.is_file();
+                if !found {
+                    eprintln!("xtask: {} not found: the bundle carries no validation figures", p.display());
+                }
+                found
+            });
+            write_bundle(&BundleOptions { model_dir: dir, out, validation, precisions })
+        }
+        "engine" => engine::run(args),
+        "pipeline" => pipeline(args),
+        other => bail!("unknown pipeline command {other}"),
+    }
+}
+
+/// A tiny argument scanner: xtask takes a handful of options and passes the rest on to Python.
+struct Args {
+    rest: Vec<String>,
+}
+
+impl Args {
+    fn new(args: &[String]) -> Self {
+        Args { rest: args.to_vec() }
+    }
+
+    fn value(&mut self, name: &str) -> Option<String> {
+        let i = self.rest.iter().position(|a| a == name)?;
+        if i + 1 >= self.rest.len() {
+            return None;
+        }
+        let value = self.rest.remove(i + 1);
+        self.rest.remove(i);
+        Some(value)
+    }
+
+    fn path(&mut self, name: &str, default: &str) -> PathBuf {
+        let value = self.value(name).unwrap_or_else(|| default.to_string());
+        absolute(Path::new(&value))
+    }
+
+    fn flag(&mut self, name: &str) -> bool {
+        match self.rest.iter().position(|a| a == name) {
+            Some(i) => {
+                self.rest.remove(i);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn finish(self) -> Result<()> {
+        if let Some(extra) = self.rest.first() {
+            bail!("unexpected argument {extra:?}");
+        }
+        Ok(())
+    }
+}
+
+fn absolute(path: &Path) -> PathBuf {
+    if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        project_root().join(path)
+    }
+}
+
+fn parse_precisions(list: &str) -> Result<Vec<Precision>> {
+    list.split(',').filter(|p| !p.is_empty()).map(bundle::precision).collect()
+}
+
+fn write_bundle(options: &BundleOptions) -> Result<()> {
+    let bytes = bundle::write_bundle(options)?;
+    eprintln!("xtask: wrote {} ({} bytes)", options.out.display(), bytes.len());
+    print!("{}", bundle::describe(&bytes)?);
+    Ok(())
+}
+
+/// Builds the device binary (dev profile: its dependencies, tract included, are optimized there) and returns it.
+fn skelact_binary() -> Result<PathBuf> {
+    crate::run(cargo().args(["build", "--package", "skelact-board", "--bin", "skelact"]))?;
+    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| project_root().join("target"));
+    let binary = target.join("debug").join("skelact");
+    if !binary.is_file() {
+        bail!("{} was not built", binary.display());
+    }
+    Ok(binary)
+}
+
+/// Validates every variant. With `rust`, a bundle of every precision is written first and the Rust runtime
+/// (`skelact validate`) runs it, so the device path validated is the bundle's own bytes.
+fn validate(dir: &Path, rust: bool, extra: &[String]) -> Result<()> {
+    let mut args: Vec<String> = vec!["validate".into(), "--model".into(), dir.display().to_string()];
+    if rust {
+        let candidate = dir.join("candidate.skb");
+        let options = BundleOptions {
+            model_dir: dir.to_path_buf(),
+            out: candidate.clone(),
+            validation: None,
+            precisions: vec![Precision::Fp32, Precision::Fp16, Precision::Int8],
+        };
+        bundle::write_bundle(&options)?;
+        let binary = skelact_binary()?;
+        args.extend(["--skelact".into(), binary.display().to_string(), "--bundle".into(), candidate.display().to_string()]);
+    }
+    args.extend(extra.iter().cloned());
+    python::models_cli(&args)
+}
+
+/// `cargo xtask pipeline default [--retrain] [options]`: every step for the default model, ending with the
+/// committed bundle and validation report in `models/zoo/`.
+fn pipeline(args: &[String]) -> Result<()> {
+    let mut args = Args::new(args);
+    let retrain = args.flag("--retrain");
+    let calibration = args.value("--calibration");
+    let method = args.value("--method");
+    let count = args.value("--count");
+    let name = args.rest.first().cloned();
+    if name.as_deref() != Some("default") {
+        bail!("usage: cargo xtask pipeline default [--retrain] [--calibration N] [--method minmax|entropy|percentile] [--count N]");
+    }
+    args.rest.remove(0);
+    args.finish()?;
+    let root = project_root();
+    let dir = root.join(DEFAULT_MODEL_DIR);
+    let zoo = root.join(ZOO);
+    let steps = 5;
+    let step = |i: usize, what: &str| eprintln!("\nxtask pipeline [{i}/{steps}] {what}");
+
+    step(1, if retrain { "train the default model (about 20 minutes on 2 cores)" } else { "reuse models/zoo/default/stars_small.pt (--retrain to train)" });
+    if retrain {
+        python::models_cli(&["train".into(), "default".into()])?;
+    }
+    step(2, "export");
+    python::models_cli(&["export".into(), "--out".into(), dir.display().to_string()])?;
+    step(3, "quantize");
+    let mut quantize = vec!["quantize".to_string(), "--model".into(), dir.display().to_string()];
+    if let Some(n) = calibration {
+        quantize.extend(["--calibration".into(), n]);
+    }
+    if let Some(m) = method {
+        quantize.extend(["--method".into(), m]);
+    }
+    python::models_cli(&quantize)?;
+    step(4, "validate (PyTorch, onnxruntime, Rust runtime with tract)");
+    let mut extra = Vec::new();
+    if let Some(n) = count {
+        extra.extend(["--count".into(), n]);
+    }
+    let validated = validate(&dir, true, &extra);
+    step(5, "bundle (the precisions whose every variant passed its gates)");
+    let report = dir.join("validation.json");
+    let (precisions, failed) = passing_precisions(&report)?;
+    if !precisions.contains(&Precision::Fp32) {
+        validated?;
+        bail!("the FP32 variants failed validation: no bundle is written (see {})", report.display());
+    }
+    let out = zoo.join("default.skb");
+    write_bundle(&BundleOptions { model_dir: dir.clone(), out, validation: Some(report), precisions })?;
+    for ext in ["md", "json", "png"] {
+        let from = dir.join(format!("validation.{ext}"));
+        let to = zoo.join(format!("default.validation.{ext}"));
+        fs::copy(&from, &to).with_context(|| format!("could not copy {} to {}", from.display(), to.display()))?;
+    }
+    eprintln!("xtask pipeline: models/zoo/default.skb and models/zoo/default.validation.{{md,json,png}} are up to date");
+    if !failed.is_empty() {
+        bail!(
+            "{} failed validation gates and {} left out of the bundle (figures in models/zoo/default.validation.md)",
+            failed.join(", "),
+            if failed.len() == 1 { "was" } else { "were" }
+        );
+    }
+    Ok(())
+}
+
+/// Precisions to ship: those whose every validated variant passed its gates (FP16 and INT8 also need to have
+/// been validated at all). Returns them and the names of the precisions that failed.
+fn passing_precisions(report: &Path) -> Result<(Vec<Precision>, Vec<String>)> {
+    let text = fs::read_to_string(report).with_context(|| format!("validation wrote no report at {}", report.display()))?;
+    let json: serde_json::Value = serde_json::from_str(&text)?;
+    let variants = json["variants"].as_array().context("the report has no variants")?;
+    let (mut passing, mut failed) = (Vec::new(), Vec::new());
+    for (name, precision) in [("fp32", Precision::Fp32), ("fp16", Precision::Fp16), ("int8", Precision::Int8)] {
+        let of: Vec<&serde_json::Value> = variants.iter().filter(|v| v["precision"] == name).collect();
+        if of.is_empty() {
+            continue;
+        }
+        if of.iter().all(|v| v["passed"] == true) {
+            passing.push(precision);
+        } else {
+            failed.push(name.to_uppercase());
+        }
+    }
+    Ok((passing, failed))
+}
+
