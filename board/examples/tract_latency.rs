@@ -39,7 +39,7 @@ fn main() -> anyhow::Result<()> {
     let runs: usize = args.next().map_or(Ok(200), |a| a.parse())?;
     let onnx = std::fs::read(&path)?;
     let started = Instant::now();
-    let mut engine = TractEngine::load(&onnx, &TractOptions { threads, input_shape: None })?;
+    let mut engine = TractEngine::load(&onnx, &TractOptions { threads, input_shape: None, output_name: None })?;
     let load = started.elapsed();
     // A deterministic input in the range of centred coordinates.
     let input: Vec<f32> = (0..engine.input_len()).map(|i| ((i * 7919 % 1000) as f32 / 1000.0 - 0.5) * 0.6).collect();

@@ -6,15 +6,29 @@
 //! - [`link`]: the serial boundary as a small trait with a real port, a loopback, a fault injector and a
 //!   reconnecting reader;
 //! - [`recording`]: protocol-v1 recordings (the raw packet bytes) and their paced replay;
-//! - [`logging`]: structured logs for the daemon.
+//! - [`logging`]: structured logs for the daemon;
+//! - [`model`]: a bundle (and its enrollment [`overlay`]) made ready to run: labels, engines, head;
+//! - [`daemon`]: serial ingest, the pipeline on two threads with a bounded window queue, events and status out;
+//! - [`config`]: the TOML configuration and device profiles; [`gpio`]: one output line per action;
+//! - [`sources`]: NTU, PKU-MMD and synthetic-session inputs as protocol-v1 streams; [`scoring`]: events against
+//!   ground truth.
 // Input must never make the device panic, so library code may not unwrap; tests may.
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod backend;
+pub mod config;
 pub mod conformance;
+pub mod daemon;
+pub mod enroll;
+pub mod gpio;
 pub mod link;
 pub mod logging;
+pub mod model;
 pub mod npy;
+pub mod overlay;
 #[cfg(unix)]
 pub mod pty;
 pub mod recording;
+pub mod ring;
+pub mod scoring;
+pub mod sources;

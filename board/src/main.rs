@@ -1,7 +1,7 @@
 //! `skelact`: the device application.
 //!
-//! Subcommands that exist: `record`, `replay`, `version`. `demo` says what it still waits for. The daemon (`run`),
-//! `enroll`, `info` and `bench` arrive with the pipeline glue.
+//! Subcommands: `run` (the daemon), `demo`, `replay`, `record`, `convert`, `enroll`, `info`, `bench`, `version`.
+//! Each lives in `cli/`; this file only parses arguments.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -24,12 +24,22 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the daemon: frames from a serial port in, events out (link, stdout, UDP, GPIO).
+    Run(cli::run::RunArgs),
+    /// Replay the committed synthetic session into the runtime over a pseudo-terminal and score the events.
+    Demo(cli::demo::DemoArgs),
     /// Capture the raw protocol-v1 stream from a serial port into a recording file.
     Record(RecordArgs),
-    /// Send a recording over a serial port (or to stdout), paced by its frame timestamps.
+    /// Send a recording (or an NTU, PKU-MMD or session file) over a serial port or to stdout, paced by its timestamps.
     Replay(ReplayArgs),
-    /// Replay a synthetic session into the runtime over a pseudo-terminal and score the events (not ready yet).
-    Demo,
+    /// Write an NTU .skeleton, PKU-MMD .txt or session .jsonl file as a protocol-v1 recording.
+    Convert(cli::convert::ConvertArgs),
+    /// Learn an action from a few examples into the bundle's enrollment overlay.
+    Enroll(cli::enroll::EnrollArgs),
+    /// Print a bundle's manifest.
+    Info(cli::info::InfoArgs),
+    /// Measure per-window inference latency (tract, and onnxruntime where available).
+    Bench(cli::bench::BenchArgs),
     /// Print the version, the protocol version and the backends built in.
     Version,
 }
@@ -58,8 +68,11 @@ struct RecordArgs {
 #[command(group(clap::ArgGroup::new("sink").args(["port", "stdout"]).required(true)))]
 #[command(group(clap::ArgGroup::new("pace").args(["speed", "fast"])))]
 struct ReplayArgs {
-    /// A protocol-v1 recording (as written by `skelact record`).
+    /// A protocol-v1 recording (`skelact record`), an NTU .skeleton, a PKU-MMD .txt or a session .jsonl.
     file: PathBuf,
+    /// The file's format [default: from its extension].
+    #[arg(long, value_enum)]
+    format: Option<skelact_board::sources::InputFormat>,
     /// Serial port to send to (a real port, or the slave side of a pseudo-terminal).
     #[arg(long)]
     port: Option<PathBuf>,
@@ -88,17 +101,14 @@ fn main() -> ExitCode {
                 None => cli::replay::Sink::Stdout,
             };
             let speed = if args.fast { None } else { Some(args.speed) };
-            cli::replay::run(&args.file, sink, speed)
+            cli::replay::run(&args.file, args.format, sink, speed)
         }
-        Command::Demo => {
-            eprintln!(
-                "skelact demo: not available yet. It needs the pipeline glue (decoder -> layouts -> tracks -> windows -> \
-                 preprocessing -> heads -> decisions) wired to the tract backend, the committed synthetic session \
-                 recording with ground truth, and the default bundle models/zoo/default.skb (pipeline issue). \
-                 The tract backend, pseudo-terminal links, record and replay are in place."
-            );
-            return ExitCode::from(2);
-        }
+        Command::Run(args) => cli::run::run(args),
+        Command::Demo(args) => cli::demo::run(args),
+        Command::Convert(args) => cli::convert::run(args),
+        Command::Enroll(args) => cli::enroll::run(args),
+        Command::Info(args) => cli::info::run(args),
+        Command::Bench(args) => cli::bench::run(args),
         Command::Version => {
             cli::print_version();
             Ok(())

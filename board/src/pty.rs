@@ -45,28 +45,55 @@ impl PtyPair {
     pub fn close_slave(&mut self) {
         self.slave = None;
     }
+
+    /// Another handle on the master, so that one thread can write the sensor's bytes while another reads what
+    /// the device sends back.
+    pub fn master_end(&self) -> io::Result<MasterEnd> {
+        Ok(MasterEnd { file: self.master.try_clone()? })
+    }
+}
+
+/// A handle on a pty master, with the same link behaviour as [`PtyPair`].
+#[derive(Debug)]
+pub struct MasterEnd {
+    file: File,
+}
+
+impl ByteLink for MasterEnd {
+    fn read(&mut self, buf: &mut [u8], timeout: Duration) -> Result<usize, LinkError> {
+        read_master(&mut self.file, buf, timeout)
+    }
+
+    fn write_all(&mut self, bytes: &[u8]) -> Result<(), LinkError> {
+        self.file.write_all(bytes).map_err(|e| LinkError::Disconnected { reason: e.to_string() })
+    }
+}
+
+/// Reads from a master, waiting at most `timeout` for the first byte.
+fn read_master(master: &mut File, buf: &mut [u8], timeout: Duration) -> Result<usize, LinkError> {
+    let millis = u16::try_from(timeout.as_millis()).unwrap_or(u16::MAX);
+    let mut fds = [PollFd::new(master.as_fd(), PollFlags::POLLIN)];
+    let ready = match nix::poll::poll(&mut fds, PollTimeout::from(millis)) {
+        Ok(ready) => ready,
+        Err(nix::errno::Errno::EINTR) => return Ok(0),
+        Err(e) => return Err(LinkError::Disconnected { reason: e.to_string() }),
+    };
+    if ready == 0 {
+        return Ok(0);
+    }
+    match master.read(buf) {
+        Ok(0) if !buf.is_empty() => Err(LinkError::Disconnected { reason: "end of file".into() }),
+        Ok(n) => Ok(n),
+        Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(0),
+        Err(e) => Err(LinkError::Disconnected { reason: e.to_string() }),
+    }
 }
 
 /// The master is the sensor's end of the link: it reads what the device sends back and writes what the sensor
 /// would. Once every slave handle is closed, reads fail with [`LinkError::Disconnected`] (Linux reports EIO).
 impl ByteLink for PtyPair {
     fn read(&mut self, buf: &mut [u8], timeout: Duration) -> Result<usize, LinkError> {
-        let millis = u16::try_from(timeout.as_millis()).unwrap_or(u16::MAX);
-        let mut fds = [PollFd::new(self.master.as_fd(), PollFlags::POLLIN)];
-        let ready = match nix::poll::poll(&mut fds, PollTimeout::from(millis)) {
-            Ok(ready) => ready,
-            Err(nix::errno::Errno::EINTR) => return Ok(0),
-            Err(e) => return Err(LinkError::Disconnected { reason: e.to_string() }),
-        };
-        if ready == 0 {
-            return Ok(0);
-        }
-        match self.master.read(buf) {
-            Ok(0) if !buf.is_empty() => Err(LinkError::Disconnected { reason: "end of file".into() }),
-            Ok(n) => Ok(n),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(0),
-            Err(e) => Err(LinkError::Disconnected { reason: e.to_string() }),
-        }
+        read_master(&mut self.master, buf, timeout)
     }
 
     fn write_all(&mut self, bytes: &[u8]) -> Result<(), LinkError> {

@@ -110,17 +110,18 @@ fn record_captures_the_requested_number_of_frames() {
 }
 
 #[test]
-fn unsupported_inputs_and_unfinished_commands_say_why() {
+fn bad_inputs_say_why() {
     let dir = tempfile::tempdir().unwrap();
     let ntu = dir.path().join("S001C001P001R001A001.skeleton");
     std::fs::write(&ntu, "1\n").unwrap();
     let output = Command::new(SKELACT).args(["replay", ntu.to_str().unwrap(), "--stdout"]).output().unwrap();
     assert!(!output.status.success());
-    assert!(String::from_utf8_lossy(&output.stderr).contains("NTU reader"));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("S001C001P001R001A001.skeleton") && stderr.contains("line 2"), "{stderr}");
 
-    let output = Command::new(SKELACT).arg("demo").output().unwrap();
-    assert_eq!(output.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&output.stderr).contains("not available yet"));
+    let output = Command::new(SKELACT).args(["demo", "--bundle", "/nonexistent/default.skb"]).output().unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("default bundle"));
 
     let output = Command::new(SKELACT).arg("version").output().unwrap();
     assert!(output.status.success());

@@ -13,7 +13,7 @@ fn fixture() -> (Fixture, Vec<u8>) {
 #[test]
 fn one_thread_matches_onnxruntime() {
     let (fixture, onnx) = fixture();
-    let options = TractOptions { threads: 1, input_shape: Some(fixture.input_shape()) };
+    let options = TractOptions { threads: 1, input_shape: Some(fixture.input_shape()), output_name: None };
     let mut engine = TractEngine::load(&onnx, &options).unwrap();
     assert_eq!(engine.input_shape(), [1, 3, 16, 25, 2]);
     assert_eq!(engine.output_shape(), [1, 8]);
@@ -24,7 +24,7 @@ fn one_thread_matches_onnxruntime() {
 #[test]
 fn two_threads_with_the_declared_shape_match_onnxruntime() {
     let (fixture, onnx) = fixture();
-    let mut engine = TractEngine::load(&onnx, &TractOptions { threads: 2, input_shape: None }).unwrap();
+    let mut engine = TractEngine::load(&onnx, &TractOptions { threads: 2, input_shape: None, output_name: None }).unwrap();
     assert_eq!(engine.threads(), 2);
     let report = check_engine(&mut engine, &fixture, FP32).unwrap();
     eprintln!("tract, 2 threads: {report:?}");
@@ -55,7 +55,7 @@ fn truncated_and_garbage_models_are_refused_clearly() {
 #[test]
 fn a_shape_that_contradicts_the_model_is_refused() {
     let (_, onnx) = fixture();
-    let options = TractOptions { threads: 1, input_shape: Some(vec![1, 3, 32, 25, 2]) };
+    let options = TractOptions { threads: 1, input_shape: Some(vec![1, 3, 32, 25, 2]), output_name: None };
     match TractEngine::load(&onnx, &options) {
         Err(TractLoadError::ShapeConflict { requested, declared }) => {
             assert_eq!(requested, [1, 3, 32, 25, 2]);
@@ -63,7 +63,7 @@ fn a_shape_that_contradicts_the_model_is_refused() {
         }
         other => panic!("expected a shape conflict, got {other:?}"),
     }
-    let zero_threads = TractOptions { threads: 0, input_shape: None };
+    let zero_threads = TractOptions { threads: 0, input_shape: None, output_name: None };
     assert_eq!(TractEngine::load(&onnx, &zero_threads).unwrap_err(), TractLoadError::Threads(0));
 }
 

@@ -47,11 +47,14 @@ pub struct TractOptions {
     /// The input shape to fix, for example `[1, 3, 64, 25, 2]`. `None` takes the shape the model declares, which
     /// must then be fully fixed. When both are known they must agree.
     pub input_shape: Option<Vec<usize>>,
+    /// The output to compute, by name (a bundle's manifest names it, e.g. `embedding` of a model that also has
+    /// `logits`). The others are pruned from the plan. `None` needs a model with exactly one output.
+    pub output_name: Option<String>,
 }
 
 impl Default for TractOptions {
     fn default() -> Self {
-        TractOptions { threads: 1, input_shape: None }
+        TractOptions { threads: 1, input_shape: None, output_name: None }
     }
 }
 
@@ -61,9 +64,12 @@ pub enum TractLoadError {
     /// The bytes are not an ONNX model tract can read (truncated, garbage, or an unsupported operator).
     #[error("not a loadable ONNX model: {0}")]
     Parse(String),
-    /// skelact engines take exactly one input and produce exactly one output.
-    #[error("the model has {inputs} inputs and {outputs} outputs; skelact needs exactly one of each")]
+    /// skelact engines take exactly one input and produce exactly one output (or name the one to use).
+    #[error("the model has {inputs} inputs and {outputs} outputs; skelact needs one input and one output (name the output to use when there are several)")]
     Arity { inputs: usize, outputs: usize },
+    /// The output asked for by name is not among the model's outputs.
+    #[error("the model has no output named `{name}` (it has: {available})")]
+    NoSuchOutput { name: String, available: String },
     /// The input is not `f32`.
     #[error("the model's input is {0}, skelact feeds f32")]
     InputType(String),
@@ -107,6 +113,7 @@ impl TractEngine {
         let model = tract_onnx::onnx()
             .model_for_read(&mut Cursor::new(onnx))
             .map_err(|e| TractLoadError::Parse(format!("{e:#}")))?;
+        let model = select_output(model, options.output_name.as_deref())?;
         let (inputs, outputs) = (model.inputs.len(), model.outputs.len());
         if inputs != 1 || outputs != 1 {
             return Err(TractLoadError::Arity { inputs, outputs });
@@ -233,6 +240,19 @@ fn executor_for(threads: usize) -> Result<Executor, TractLoadError> {
         .build()
         .map_err(|e| TractLoadError::ThreadPool { threads, reason: e.to_string() })?;
     Ok(Executor::MultiThread(Arc::new(pool)))
+}
+
+/// Keeps only the output named `name` (tract then prunes what only the others needed); `None` keeps them all.
+fn select_output(model: InferenceModel, name: Option<&str>) -> Result<InferenceModel, TractLoadError> {
+    let Some(name) = name else { return Ok(model) };
+    // ONNX output names are tract's outlet labels; a node's own name is the fallback.
+    let label = |outlet: &OutletId| model.outlet_label(*outlet).unwrap_or(&model.node(outlet.node).name).to_string();
+    let chosen = model.outputs.iter().find(|outlet| label(outlet) == name).copied();
+    let Some(outlet) = chosen else {
+        let available: Vec<String> = model.outputs.iter().map(label).collect();
+        return Err(TractLoadError::NoSuchOutput { name: name.to_string(), available: available.join(", ") });
+    };
+    model.with_output_outlets(&[outlet]).map_err(|e| TractLoadError::Parse(format!("{e:#}")))
 }
 
 /// The concrete f32 input shape: the requested one, checked against what the model declares, or the declared one.

@@ -4,10 +4,11 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 use skelact_board::link::serial::{SerialConfig, SerialLink};
 use skelact_board::link::ByteLink;
 use skelact_board::recording::{replay, Pacing};
+use skelact_board::sources::{self, InputFormat};
 
 #[derive(Debug)]
 pub enum Sink {
@@ -15,21 +16,16 @@ pub enum Sink {
     Stdout,
 }
 
-pub fn run(file: &Path, sink: Sink, speed: Option<f64>) -> anyhow::Result<()> {
+/// Replays `file` (any [`InputFormat`]; `format` `None` goes by the extension).
+pub fn run(file: &Path, format: Option<InputFormat>, sink: Sink, speed: Option<f64>) -> anyhow::Result<()> {
     let pacing = match speed {
         None => Pacing::Fast,
         Some(s) if s.is_finite() && s > 0.0 => Pacing::Speed(s),
         Some(s) => bail!("--speed must be a positive number, got {s}"),
     };
-    let extension = file.extension().and_then(|e| e.to_str()).unwrap_or("");
-    if extension.eq_ignore_ascii_case("skeleton") || extension.eq_ignore_ascii_case("txt") {
-        bail!(
-            "{}: NTU .skeleton and PKU-MMD text replay arrive with the NTU reader; only protocol-v1 recordings \
-             (from `skelact record`) can be replayed so far",
-            file.display()
-        );
-    }
-    let recording = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let format = format.unwrap_or_else(|| InputFormat::from_path(file));
+    // Text inputs are converted in memory first, exactly as `skelact convert` would write them.
+    let recording = sources::read_stream(file, format)?;
     let started = Instant::now();
     let wait = |due| {
         let now = started.elapsed();
@@ -40,7 +36,7 @@ pub fn run(file: &Path, sink: Sink, speed: Option<f64>) -> anyhow::Result<()> {
     let stats = match sink {
         Sink::Port { path, baud } => {
             let mut port = SerialLink::open(&SerialConfig::new(&path, baud))?;
-            tracing::info!(file = %file.display(), port = %path.display(), ?pacing, "replaying");
+            tracing::info!(file = %file.display(), ?format, port = %path.display(), ?pacing, "replaying");
             replay(&recording, pacing, wait, |packet| port.write_all(packet))?
         }
         Sink::Stdout => {

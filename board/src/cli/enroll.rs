@@ -1,0 +1,285 @@
+//! `skelact enroll`: learn an action from a few examples, into the bundle's overlay.
+//!
+//! Examples come from a recording (time ranges in seconds since its first frame, or the segments of a
+//! ground-truth file) or live from a port (the person performs the action once per shot while it records).
+//! Each example becomes one exemplar embedding; see [`skelact_board::enroll`].
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use clap::Args;
+use skelact_board::enroll::{self, Example, Range};
+use skelact_board::link::reconnect::{Backoff, ReconnectingReader};
+use skelact_board::link::serial::{SerialConfig, SerialOpener, DEFAULT_BAUD};
+use skelact_board::model::{head_name, BackendChoice, EngineOptions, LoadedModel, OverlayChoice};
+use skelact_board::overlay::{Exemplar, Overlay, OverlayLabel};
+use skelact_board::scoring;
+use skelact_board::sources::{self, InputFormat};
+use skelact_runtime::bundle::{ExemplarStorage, HeadSpec};
+use skelact_runtime::wire::{Decoder, Message};
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("source").args(["recording", "port"]).required(true)))]
+pub struct EnrollArgs {
+    /// Model bundle (.skb) with a prototype head.
+    #[arg(long)]
+    pub bundle: PathBuf,
+    /// The action's name: a label of the bundle (more examples of it) or a new one.
+    #[arg(long)]
+    pub label: String,
+    /// Action id of a new label [default: the first free id from 1000].
+    #[arg(long)]
+    pub action_id: Option<u16>,
+    /// Take the examples from this recording (protocol-v1, NTU .skeleton, PKU-MMD .txt or session .jsonl).
+    #[arg(long)]
+    pub recording: Option<PathBuf>,
+    /// An example's time range in seconds since the recording's first frame, e.g. 2.0-4.5 (repeat per example).
+    #[arg(long = "range", value_parser = parse_range)]
+    pub ranges: Vec<(f64, f64)>,
+    /// Take the examples from a ground-truth segments file instead: every segment of class --label (or --class).
+    #[arg(long, conflicts_with = "ranges")]
+    pub segments: Option<PathBuf>,
+    /// The class to take from --segments, when it is named differently from --label.
+    #[arg(long, requires = "segments")]
+    pub class: Option<String>,
+    /// Use at most this many examples from --segments.
+    #[arg(long, requires = "segments")]
+    pub shots_max: Option<usize>,
+    /// Record the examples live from this serial port instead.
+    #[arg(long)]
+    pub port: Option<PathBuf>,
+    /// Baud rate of --port.
+    #[arg(long, default_value_t = DEFAULT_BAUD)]
+    pub baud: u32,
+    /// Live: how many examples to record.
+    #[arg(long, default_value_t = 3)]
+    pub shots: usize,
+    /// Live: seconds per example.
+    #[arg(long, default_value_t = 3.0)]
+    pub seconds: f64,
+    /// Live: seconds to get ready before each example.
+    #[arg(long, default_value_t = 3.0)]
+    pub countdown: f64,
+    /// Only windows of this body id.
+    #[arg(long)]
+    pub body: Option<u32>,
+    /// Forget the label's earlier enrolled exemplars first.
+    #[arg(long)]
+    pub replace: bool,
+    /// Overlay file [default: NAME.overlay.json next to the bundle].
+    #[arg(long)]
+    pub overlay: Option<PathBuf>,
+    /// Inference threads.
+    #[arg(long, default_value_t = 1)]
+    pub threads: usize,
+}
+
+fn parse_range(text: &str) -> Result<(f64, f64), String> {
+    let (a, b) = text.split_once('-').ok_or_else(|| format!("{text:?} is not START-END in seconds"))?;
+    let (a, b): (f64, f64) = (a.trim().parse().map_err(|_| format!("{a:?} is not a number"))?, b.trim().parse().map_err(|_| format!("{b:?} is not a number"))?);
+    if !(a.is_finite() && b.is_finite() && a >= 0.0 && b > a) {
+        return Err(format!("{text:?}: need 0 <= START < END"));
+    }
+    Ok((a, b))
+}
+
+pub fn run(args: EnrollArgs) -> anyhow::Result<()> {
+    let overlay_path = args.overlay.clone().unwrap_or_else(|| Overlay::path_for(&args.bundle));
+    let overlay_choice = if overlay_path.exists() { OverlayChoice::File(overlay_path.clone()) } else { OverlayChoice::Ignore };
+    let model = LoadedModel::open(&args.bundle, &overlay_choice)?;
+    let bundle = model.bundle();
+    let manifest = bundle.manifest();
+    if !matches!(manifest.head, HeadSpec::Prototype { .. }) {
+        bail!(
+            "{}: the head is {}; enrollment adds exemplars to a prototype head (bundle one with `cargo xtask bundle --head prototype`)",
+            args.bundle.display(),
+            head_name(&manifest.head)
+        );
+    }
+    let (messages, ranges, source) = if let Some(port) = &args.port {
+        live(&args, port)?
+    } else {
+        from_recording(&args)?
+    };
+    let mut engines = model.engines(&EngineOptions { backend: BackendChoice::Tract, threads: args.threads, ..EngineOptions::default() })?;
+    let examples = enroll::examples(model.frontend_config()?, model.raw_frames, &messages, &ranges, args.body, &mut engines.joint)?;
+
+    let mut overlay = model.overlay.clone().unwrap_or_else(|| Overlay::new(&model.sha256, manifest.model_name, model.output_len()));
+    let existing = model.labels.iter().find(|l| l.name == args.label);
+    match (existing, args.action_id) {
+        (Some(label), Some(id)) if label.action_id != id => {
+            bail!("label {:?} exists with action id {}, not {id}", label.name, label.action_id)
+        }
+        (Some(_), _) => {}
+        (None, id) => {
+            let action_id = match id {
+                Some(id) => id,
+                None => (1000..u16::MAX).find(|id| !model.labels.iter().any(|l| l.action_id == *id)).context("no free action id")?,
+            };
+            if let Some(clash) = model.labels.iter().find(|l| l.action_id == action_id) {
+                bail!("action id {action_id} is taken by {:?}", clash.name);
+            }
+            overlay.labels.push(OverlayLabel { name: args.label.clone(), action_id });
+        }
+    }
+    if args.replace {
+        let before = overlay.exemplars.len();
+        overlay.exemplars.retain(|e| e.label != args.label);
+        eprintln!("forgot {} earlier exemplar(s) of {:?}", before - overlay.exemplars.len(), args.label);
+    }
+    report_examples(&examples, &source, &model, &bundle)?;
+    for example in &examples {
+        overlay.exemplars.push(Exemplar {
+            label: args.label.clone(),
+            embedding: example.embedding.clone(),
+            source: format!(
+                "{source} {:.2}-{:.2} s (window {:.2}-{:.2} s)",
+                example.range.start_us as f64 / 1e6,
+                example.range.end_us as f64 / 1e6,
+                example.window.start_us as f64 / 1e6,
+                example.window.end_us as f64 / 1e6
+            ),
+        });
+    }
+    overlay.write(&overlay_path)?;
+    let action_id = overlay.labels.iter().find(|l| l.name == args.label).map(|l| l.action_id).or(existing.map(|l| l.action_id));
+    println!(
+        "enrolled {} example(s) of {:?} (action {}) into {}; it now holds {} label(s) and {} exemplar(s)",
+        examples.len(),
+        args.label,
+        action_id.map_or("?".into(), |id| id.to_string()),
+        overlay_path.display(),
+        overlay.labels.len(),
+        overlay.exemplars.len()
+    );
+    Ok(())
+}
+
+type Examples = (Vec<Message>, Vec<Range>, String);
+
+fn from_recording(args: &EnrollArgs) -> anyhow::Result<Examples> {
+    let path = args.recording.as_ref().context("--recording or --port is required")?;
+    let stream = sources::read_stream(path, InputFormat::from_path(path))?;
+    let messages = decode_all(&stream);
+    let first = enroll::first_timestamp(&messages).with_context(|| format!("{} holds no frames", path.display()))?;
+    let ranges: Vec<Range> = if let Some(segments) = &args.segments {
+        let class = args.class.as_deref().unwrap_or(&args.label);
+        let mut ranges: Vec<Range> = scoring::read_ground_truth(segments)?
+            .into_iter()
+            .filter(|s| s.label == class && args.body.is_none_or(|b| b == s.body_id))
+            .map(|s| Range { start_us: s.start_us, end_us: s.end_us })
+            .collect();
+        if let Some(max) = args.shots_max {
+            ranges.truncate(max);
+        }
+        if ranges.is_empty() {
+            bail!("{} has no segment of class {class:?}", segments.display());
+        }
+        ranges
+    } else {
+        if args.ranges.is_empty() {
+            bail!("give at least one --range START-END (seconds since the recording's first frame), or --segments FILE");
+        }
+        args.ranges
+            .iter()
+            .map(|&(a, b)| Range { start_us: first + (a * 1e6) as u64, end_us: first + (b * 1e6) as u64 })
+            .collect()
+    };
+    Ok((messages, ranges, path.display().to_string()))
+}
+
+fn decode_all(stream: &[u8]) -> Vec<Message> {
+    let mut decoder: Decoder = Decoder::new();
+    let mut input = stream;
+    let mut messages = Vec::new();
+    while let Some(outcome) = decoder.decode_next(&mut input) {
+        if let Ok(message) = outcome {
+            messages.push(message.clone());
+        }
+    }
+    messages
+}
+
+/// Records `shots` examples from a port, each after a countdown, and returns the whole stream and each shot's
+/// span in sensor time.
+fn live(args: &EnrollArgs, port: &std::path::Path) -> anyhow::Result<Examples> {
+    anyhow::ensure!(args.shots >= 1, "--shots must be at least 1");
+    anyhow::ensure!(args.seconds > 0.0 && args.countdown >= 0.0, "--seconds must be positive and --countdown not negative");
+    let mut reader = ReconnectingReader::new(SerialOpener(SerialConfig::new(port, args.baud)), Backoff::default(), 4096);
+    let mut messages = Vec::new();
+    let mut ranges = Vec::new();
+    for shot in 1..=args.shots {
+        eprintln!("shot {shot}/{}: get ready to perform {:?} in {:.0} s", args.shots, args.label, args.countdown);
+        capture(&mut reader, args.countdown, &mut messages);
+        eprintln!("shot {shot}/{}: perform {:?} now ({:.1} s)", args.shots, args.label, args.seconds);
+        let Some((start_us, end_us)) = capture(&mut reader, args.seconds, &mut messages) else {
+            bail!("no frame arrived from {} during shot {shot}", port.display());
+        };
+        ranges.push(Range { start_us, end_us });
+    }
+    Ok((messages, ranges, format!("live {}", port.display())))
+}
+
+/// Reads from the port for `seconds`, appending what decodes to `messages`; returns the sensor time span of the
+/// frames read.
+fn capture(reader: &mut ReconnectingReader<SerialOpener>, seconds: f64, messages: &mut Vec<Message>) -> Option<(u64, u64)> {
+    let until = Instant::now() + Duration::from_secs_f64(seconds);
+    let mut span: Option<(u64, u64)> = None;
+    while Instant::now() < until {
+        reader.poll(Duration::from_millis(20), |outcome| {
+            if let Ok(message) = outcome {
+                if let Message::Frame(frame) = message {
+                    let (first, _) = span.unwrap_or((frame.timestamp_us, frame.timestamp_us));
+                    span = Some((first, frame.timestamp_us));
+                }
+                messages.push(message.clone());
+            }
+        });
+    }
+    span
+}
+
+/// Prints each example and how close it lies to the other labels' exemplars (a label that lies close to another
+/// one will be confused with it).
+fn report_examples(
+    examples: &[Example],
+    source: &str,
+    model: &LoadedModel,
+    bundle: &skelact_runtime::bundle::Bundle<'_>,
+) -> anyhow::Result<()> {
+    let HeadSpec::Prototype { exemplars, dim, .. } = bundle.manifest().head else { return Ok(()) };
+    let dim = dim as usize;
+    let mut embeddings = vec![0.0f32; exemplars as usize * dim];
+    let mut labels = vec![0u16; exemplars as usize];
+    let count = bundle.copy_exemplars(&mut ExemplarStorage { embeddings: &mut embeddings, labels: &mut labels })?;
+    let mut bank: Vec<(String, Vec<f32>)> = (0..count)
+        .map(|i| (model.label_name(labels[i]).to_string(), embeddings[i * dim..(i + 1) * dim].to_vec()))
+        .collect();
+    if let Some(overlay) = &model.overlay {
+        bank.extend(overlay.exemplars.iter().map(|e| (e.label.clone(), e.embedding.clone())));
+    }
+    let cosine = |a: &[f32], b: &[f32]| {
+        let dot: f64 = a.iter().zip(b).map(|(x, y)| f64::from(*x) * f64::from(*y)).sum();
+        let norm = |v: &[f32]| v.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
+        dot / (norm(a) * norm(b)).max(1e-12)
+    };
+    eprintln!("examples from {source}:");
+    for example in examples {
+        let nearest = bank
+            .iter()
+            .map(|(label, e)| (label, cosine(&example.embedding, e)))
+            .max_by(|a, b| a.1.total_cmp(&b.1));
+        eprintln!(
+            "  {:.2}-{:.2} s: window of body {} at {:.2}-{:.2} s (IoU {:.2}){}",
+            example.range.start_us as f64 / 1e6,
+            example.range.end_us as f64 / 1e6,
+            example.window.body_id,
+            example.window.start_us as f64 / 1e6,
+            example.window.end_us as f64 / 1e6,
+            example.iou,
+            nearest.map_or(String::new(), |(label, c)| format!(", nearest exemplar: {label} (cosine {c:.3})"))
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,202 @@
+//! The `skelact` binary's daemon and tools: `run` over a pseudo-terminal, `demo`, `convert`, `enroll`, `info`,
+//! `bench`.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::{HostSide, TestHead};
+use skelact_board::pty::PtyPair;
+use skelact_board::sources;
+use skelact_runtime::decision::DecisionConfig;
+use skelact_runtime::wire::{Decoder, Message};
+
+const SKELACT: &str = env!("CARGO_BIN_EXE_skelact");
+
+fn skelact(args: &[&str]) -> std::process::Output {
+    let output = Command::new(SKELACT).args(args).output().unwrap();
+    if !output.status.success() {
+        panic!("skelact {args:?} failed:\n{}", String::from_utf8_lossy(&output.stderr));
+    }
+    output
+}
+
+fn path_str(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+fn logits_bundle(dir: &Path) -> PathBuf {
+    common::write(dir, "default.skb", &common::default_bundle(TestHead::Logits, DecisionConfig::default()))
+}
+
+#[test]
+fn convert_writes_sessions_as_recordings_with_the_losses_as_sequence_gaps() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("session.skr");
+    skelact(&["convert", path_str(&common::session_jsonl()), path_str(&out)]);
+    let bytes = std::fs::read(&out).unwrap();
+    assert_eq!(bytes, sources::encode(&common::session_messages()).unwrap());
+    let mut decoder: Decoder = Decoder::new();
+    let mut input = bytes.as_slice();
+    let mut frames = 0;
+    while let Some(outcome) = decoder.decode_next(&mut input) {
+        if let Message::Frame(_) = outcome.unwrap() {
+            frames += 1;
+        }
+    }
+    let header: serde_json::Value =
+        serde_json::from_str(std::fs::read_to_string(common::session_jsonl()).unwrap().lines().next().unwrap()).unwrap();
+    assert_eq!(frames, header["frames"].as_u64().unwrap());
+    // The session lost frames on its simulated link; the sequence numbers show them.
+    assert!(decoder.stats().dropped_frames > 0);
+    assert_eq!(decoder.stats().errors(), 0);
+
+    // The committed recording is exactly this conversion.
+    let committed = common::repo_root().join("models/zoo/sessions/session-s0-p001.skr");
+    assert_eq!(std::fs::read(committed).unwrap(), bytes, "regenerate with `skelact convert` (board/README.md)");
+}
+
+#[test]
+fn info_prints_the_manifest_as_text_and_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = logits_bundle(dir.path());
+    let text = String::from_utf8(skelact(&["info", path_str(&bundle)]).stdout).unwrap();
+    assert!(text.contains("stars-small-test") && text.contains("hand waving (23)") && text.contains("head        logits"), "{text}");
+    let json: serde_json::Value = serde_json::from_slice(&skelact(&["info", path_str(&bundle), "--json"]).stdout).unwrap();
+    assert_eq!(json["manifest"]["preprocess"]["frames_out"], 64);
+    assert_eq!(json["labels"].as_array().unwrap().len(), 20);
+    assert_eq!(json["sha256"].as_str().unwrap().len(), 64);
+    assert_eq!(json["sections"][1]["kind"], "OnnxFp32");
+}
+
+#[test]
+fn bench_reports_percentiles_and_says_when_onnxruntime_is_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = logits_bundle(dir.path());
+    let missing = dir.path().join("no-python");
+    let output = skelact(&[
+        "bench", "--bundle", path_str(&bundle), "--runs", "3", "--rounds", "1", "--warmup", "1", "--python", path_str(&missing), "--json",
+    ]);
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(json["tract"]["runs"], 3);
+    assert!(json["tract"]["p50_ms"].as_f64().unwrap() > 0.0);
+    assert!(json["onnxruntime"].is_null());
+    assert!(json["onnxruntime_note"].as_str().unwrap().contains("no-python"), "{json}");
+}
+
+#[test]
+fn demo_scores_a_session_and_writes_its_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = logits_bundle(dir.path());
+    let summary = dir.path().join("summary.json");
+    let output = skelact(&[
+        "demo", "--bundle", path_str(&bundle), "--session", path_str(&common::session_jsonl()), "--speed", "20",
+        "--queue-windows", "1000", "--summary", path_str(&summary),
+    ]);
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(stdout.contains("begin") && stdout.contains("Per class") && stdout.contains("p99"), "{stdout}");
+    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
+    let daemon = &json["daemon"];
+    assert_eq!(daemon["windows_dropped"], 0);
+    assert_eq!(daemon["events"], daemon["events_received_over_link"]);
+    assert!(json["latency_ms"]["count"].as_u64().unwrap() > 0);
+    assert!(json["memory_kib"]["vm_hwm"].as_u64().unwrap() > 0);
+    let overall = &json["score"]["overall"];
+    assert!(overall["true_positives"].as_u64().unwrap() >= 5, "{overall}");
+    assert!(json["truth"].as_array().unwrap().len() == 6);
+}
+
+#[test]
+fn enrolled_examples_go_into_the_overlay_and_the_daemon_uses_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let prototype = TestHead::Prototype { dim: 64, k: 1, min_similarity: 0.0 };
+    let bundle = common::write(dir.path(), "proto.skb", &common::default_bundle(prototype, DecisionConfig::default()));
+    let session = common::session_jsonl();
+    let segments = common::session_segments();
+    for class in ["sitting down", "standing up", "cross hands in front (say stop)", "hand waving"] {
+        skelact(&[
+            "enroll", "--bundle", path_str(&bundle), "--label", class, "--recording", path_str(&session), "--segments",
+            path_str(&segments),
+        ]);
+    }
+    // A new action, from a time range (seconds since the first frame): the idle stretch before the first action.
+    let output = skelact(&["enroll", "--bundle", path_str(&bundle), "--label", "idle", "--recording", path_str(&session), "--range", "0.0-1.6"]);
+    assert!(String::from_utf8_lossy(&output.stdout).contains("action 1000"));
+    let overlay = dir.path().join("proto.overlay.json");
+    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&overlay).unwrap()).unwrap();
+    assert_eq!(json["exemplars"].as_array().unwrap().len(), 7, "one per ground-truth segment, and the range");
+    assert_eq!(json["labels"][0]["name"], "idle");
+
+    let info: serde_json::Value = serde_json::from_slice(&skelact(&["info", path_str(&bundle), "--json"]).stdout).unwrap();
+    assert_eq!(info["overlay"]["exemplars"], 7);
+    assert_eq!(info["labels"][20]["name"], "idle");
+    assert_eq!(info["labels"][20]["enrolled"], true);
+
+    // The device loads the overlay at start: the enrolled actions are recognised in the session they came from.
+    let summary = dir.path().join("summary.json");
+    skelact(&[
+        "demo", "--bundle", path_str(&bundle), "--session", path_str(&session), "--speed", "20", "--queue-windows", "1000",
+        "--summary", path_str(&summary), "--quiet",
+    ]);
+    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
+    assert!(json["score"]["overall"]["true_positives"].as_u64().unwrap() >= 5, "{}", json["score"]["overall"]);
+
+    // An overlay made for another bundle is refused, naming both.
+    let other = common::write(dir.path(), "other.skb", &common::default_bundle(prototype, DecisionConfig { cooldown_us: 1, ..DecisionConfig::default() }));
+    std::fs::copy(&overlay, dir.path().join("other.overlay.json")).unwrap();
+    let output = Command::new(SKELACT).args(["info", path_str(&other)]).output().unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("enroll again"));
+}
+
+#[test]
+fn run_serves_a_port_until_sigterm_and_reports_on_stdout_and_the_link() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = logits_bundle(dir.path());
+    let pty = PtyPair::open().unwrap();
+    let mut child = Command::new(SKELACT)
+        .args(["run", "--bundle", path_str(&bundle), "--port", path_str(pty.slave_path()), "--profile", "host"])
+        .args(["--queue-windows", "1000", "--stdout", "json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let lines = std::thread::spawn(move || BufReader::new(stdout).lines().map_while(Result::ok).collect::<Vec<String>>());
+    // Ten seconds of the session: the first action (sitting down, 1.7-5.2 s) is in it.
+    let messages: Vec<Message> = common::session_messages().into_iter().take(301).collect();
+    let mut master = pty.master_end().unwrap();
+    let mut writer = pty.master_end().unwrap();
+    let sender = std::thread::spawn(move || {
+        use skelact_board::link::ByteLink;
+        writer.write_all(&sources::encode(&messages).unwrap()).unwrap();
+    });
+    let mut host = HostSide::default();
+    for _ in 0..3000 {
+        host.pump(&mut master, Duration::from_millis(20));
+        if host.statuses.last().is_some_and(|s| s.packets_ok >= 301) && !host.events.is_empty() {
+            break;
+        }
+    }
+    sender.join().unwrap();
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM).unwrap();
+    let status = child.wait().unwrap();
+    let stderr = std::io::read_to_string(child.stderr.take().unwrap()).unwrap();
+    assert!(status.success(), "{stderr}");
+    assert!(stderr.contains("daemon stopped"), "{stderr}");
+    for _ in 0..50 {
+        host.pump(&mut master, Duration::from_millis(20));
+    }
+    let lines = lines.join().unwrap();
+    let objects: Vec<serde_json::Value> = lines.iter().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let events: Vec<&serde_json::Value> = objects.iter().filter(|o| o["type"] == "event").collect();
+    let statuses: Vec<&serde_json::Value> = objects.iter().filter(|o| o["type"] == "status").collect();
+    assert!(!events.is_empty(), "{lines:?}");
+    assert_eq!(events.len(), host.events.len(), "the same events on stdout and over the link");
+    assert_eq!(events[0]["label"], "sitting down");
+    assert_eq!(statuses.last().unwrap()["packets_ok"], 301);
+    assert_eq!(statuses.last().unwrap()["windows_dropped"], 0);
+}
