@@ -200,3 +200,45 @@ fn run_serves_a_port_until_sigterm_and_reports_on_stdout_and_the_link() {
     assert_eq!(statuses.last().unwrap()["packets_ok"], 301);
     assert_eq!(statuses.last().unwrap()["windows_dropped"], 0);
 }
+
+#[test]
+fn enrolling_on_the_linear_default_bundle_adds_an_action_and_keeps_the_shipped_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = dir.path().join("default.skb");
+    std::fs::copy(common::repo_root().join("models/zoo/default.skb"), &bundle).unwrap();
+    let session = common::session_jsonl();
+    // The two sitting-down segments of the session, under a new name.
+    let output = Command::new(SKELACT)
+        .args(["enroll", "--bundle", path_str(&bundle), "--label", "sit", "--recording", path_str(&session)])
+        .args(["--range", "1.67-5.17", "--range", "16.8-20.03"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains("threshold for \"sit\""), "{stderr}");
+    let overlay: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("default.overlay.json")).unwrap()).unwrap();
+    assert_eq!(overlay["center"].as_array().unwrap().len(), 64);
+    assert!(overlay["thresholds"]["sit"].as_f64().unwrap() > 0.0);
+
+    let summary = dir.path().join("summary.json");
+    skelact(&[
+        "demo", "--bundle", path_str(&bundle), "--session", path_str(&session), "--speed", "20", "--queue-windows", "1000",
+        "--summary", path_str(&summary), "--quiet",
+    ]);
+    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
+    let predicted = json["predicted"].as_array().unwrap();
+    let spans = |label: &str| -> Vec<(f64, f64)> {
+        predicted
+            .iter()
+            .filter(|p| p["label"] == label)
+            .map(|p| (p["start_us"].as_f64().unwrap() / 1e6, p["end_us"].as_f64().unwrap() / 1e6))
+            .collect()
+    };
+    // The enrolled action is recognised where it happens, and only there.
+    let sit = spans("sit");
+    assert_eq!(sit.len(), 2, "{predicted:?}");
+    assert!(sit[0].0 < 5.17 && sit[0].1 > 1.67 && sit[1].0 < 20.03 && sit[1].1 > 16.8, "{sit:?}");
+    // What the bundle knows still works: both standing-up segments.
+    assert_eq!(spans("standing up").len(), 2, "{predicted:?}");
+}

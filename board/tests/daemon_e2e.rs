@@ -74,7 +74,7 @@ fn with_daemon(
     let engines = model.engines(&EngineOptions::default()).unwrap();
     let bundle = model.bundle();
     let mut store = model.exemplar_store(0);
-    let classifier = model.classifier(&bundle, &mut store, engines).unwrap();
+    let classifier = model.window_classifier(&bundle, &mut store, engines).unwrap();
     let outputs = Outputs::new(model.labels.iter().map(|l| l.name.clone()).collect());
     let control = DaemonControl::new();
     let options = options();
