@@ -228,6 +228,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
             "predicted": predicted,
             "truth": truth,
             "latency_ms": summary.latency,
+            "window_latency_ms": summary.window_latency,
             "daemon": {
                 "frames": summary.frames,
                 "windows_prepared": summary.windows_prepared,
@@ -313,6 +314,11 @@ fn print_summary(
     println!(
         "Latency, frame completing a window -> event written to the link ({} events): p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
         latency.count, latency.p50_ms, latency.p90_ms, latency.p99_ms, latency.max_ms
+    );
+    let w = &summary.window_latency;
+    println!(
+        "Latency, frame completing a window -> window classified ({} windows): p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        w.count, w.p50_ms, w.p90_ms, w.p99_ms, w.max_ms
     );
     println!(
         "Daemon: {} frames, {} windows run, {} dropped, {} failed; {} events ({} received over the link); {} damaged packets; {:.1} s",

@@ -122,8 +122,10 @@ pub struct DaemonSummary {
     pub status_sent: u64,
     pub link: LinkStats,
     pub reconnect: ReconnectStats,
-    /// Frame that completed a window → its event written to the link.
+    /// Frame that completed a window → its event written to the link (one sample per event).
     pub latency: LatencySummary,
+    /// Frame that completed a window → the window classified (one sample per window run).
+    pub window_latency: LatencySummary,
 }
 
 /// Counters the inference thread updates.
@@ -132,6 +134,7 @@ struct Shared {
     windows_run: AtomicU64,
     windows_failed: AtomicU64,
     latency: Mutex<LatencyHistogram>,
+    window_latency: Mutex<LatencyHistogram>,
 }
 
 /// Events waiting for the ingest thread to write them to the link.
@@ -231,6 +234,7 @@ fn run_ring<O: LinkOpener, C: WindowClassifier, const N: usize>(
         outputs.release_pins();
         let counters = ingest.frontend.counters();
         let latency = shared.latency.lock().map(|h| h.summary()).unwrap_or_default();
+        let window_latency = shared.window_latency.lock().map(|h| h.summary()).unwrap_or_default();
         let summary = DaemonSummary {
             uptime: started.elapsed(),
             frames: control.frames(),
@@ -245,6 +249,7 @@ fn run_ring<O: LinkOpener, C: WindowClassifier, const N: usize>(
             link: *reader.link_stats(),
             reconnect: reader.link().stats(),
             latency,
+            window_latency,
         };
         tracing::info!(
             frames = summary.frames,
@@ -362,6 +367,9 @@ fn infer<C: WindowClassifier>(
                 match classifier.classify(&job.info, tensors, &mut |event| events.push(event)) {
                     Ok(()) => {
                         shared.windows_run.fetch_add(1, Ordering::SeqCst);
+                        if let Ok(mut histogram) = shared.window_latency.lock() {
+                            histogram.record(job.frame_at.elapsed());
+                        }
                     }
                     Err(error) => {
                         shared.windows_failed.fetch_add(1, Ordering::SeqCst);
