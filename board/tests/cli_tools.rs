@@ -242,3 +242,44 @@ fn enrolling_on_the_linear_default_bundle_adds_an_action_and_keeps_the_shipped_o
     // What the bundle knows still works: both standing-up segments.
     assert_eq!(spans("standing up").len(), 2, "{predicted:?}");
 }
+
+/// Frames in a protocol-v1 stream.
+fn frames_in(stream: &[u8]) -> Vec<skelact_runtime::wire::Frame> {
+    let mut decoder: Decoder = Decoder::new();
+    let mut input = stream;
+    let mut frames = Vec::new();
+    while let Some(outcome) = decoder.decode_next(&mut input) {
+        if let Message::Frame(frame) = outcome.unwrap() {
+            frames.push(frame.clone());
+        }
+    }
+    frames
+}
+
+#[test]
+fn replay_streams_ntu_and_pku_mmd_files() {
+    let dir = tempfile::tempdir().unwrap();
+    // PKU-MMD: rows of 150 values; the second body is absent (zeros) in the first row.
+    let row = |t: f32, second: bool| {
+        let mut values: Vec<String> = (0..75).map(|i| format!("{:.4}", 0.01 * i as f32 + t)).collect();
+        values.extend((0..75).map(|i| if second { format!("{:.4}", 1.0 + 0.01 * i as f32) } else { "0".into() }));
+        values.join(" ")
+    };
+    let pku = common::write(dir.path(), "0002-L.txt", format!("{}\n{}\n{}\n", row(0.0, false), row(0.1, true), row(0.2, true)).as_bytes());
+    let output = skelact(&["replay", path_str(&pku), "--stdout", "--fast"]);
+    let frames = frames_in(&output.stdout);
+    assert_eq!(frames.iter().map(|f| f.bodies.len()).collect::<Vec<_>>(), [1, 2, 2]);
+    assert_eq!(frames[2].timestamp_us, 66_666);
+    assert!((frames[1].bodies[0].joints[0].x - 0.1).abs() < 1e-6);
+
+    let ntu = common::repo_root().join("../shared/fixtures/ntu/S001C001P001R001A011.skeleton");
+    if !ntu.exists() {
+        eprintln!("SKIPPED the NTU part: {} is absent", ntu.display());
+        return;
+    }
+    let output = skelact(&["replay", path_str(&ntu), "--stdout", "--fast"]);
+    let frames = frames_in(&output.stdout);
+    let recording = skelact_runtime::ntu::read_file(&ntu).unwrap();
+    assert_eq!(frames.len(), recording.frames.len());
+    assert_eq!(frames, skelact_runtime::ntu::to_protocol_frames(&recording, skelact_runtime::ntu::NTU_FPS_MILLIHERTZ));
+}

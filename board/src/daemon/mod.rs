@@ -73,7 +73,6 @@ pub struct DaemonControl {
     stop: AtomicBool,
     frames: AtomicU64,
     events: AtomicU64,
-    windows_queued_total: AtomicU64,
 }
 
 impl DaemonControl {
@@ -317,7 +316,6 @@ impl<const N: usize> Ingest<'_, N> {
             let (bone, motion) = rest.split_at_mut(len);
             match self.frontend.prepare(id, TensorOutputs { joint, bone, motion: &mut motion[..len] }) {
                 Ok(info) => {
-                    self.control.windows_queued_total.fetch_add(1, Ordering::SeqCst);
                     self.queue.push_window(WindowJob { info, tensors: buffer, frame_at: now });
                 }
                 Err(error) => {
