@@ -88,6 +88,8 @@ pub struct ExemplarStore {
 }
 
 /// The engine of one stream, whichever backend runs it.
+// A model has at most three engines, made once; boxing the larger one would only add an indirection per run.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum BoardEngine {
     Tract(TractEngine),
@@ -364,7 +366,7 @@ impl LoadedModel {
         engines: StreamEngines<E>,
     ) -> anyhow::Result<BoardWindowSide<'s, E>> {
         let (Some(overlay), true) = (&self.overlay, self.uses_enrolled_classifier()) else {
-            return Ok(BoardWindowSide::Standard(self.classifier(bundle, store, engines)?));
+            return Ok(BoardWindowSide::Standard(Box::new(self.classifier(bundle, store, engines)?)));
         };
         let linear = bundle.linear_head().context("linear head")?.map_err(|e| anyhow::anyhow!("{e}"))?;
         let dim = self.output_len();
@@ -388,7 +390,7 @@ impl LoadedModel {
         let classifier = EnrolledClassifier::new(engines, linear, enrolled, center, &thresholds, decision, &actions)
             .map_err(|e| anyhow::anyhow!("{}: {e}", self.path.display()))?;
         tracing::info!(exemplars = overlay.exemplars.len(), k, centred = center.is_some(), "linear head with enrolled actions checked first");
-        Ok(BoardWindowSide::Enrolled(classifier))
+        Ok(BoardWindowSide::Enrolled(Box::new(classifier)))
     }
 
     /// The runtime's window-side half: engines, the bundle's head (a prototype head with the overlay's exemplars

@@ -183,28 +183,29 @@ impl<E: Engine + Send> WindowClassifier for EnrolledClassifier<'_, E> {
 /// Either classifier, as [`crate::model::LoadedModel::window_classifier`] builds it.
 #[derive(Debug)]
 pub enum BoardWindowSide<'a, E> {
-    Standard(crate::model::BoardClassifier<'a, E>),
-    Enrolled(EnrolledClassifier<'a, E>),
+    /// Both boxed: each keeps its buffers inline (kilobytes).
+    Standard(Box<crate::model::BoardClassifier<'a, E>>),
+    Enrolled(Box<EnrolledClassifier<'a, E>>),
 }
 
 impl<E: Engine + Send> WindowClassifier for BoardWindowSide<'_, E> {
     fn input_len(&self) -> usize {
         match self {
-            BoardWindowSide::Standard(c) => WindowClassifier::input_len(c),
+            BoardWindowSide::Standard(c) => WindowClassifier::input_len(&**c),
             BoardWindowSide::Enrolled(c) => c.input_len(),
         }
     }
 
     fn classify(&mut self, window: &WindowInfo, tensors: Tensors<'_>, emit: &mut dyn FnMut(Event)) -> Result<(), PipelineError> {
         match self {
-            BoardWindowSide::Standard(c) => WindowClassifier::classify(c, window, tensors, emit),
+            BoardWindowSide::Standard(c) => WindowClassifier::classify(&mut **c, window, tensors, emit),
             BoardWindowSide::Enrolled(c) => c.classify(window, tensors, emit),
         }
     }
 
     fn retire_bodies(&mut self, still_tracked: &dyn Fn(u32) -> bool, emit: &mut dyn FnMut(Event)) {
         match self {
-            BoardWindowSide::Standard(c) => WindowClassifier::retire_bodies(c, still_tracked, emit),
+            BoardWindowSide::Standard(c) => WindowClassifier::retire_bodies(&mut **c, still_tracked, emit),
             BoardWindowSide::Enrolled(c) => c.retire_bodies(still_tracked, emit),
         }
     }

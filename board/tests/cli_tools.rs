@@ -283,3 +283,20 @@ fn replay_streams_ntu_and_pku_mmd_files() {
     assert_eq!(frames.len(), recording.frames.len());
     assert_eq!(frames, skelact_runtime::ntu::to_protocol_frames(&recording, skelact_runtime::ntu::NTU_FPS_MILLIHERTZ));
 }
+
+#[test]
+fn run_refuses_an_unavailable_tensorrt_backend_and_a_missing_port_clearly() {
+    let bundle = common::repo_root().join("models/zoo/default.skb");
+    if skelact_board::backend::tensorrt::build_status().is_err() {
+        let output = Command::new(SKELACT)
+            .args(["run", "--bundle", path_str(&bundle), "--port", "/dev/null", "--backend", "tensorrt"])
+            .output()
+            .unwrap();
+        assert!(!output.status.success());
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("--backend tensorrt is unavailable") && stderr.contains("TensorRT"), "{stderr}");
+    }
+    let output = Command::new(SKELACT).args(["run", "--bundle", path_str(&bundle)]).output().unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("no serial port"));
+}

@@ -149,7 +149,7 @@ fn the_daemon_reconnects_when_the_port_disappears_and_comes_back() {
     let first = PtyPair::open().unwrap();
     point_symlink(&node, first.slave_path()).unwrap();
     let (summary, host) = with_daemon(&model, &node, |scope, control, host| {
-        let mut bytes = sources::encode(&[hello.clone()]).unwrap();
+        let mut bytes = sources::encode(std::slice::from_ref(&hello)).unwrap();
         bytes.extend(sources::encode(first_half).unwrap());
         let sender = send(scope, first.master_end().unwrap(), bytes);
         let mut master = first.master_end().unwrap();
@@ -163,7 +163,7 @@ fn the_daemon_reconnects_when_the_port_disappears_and_comes_back() {
         // Plug back in: a new pty under the same path, and the sensor carries on where it was.
         let second = PtyPair::open().unwrap();
         point_symlink(&node, second.slave_path()).unwrap();
-        let mut bytes = sources::encode(&[hello.clone()]).unwrap();
+        let mut bytes = sources::encode(std::slice::from_ref(&hello)).unwrap();
         bytes.extend(sources::encode(second_half).unwrap());
         send(scope, second.master_end().unwrap(), bytes);
         let mut master = second.master_end().unwrap();
