@@ -287,6 +287,16 @@ line = 105
     }
 
     #[test]
+    fn the_shipped_example_config_is_valid() {
+        let config: ConfigFile = toml::from_str(include_str!("../dist/skelact.toml")).unwrap();
+        let settings = config.resolve(&Overrides::default()).unwrap();
+        assert_eq!(settings.profile.as_deref(), Some("orin-nano"));
+        assert_eq!((settings.port.to_str(), settings.threads), (Some("/dev/ttyACM0"), 2));
+        let nx = config.resolve(&Overrides { profile: Some("orin-nx".into()), ..Overrides::default() }).unwrap();
+        assert_eq!((nx.threads, nx.baud, nx.backend), (4, DEFAULT_BAUD, BackendChoice::Auto));
+    }
+
+    #[test]
     fn typos_are_refused_not_ignored() {
         let error = toml::from_str::<ConfigFile>("[daemon]\nqueue_window = 2\n").unwrap_err().to_string();
         assert!(error.contains("queue_window"), "{error}");

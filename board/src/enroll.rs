@@ -40,60 +40,47 @@ pub fn first_timestamp(messages: &[Message]) -> Option<u64> {
     })
 }
 
-/// Finds the best window for each range (optionally of one body only) and embeds it with `engine`.
-///
-/// Errors when a range has no window overlapping it (too short a recording, nobody in view, or a range outside
-/// the recording), naming the range.
-pub fn examples<E: Engine>(
+/// One window of a recording and its embedding.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WindowEmbedding {
+    pub window: WindowInfo,
+    pub embedding: Vec<f32>,
+}
+
+/// Runs a recording through the frame side and embeds every window (of `body` only, when given) with `engine`.
+pub fn embed_windows<E: Engine>(
     config: FrontendConfig,
     raw_frames: usize,
     messages: &[Message],
-    ranges: &[Range],
     body: Option<u32>,
     engine: &mut E,
-) -> anyhow::Result<Vec<Example>> {
-    struct Visit<'a> {
+) -> anyhow::Result<Vec<WindowEmbedding>> {
+    struct Visit<'a, E> {
         config: FrontendConfig,
         messages: &'a [Message],
-        ranges: &'a [Range],
         body: Option<u32>,
+        engine: &'a mut E,
     }
-    impl RingVisitor for Visit<'_> {
-        type Output = anyhow::Result<Vec<Option<(WindowInfo, f64, Vec<f32>)>>>;
+    impl<E: Engine> RingVisitor for Visit<'_, E> {
+        type Output = anyhow::Result<Vec<WindowEmbedding>>;
         fn visit<const N: usize>(self) -> Self::Output {
-            best_windows::<N>(self.config, self.messages, self.ranges, self.body)
+            windows::<N, E>(self.config, self.messages, self.body, self.engine)
         }
     }
-    let best = with_ring(raw_frames, Visit { config, messages, ranges, body })??;
-    let mut examples = Vec::with_capacity(ranges.len());
-    for (range, found) in ranges.iter().zip(best) {
-        let (window, iou, joint) = found.ok_or_else(|| {
-            anyhow::anyhow!(
-                "no window overlaps {:.2}-{:.2} s (sensor time): is someone in view, and is the range inside the recording?",
-                range.start_us as f64 / 1e6,
-                range.end_us as f64 / 1e6
-            )
-        })?;
-        let mut embedding = vec![0.0; engine.output_len()];
-        engine.run(&joint, &mut embedding).map_err(|e| anyhow::anyhow!("embedding the example: {e}"))?;
-        examples.push(Example { range: *range, window, iou, embedding });
-    }
-    Ok(examples)
+    with_ring(raw_frames, Visit { config, messages, body, engine })?
 }
 
-/// For each range, the window with the highest IoU and its joint tensor.
-#[allow(clippy::type_complexity)]
-fn best_windows<const N: usize>(
+fn windows<const N: usize, E: Engine>(
     config: FrontendConfig,
     messages: &[Message],
-    ranges: &[Range],
     body: Option<u32>,
-) -> anyhow::Result<Vec<Option<(WindowInfo, f64, Vec<f32>)>>> {
+    engine: &mut E,
+) -> anyhow::Result<Vec<WindowEmbedding>> {
     let mut frontend: Box<Frontend<TRACKS, N>> =
         Box::new(Frontend::new(config, SourceFormat::MODEL).map_err(|e| anyhow::anyhow!("{e}"))?);
     let len = frontend.tensor_len();
     let mut tensors = vec![0.0f32; 3 * len];
-    let mut best: Vec<Option<(WindowInfo, f64, Vec<f32>)>> = vec![None; ranges.len()];
+    let mut found = Vec::new();
     for message in messages {
         match message {
             Message::Hello(hello) => frontend.on_hello(hello),
@@ -104,23 +91,64 @@ fn best_windows<const N: usize>(
                 while let Some(id) = frontend.next_due() {
                     let (joint, rest) = tensors.split_at_mut(len);
                     let (bone, motion) = rest.split_at_mut(len);
-                    let Ok(info) = frontend.prepare(id, Outputs { joint, bone, motion }) else { continue };
-                    if body.is_some_and(|b| b != info.body_id) {
+                    let Ok(window) = frontend.prepare(id, Outputs { joint, bone, motion }) else { continue };
+                    if body.is_some_and(|b| b != window.body_id) {
                         continue;
                     }
-                    let window = Segment { label: String::new(), body_id: info.body_id, start_us: info.start_us, end_us: info.end_us };
-                    for (range, slot) in ranges.iter().zip(best.iter_mut()) {
-                        let wanted = Segment { label: String::new(), body_id: info.body_id, start_us: range.start_us, end_us: range.end_us };
-                        let iou = window.iou(&wanted);
-                        // Ties go to the later window: it has seen more of the action.
-                        if iou > 0.0 && slot.as_ref().is_none_or(|(_, best_iou, _)| iou >= *best_iou) {
-                            *slot = Some((info, iou, tensors[..len].to_vec()));
-                        }
-                    }
+                    let mut embedding = vec![0.0; engine.output_len()];
+                    engine.run(&tensors[..len], &mut embedding).map_err(|e| anyhow::anyhow!("embedding a window: {e}"))?;
+                    found.push(WindowEmbedding { window, embedding });
                 }
             }
             _ => {}
         }
     }
-    Ok(best)
+    Ok(found)
+}
+
+/// Temporal IoU of a window with a range.
+pub fn iou(window: &WindowInfo, range: &Range) -> f64 {
+    let a = Segment { label: String::new(), body_id: 0, start_us: window.start_us, end_us: window.end_us };
+    let b = Segment { label: String::new(), body_id: 0, start_us: range.start_us, end_us: range.end_us };
+    a.iou(&b)
+}
+
+/// For each range, the window with the highest IoU (ties to the later window, which has seen more of the action).
+///
+/// Errors when a range has no window overlapping it (too short a recording, nobody in view, or a range outside
+/// the recording), naming the range.
+pub fn examples(windows: &[WindowEmbedding], ranges: &[Range]) -> anyhow::Result<Vec<Example>> {
+    ranges
+        .iter()
+        .map(|range| {
+            let mut best: Option<(&WindowEmbedding, f64)> = None;
+            for w in windows {
+                let score = iou(&w.window, range);
+                if score > 0.0 && best.is_none_or(|(_, b)| score >= b) {
+                    best = Some((w, score));
+                }
+            }
+            let (w, score) = best.ok_or_else(|| {
+                anyhow::anyhow!(
+                    "no window overlaps {:.2}-{:.2} s (sensor time): is someone in view, and is the range inside the recording?",
+                    range.start_us as f64 / 1e6,
+                    range.end_us as f64 / 1e6
+                )
+            })?;
+            Ok(Example { range: *range, window: w.window, iou: score, embedding: w.embedding.clone() })
+        })
+        .collect()
+}
+
+/// Cosine similarity of `a - center` and `b - center` (plain cosine without a centre).
+pub fn centred_cosine(a: &[f32], b: &[f32], center: Option<&[f32]>) -> f64 {
+    let c = |v: &[f32], i: usize| f64::from(v[i]) - center.map_or(0.0, |c| f64::from(c[i]));
+    let (mut dot, mut na, mut nb) = (0.0, 0.0, 0.0);
+    for i in 0..a.len().min(b.len()) {
+        let (x, y) = (c(a, i), c(b, i));
+        dot += x * y;
+        na += x * x;
+        nb += y * y;
+    }
+    dot / (na * nb).sqrt().max(1e-12)
 }

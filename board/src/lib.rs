@@ -32,3 +32,4 @@ pub mod recording;
 pub mod ring;
 pub mod scoring;
 pub mod sources;
+pub mod window_side;

@@ -10,12 +10,14 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 use skelact_runtime::bundle::{AlignedBytes, Bundle, ExemplarStorage, HeadSpec, Precision, StreamKind};
 use skelact_runtime::engine::{Engine, EngineError};
+use skelact_runtime::head::PrototypeHead;
 use skelact_runtime::pipeline::{Classifier, FrontendConfig, Head, StreamEngines};
 use skelact_runtime::wire::{Event, LayoutId};
 
 use crate::backend::tensorrt;
 use crate::backend::tract::{TractEngine, TractOptions};
-use crate::overlay::{hex, Overlay};
+use crate::overlay::{hex, Overlay, DEFAULT_MIN_SIMILARITY};
+use crate::window_side::{BoardWindowSide, EnrolledClassifier};
 
 /// Most labels a device handles: the bundle's (at most 128) plus those enrolled on it.
 pub const MAX_CLASSES: usize = 160;
@@ -86,6 +88,8 @@ pub struct ExemplarStore {
 }
 
 /// The engine of one stream, whichever backend runs it.
+// A model has at most three engines, made once; boxing the larger one would only add an indirection per run.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum BoardEngine {
     Tract(TractEngine),
@@ -158,9 +162,9 @@ impl LoadedModel {
         let overlay = match &overlay_path {
             Some(file) => {
                 let overlay = Overlay::read(file, &sha256, manifest.output_len() as usize)?;
-                if !matches!(manifest.head, HeadSpec::Prototype { .. }) && !overlay.exemplars.is_empty() {
+                if !can_enroll(&manifest.head) && !overlay.exemplars.is_empty() {
                     bail!(
-                        "{}: the bundle's head is {}, but enrolled exemplars need a prototype head",
+                        "{}: the bundle's head is {}, but enrolled exemplars need a prototype or linear head",
                         file.display(),
                         head_name(&manifest.head)
                     );
@@ -227,9 +231,15 @@ impl LoadedModel {
         self.bundle().manifest().output_len() as usize
     }
 
-    /// Whether the bundle's head is a prototype head (the one enrollment extends).
-    pub fn has_prototype_head(&self) -> bool {
-        matches!(self.bundle().manifest().head, HeadSpec::Prototype { .. })
+    /// Whether enrolled exemplars can be used with this bundle's head (prototype or linear over embeddings).
+    pub fn can_enroll(&self) -> bool {
+        can_enroll(&self.bundle().manifest().head)
+    }
+
+    /// Whether the board classifies with [`EnrolledClassifier`]: a linear head with enrolled exemplars.
+    fn uses_enrolled_classifier(&self) -> bool {
+        let linear = matches!(self.bundle().manifest().head, HeadSpec::Linear { .. });
+        linear && self.overlay.as_ref().is_some_and(|o| !o.exemplars.is_empty())
     }
 
     /// One engine per stream of the model, on the chosen backend.
@@ -336,16 +346,55 @@ impl LoadedModel {
     /// Storage for the prototype head: the bundle's exemplars, the overlay's, and `spare` more (enrollment).
     pub fn exemplar_store(&self, spare: usize) -> ExemplarStore {
         let bundle = self.bundle();
-        let HeadSpec::Prototype { exemplars, dim, .. } = bundle.manifest().head else {
-            return ExemplarStore::default();
-        };
         let overlay = self.overlay.as_ref().map_or(0, |o| o.exemplars.len());
+        let (exemplars, dim) = match bundle.manifest().head {
+            HeadSpec::Prototype { exemplars, dim, .. } => (exemplars, dim),
+            HeadSpec::Linear { dim, .. } if self.uses_enrolled_classifier() => (0, dim),
+            _ => return ExemplarStore::default(),
+        };
         // At least one slot: a head with no storage cannot be built, even to enroll into.
         let capacity = (exemplars as usize + overlay + spare).max(1);
         ExemplarStore { embeddings: vec![0.0; capacity * dim as usize], labels: vec![0; capacity] }
     }
 
-    /// The window-side half: engines, the head (with the overlay's exemplars enrolled), decisions.
+    /// The window side the daemon runs: [`EnrolledClassifier`] for a linear head with enrolled exemplars, the
+    /// runtime's classifier with the bundle's head otherwise.
+    pub fn window_classifier<'s, E: Engine>(
+        &'s self,
+        bundle: &Bundle<'s>,
+        store: &'s mut ExemplarStore,
+        engines: StreamEngines<E>,
+    ) -> anyhow::Result<BoardWindowSide<'s, E>> {
+        let (Some(overlay), true) = (&self.overlay, self.uses_enrolled_classifier()) else {
+            return Ok(BoardWindowSide::Standard(Box::new(self.classifier(bundle, store, engines)?)));
+        };
+        let linear = bundle.linear_head().context("linear head")?.map_err(|e| anyhow::anyhow!("{e}"))?;
+        let dim = self.output_len();
+        let k = usize::from(overlay.k.unwrap_or(1));
+        let mut enrolled = PrototypeHead::new(&mut store.embeddings, &mut store.labels, dim, k)
+            .map_err(|e| anyhow::anyhow!("enrolled exemplars: {e}"))?;
+        let center = overlay.center.as_deref();
+        for exemplar in &overlay.exemplars {
+            let index = self.labels.iter().position(|l| l.name == exemplar.label).context("overlay label")?;
+            let centred: Vec<f32> = match center {
+                Some(c) => exemplar.embedding.iter().zip(c).map(|(e, c)| e - c).collect(),
+                None => exemplar.embedding.clone(),
+            };
+            enrolled.enroll(index as u16, &centred).map_err(|e| anyhow::anyhow!("overlay exemplar of {:?}: {e}", exemplar.label))?;
+        }
+        let fallback = overlay.min_similarity.unwrap_or(DEFAULT_MIN_SIMILARITY);
+        let thresholds: Vec<f32> =
+            self.labels.iter().map(|l| overlay.thresholds.get(&l.name).copied().unwrap_or(fallback)).collect();
+        let actions = self.action_ids();
+        let decision = bundle.manifest().decision_config();
+        let classifier = EnrolledClassifier::new(engines, linear, enrolled, center, &thresholds, decision, &actions)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", self.path.display()))?;
+        tracing::info!(exemplars = overlay.exemplars.len(), k, centred = center.is_some(), "linear head with enrolled actions checked first");
+        Ok(BoardWindowSide::Enrolled(Box::new(classifier)))
+    }
+
+    /// The runtime's window-side half: engines, the bundle's head (a prototype head with the overlay's exemplars
+    /// enrolled), decisions.
     pub fn classifier<'s, E: Engine>(
         &'s self,
         bundle: &Bundle<'s>,
@@ -384,6 +433,11 @@ fn check_labels(labels: &[LabelInfo]) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Whether exemplars enrolled on the device can be used with `head`.
+pub fn can_enroll(head: &HeadSpec) -> bool {
+    matches!(head, HeadSpec::Prototype { .. } | HeadSpec::Linear { .. })
 }
 
 /// A head's kind in words.

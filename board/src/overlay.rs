@@ -17,6 +17,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 pub const FORMAT: &str = "skelact-overlay";
+/// Default of [`Overlay::min_similarity`], measured on the default model (docs in board/README.md).
+pub const DEFAULT_MIN_SIMILARITY: f32 = 0.9;
 pub const VERSION: u32 = 1;
 
 /// A label the overlay adds.
@@ -46,6 +48,25 @@ pub struct Overlay {
     pub model_name: String,
     /// Embedding length.
     pub dim: usize,
+    /// With a linear-head bundle: the cosine similarity to an enrolled exemplar from which a window counts as that
+    /// enrolled action (default [`DEFAULT_MIN_SIMILARITY`]). Prototype-head bundles use their own threshold.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_similarity: Option<f32>,
+    /// With a linear-head bundle: neighbours that vote among the enrolled exemplars (default 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub k: Option<u16>,
+    /// With a linear-head bundle: the mean embedding of every window `enroll` has seen. The encoder's embeddings
+    /// share a large common component (cosines between different actions are above 0.9 on the default model), so
+    /// similarities are taken after subtracting it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub center: Option<Vec<f32>>,
+    /// Windows averaged into `center`.
+    #[serde(default)]
+    pub center_windows: u64,
+    /// With a linear-head bundle: per enrolled label, the centred cosine similarity from which a window counts as
+    /// that label, calibrated by `enroll` on the recording's other windows (`min_similarity` for labels without).
+    #[serde(default)]
+    pub thresholds: std::collections::BTreeMap<String, f32>,
     #[serde(default)]
     pub labels: Vec<OverlayLabel>,
     #[serde(default)]
@@ -81,6 +102,11 @@ impl Overlay {
             bundle_sha256: hex(bundle_sha256),
             model_name: model_name.into(),
             dim,
+            min_similarity: None,
+            k: None,
+            center: None,
+            center_windows: 0,
+            thresholds: std::collections::BTreeMap::new(),
             labels: Vec::new(),
             exemplars: Vec::new(),
         }
@@ -111,12 +137,38 @@ impl Overlay {
         if overlay.dim != dim {
             return Err(invalid(format!("embeddings of {} values, the model's are {dim}", overlay.dim)));
         }
+        if overlay.min_similarity.is_some_and(|s| !(-1.0..=1.0).contains(&s)) {
+            return Err(invalid("min_similarity must be in -1..=1".into()));
+        }
+        if overlay.k.is_some_and(|k| k == 0 || usize::from(k) > skelact_runtime::head::DEFAULT_MAX_K) {
+            return Err(invalid(format!("k must be in 1..={}", skelact_runtime::head::DEFAULT_MAX_K)));
+        }
+        if overlay.center.as_ref().is_some_and(|c| c.len() != dim || !c.iter().all(|v| v.is_finite())) {
+            return Err(invalid(format!("center is not {dim} finite values")));
+        }
+        if overlay.thresholds.values().any(|t| !(-1.0..=1.0).contains(t)) {
+            return Err(invalid("thresholds must be in -1..=1".into()));
+        }
         for (i, exemplar) in overlay.exemplars.iter().enumerate() {
             if exemplar.embedding.len() != dim || !exemplar.embedding.iter().all(|v| v.is_finite()) {
                 return Err(invalid(format!("exemplar {i} is not {dim} finite values")));
             }
         }
         Ok(overlay)
+    }
+
+    /// Folds `count` more windows whose embeddings sum to `sum` into the centre.
+    pub fn add_to_center(&mut self, sum: &[f64], count: u64) {
+        if count == 0 {
+            return;
+        }
+        let old = self.center_windows as f64;
+        let total = old + count as f64;
+        let center = self.center.get_or_insert_with(|| vec![0.0; sum.len()]);
+        for (c, s) in center.iter_mut().zip(sum) {
+            *c = ((f64::from(*c) * old + s) / total) as f32;
+        }
+        self.center_windows += count;
     }
 
     /// Writes the overlay atomically (a temporary file beside it, then a rename), so that a device starting

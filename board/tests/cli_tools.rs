@@ -200,3 +200,103 @@ fn run_serves_a_port_until_sigterm_and_reports_on_stdout_and_the_link() {
     assert_eq!(statuses.last().unwrap()["packets_ok"], 301);
     assert_eq!(statuses.last().unwrap()["windows_dropped"], 0);
 }
+
+#[test]
+fn enrolling_on_the_linear_default_bundle_adds_an_action_and_keeps_the_shipped_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = dir.path().join("default.skb");
+    std::fs::copy(common::repo_root().join("models/zoo/default.skb"), &bundle).unwrap();
+    let session = common::session_jsonl();
+    // The two sitting-down segments of the session, under a new name.
+    let output = Command::new(SKELACT)
+        .args(["enroll", "--bundle", path_str(&bundle), "--label", "sit", "--recording", path_str(&session)])
+        .args(["--range", "1.67-5.17", "--range", "16.8-20.03"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains("threshold for \"sit\""), "{stderr}");
+    let overlay: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("default.overlay.json")).unwrap()).unwrap();
+    assert_eq!(overlay["center"].as_array().unwrap().len(), 64);
+    assert!(overlay["thresholds"]["sit"].as_f64().unwrap() > 0.0);
+
+    let summary = dir.path().join("summary.json");
+    skelact(&[
+        "demo", "--bundle", path_str(&bundle), "--session", path_str(&session), "--speed", "20", "--queue-windows", "1000",
+        "--summary", path_str(&summary), "--quiet",
+    ]);
+    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
+    let predicted = json["predicted"].as_array().unwrap();
+    let spans = |label: &str| -> Vec<(f64, f64)> {
+        predicted
+            .iter()
+            .filter(|p| p["label"] == label)
+            .map(|p| (p["start_us"].as_f64().unwrap() / 1e6, p["end_us"].as_f64().unwrap() / 1e6))
+            .collect()
+    };
+    // The enrolled action is recognised where it happens, and only there.
+    let sit = spans("sit");
+    assert_eq!(sit.len(), 2, "{predicted:?}");
+    assert!(sit[0].0 < 5.17 && sit[0].1 > 1.67 && sit[1].0 < 20.03 && sit[1].1 > 16.8, "{sit:?}");
+    // What the bundle knows still works: both standing-up segments.
+    assert_eq!(spans("standing up").len(), 2, "{predicted:?}");
+}
+
+/// Frames in a protocol-v1 stream.
+fn frames_in(stream: &[u8]) -> Vec<skelact_runtime::wire::Frame> {
+    let mut decoder: Decoder = Decoder::new();
+    let mut input = stream;
+    let mut frames = Vec::new();
+    while let Some(outcome) = decoder.decode_next(&mut input) {
+        if let Message::Frame(frame) = outcome.unwrap() {
+            frames.push(frame.clone());
+        }
+    }
+    frames
+}
+
+#[test]
+fn replay_streams_ntu_and_pku_mmd_files() {
+    let dir = tempfile::tempdir().unwrap();
+    // PKU-MMD: rows of 150 values; the second body is absent (zeros) in the first row.
+    let row = |t: f32, second: bool| {
+        let mut values: Vec<String> = (0..75).map(|i| format!("{:.4}", 0.01 * i as f32 + t)).collect();
+        values.extend((0..75).map(|i| if second { format!("{:.4}", 1.0 + 0.01 * i as f32) } else { "0".into() }));
+        values.join(" ")
+    };
+    let pku = common::write(dir.path(), "0002-L.txt", format!("{}\n{}\n{}\n", row(0.0, false), row(0.1, true), row(0.2, true)).as_bytes());
+    let output = skelact(&["replay", path_str(&pku), "--stdout", "--fast"]);
+    let frames = frames_in(&output.stdout);
+    assert_eq!(frames.iter().map(|f| f.bodies.len()).collect::<Vec<_>>(), [1, 2, 2]);
+    assert_eq!(frames[2].timestamp_us, 66_666);
+    assert!((frames[1].bodies[0].joints[0].x - 0.1).abs() < 1e-6);
+
+    let ntu = common::repo_root().join("../shared/fixtures/ntu/S001C001P001R001A011.skeleton");
+    if !ntu.exists() {
+        eprintln!("SKIPPED the NTU part: {} is absent", ntu.display());
+        return;
+    }
+    let output = skelact(&["replay", path_str(&ntu), "--stdout", "--fast"]);
+    let frames = frames_in(&output.stdout);
+    let recording = skelact_runtime::ntu::read_file(&ntu).unwrap();
+    assert_eq!(frames.len(), recording.frames.len());
+    assert_eq!(frames, skelact_runtime::ntu::to_protocol_frames(&recording, skelact_runtime::ntu::NTU_FPS_MILLIHERTZ));
+}
+
+#[test]
+fn run_refuses_an_unavailable_tensorrt_backend_and_a_missing_port_clearly() {
+    let bundle = common::repo_root().join("models/zoo/default.skb");
+    if skelact_board::backend::tensorrt::build_status().is_err() {
+        let output = Command::new(SKELACT)
+            .args(["run", "--bundle", path_str(&bundle), "--port", "/dev/null", "--backend", "tensorrt"])
+            .output()
+            .unwrap();
+        assert!(!output.status.success());
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("--backend tensorrt is unavailable") && stderr.contains("TensorRT"), "{stderr}");
+    }
+    let output = Command::new(SKELACT).args(["run", "--bundle", path_str(&bundle)]).output().unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("no serial port"));
+}

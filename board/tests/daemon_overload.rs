@@ -12,6 +12,7 @@ use skelact_board::daemon::{self, DaemonControl, DaemonOptions};
 use skelact_board::link::loopback::{loopback_pair, LoopbackLink};
 use skelact_board::link::reconnect::{Backoff, ReconnectingReader};
 use skelact_board::link::{ByteLink, LinkError, LinkOpener};
+use skelact_board::model::BoardClassifier;
 use skelact_runtime::decision::DecisionConfig;
 use skelact_runtime::engine::{check_lengths, Engine, EngineError};
 use skelact_runtime::pipeline::{Classifier, FrontendConfig, Head, StreamEngines};
@@ -90,7 +91,8 @@ fn a_slow_engine_costs_whole_windows_never_frames() {
     let (gate, gate_rx) = mpsc::channel();
     let engine = GatedEngine { started: started_tx, gate: Mutex::new(gate_rx) };
     let engines = StreamEngines { joint: engine, bone: None, motion: None, weights: [1.0, 0.0, 0.0] };
-    let classifier = Classifier::new(engines, Head::Logits, DecisionConfig::default(), &[1, 2]).unwrap();
+    let classifier: BoardClassifier<'_, GatedEngine> =
+        Classifier::new(engines, Head::Logits, DecisionConfig::default(), &[1, 2]).unwrap();
     let frontend = FrontendConfig {
         min_confidence: 1,
         tracks: TrackConfig { max_gap_frames: 10, timeout_us: 1_000_000, stride_frames: 8, min_frames: 16 },

@@ -73,6 +73,13 @@ pub struct EnrollArgs {
     /// Inference threads.
     #[arg(long, default_value_t = 1)]
     pub threads: usize,
+    /// Linear-head bundles: cosine similarity to an enrolled exemplar from which a window counts as the enrolled
+    /// action [default 0.9, kept in the overlay].
+    #[arg(long)]
+    pub min_similarity: Option<f32>,
+    /// Linear-head bundles: neighbours voting among enrolled exemplars [default 1, kept in the overlay].
+    #[arg(long)]
+    pub k: Option<u16>,
 }
 
 fn parse_range(text: &str) -> Result<(f64, f64), String> {
@@ -90,9 +97,9 @@ pub fn run(args: EnrollArgs) -> anyhow::Result<()> {
     let model = LoadedModel::open(&args.bundle, &overlay_choice)?;
     let bundle = model.bundle();
     let manifest = bundle.manifest();
-    if !matches!(manifest.head, HeadSpec::Prototype { .. }) {
+    if !model.can_enroll() {
         bail!(
-            "{}: the head is {}; enrollment adds exemplars to a prototype head (bundle one with `cargo xtask bundle --head prototype`)",
+            "{}: the head is {}; enrollment needs embeddings, i.e. a prototype or linear head",
             args.bundle.display(),
             head_name(&manifest.head)
         );
@@ -103,7 +110,9 @@ pub fn run(args: EnrollArgs) -> anyhow::Result<()> {
         from_recording(&args)?
     };
     let mut engines = model.engines(&EngineOptions { backend: BackendChoice::Tract, threads: args.threads, ..EngineOptions::default() })?;
-    let examples = enroll::examples(model.frontend_config()?, model.raw_frames, &messages, &ranges, args.body, &mut engines.joint)?;
+    let windows = enroll::embed_windows(model.frontend_config()?, model.raw_frames, &messages, args.body, &mut engines.joint)?;
+    let examples = enroll::examples(&windows, &ranges)?;
+    let linear = matches!(manifest.head, HeadSpec::Linear { .. });
 
     let mut overlay = model.overlay.clone().unwrap_or_else(|| Overlay::new(&model.sha256, manifest.model_name, model.output_len()));
     let existing = model.labels.iter().find(|l| l.name == args.label);
@@ -123,12 +132,31 @@ pub fn run(args: EnrollArgs) -> anyhow::Result<()> {
             overlay.labels.push(OverlayLabel { name: args.label.clone(), action_id });
         }
     }
+    if let Some(similarity) = args.min_similarity {
+        anyhow::ensure!((-1.0..=1.0).contains(&similarity), "--min-similarity must be in -1..=1");
+        overlay.min_similarity = Some(similarity);
+    }
+    if let Some(k) = args.k {
+        anyhow::ensure!((1..=16).contains(&k), "--k must be in 1..=16");
+        overlay.k = Some(k);
+    }
     if args.replace {
         let before = overlay.exemplars.len();
         overlay.exemplars.retain(|e| e.label != args.label);
         eprintln!("forgot {} earlier exemplar(s) of {:?}", before - overlay.exemplars.len(), args.label);
     }
-    report_examples(&examples, &source, &model, &bundle)?;
+    if linear {
+        // The centre every similarity of a linear-head overlay is taken against: all windows seen so far.
+        let mut sum = vec![0.0f64; model.output_len()];
+        for w in &windows {
+            for (s, v) in sum.iter_mut().zip(&w.embedding) {
+                *s += f64::from(*v);
+            }
+        }
+        overlay.add_to_center(&sum, windows.len() as u64);
+    }
+    let center = if linear { overlay.center.clone() } else { None };
+    report_examples(&examples, &source, &model, &bundle, &overlay, center.as_deref())?;
     for example in &examples {
         overlay.exemplars.push(Exemplar {
             label: args.label.clone(),
@@ -141,6 +169,9 @@ pub fn run(args: EnrollArgs) -> anyhow::Result<()> {
                 example.window.end_us as f64 / 1e6
             ),
         });
+    }
+    if linear {
+        calibrate(&mut overlay, &args.label, &windows, &ranges, args.min_similarity);
     }
     overlay.write(&overlay_path)?;
     let action_id = overlay.labels.iter().find(|l| l.name == args.label).map(|l| l.action_id).or(existing.map(|l| l.action_id));
@@ -221,6 +252,46 @@ fn live(args: &EnrollArgs, port: &std::path::Path) -> anyhow::Result<Examples> {
     Ok((messages, ranges, format!("live {}", port.display())))
 }
 
+/// Sets the label's threshold between how alike its examples are and how alike the recording's other windows
+/// (those overlapping no example range) are to them, all as centred cosines. `fixed` overrides the calibration.
+fn calibrate(overlay: &mut Overlay, label: &str, windows: &[enroll::WindowEmbedding], ranges: &[Range], fixed: Option<f32>) {
+    let center = overlay.center.clone();
+    let center = center.as_deref();
+    let exemplars: Vec<&[f32]> = overlay.exemplars.iter().filter(|e| e.label == label).map(|e| e.embedding.as_slice()).collect();
+    let nearest = |embedding: &[f32], skip: Option<usize>| {
+        exemplars
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| Some(*i) != skip)
+            .map(|(_, e)| enroll::centred_cosine(embedding, e, center))
+            .fold(-1.0f64, f64::max)
+    };
+    let negatives = windows.iter().filter(|w| ranges.iter().all(|r| enroll::iou(&w.window, r) == 0.0));
+    let (mut negative_max, mut negatives_seen) = (-1.0f64, 0);
+    for w in negatives {
+        negative_max = negative_max.max(nearest(&w.embedding, None));
+        negatives_seen += 1;
+    }
+    let positive = (exemplars.len() >= 2)
+        .then(|| (0..exemplars.len()).map(|i| nearest(exemplars[i], Some(i))).sum::<f64>() / exemplars.len() as f64);
+    let threshold = match (fixed, positive) {
+        (Some(fixed), _) => f64::from(fixed),
+        (None, Some(p)) if p > negative_max => (negative_max + p) / 2.0,
+        (None, _) => negative_max + 0.5 * (1.0 - negative_max),
+    };
+    eprintln!(
+        "threshold for {label:?}: centred cosine {threshold:.3} ({negatives_seen} other windows reach {negative_max:.3}{})",
+        positive.map_or(String::new(), |p| format!(", examples reach each other at {p:.3} on average"))
+    );
+    if positive.is_some_and(|p| p <= negative_max) {
+        eprintln!("warning: the examples of {label:?} are no more alike than other windows are to them; the action may not be recognised reliably (are other performances of it in the recording outside the ranges?)");
+    }
+    if negatives_seen == 0 && fixed.is_none() {
+        eprintln!("warning: no window outside the ranges to calibrate against; give a longer recording or --min-similarity");
+    }
+    overlay.thresholds.insert(label.to_string(), threshold.clamp(-1.0, 1.0) as f32);
+}
+
 /// Reads from the port for `seconds`, appending what decodes to `messages`; returns the sensor time span of the
 /// frames read.
 fn capture(reader: &mut ReconnectingReader<SerialOpener>, seconds: f64, messages: &mut Vec<Message>) -> Option<(u64, u64)> {
@@ -247,23 +318,21 @@ fn report_examples(
     source: &str,
     model: &LoadedModel,
     bundle: &skelact_runtime::bundle::Bundle<'_>,
+    overlay: &Overlay,
+    center: Option<&[f32]>,
 ) -> anyhow::Result<()> {
-    let HeadSpec::Prototype { exemplars, dim, .. } = bundle.manifest().head else { return Ok(()) };
-    let dim = dim as usize;
+    let (exemplars, dim) = match bundle.manifest().head {
+        HeadSpec::Prototype { exemplars, dim, .. } => (exemplars, dim as usize),
+        _ => (0, model.output_len()),
+    };
     let mut embeddings = vec![0.0f32; exemplars as usize * dim];
     let mut labels = vec![0u16; exemplars as usize];
     let count = bundle.copy_exemplars(&mut ExemplarStorage { embeddings: &mut embeddings, labels: &mut labels })?;
     let mut bank: Vec<(String, Vec<f32>)> = (0..count)
         .map(|i| (model.label_name(labels[i]).to_string(), embeddings[i * dim..(i + 1) * dim].to_vec()))
         .collect();
-    if let Some(overlay) = &model.overlay {
-        bank.extend(overlay.exemplars.iter().map(|e| (e.label.clone(), e.embedding.clone())));
-    }
-    let cosine = |a: &[f32], b: &[f32]| {
-        let dot: f64 = a.iter().zip(b).map(|(x, y)| f64::from(*x) * f64::from(*y)).sum();
-        let norm = |v: &[f32]| v.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
-        dot / (norm(a) * norm(b)).max(1e-12)
-    };
+    bank.extend(overlay.exemplars.iter().map(|e| (e.label.clone(), e.embedding.clone())));
+    let cosine = |a: &[f32], b: &[f32]| enroll::centred_cosine(a, b, center);
     eprintln!("examples from {source}:");
     for example in examples {
         let nearest = bank

@@ -134,7 +134,9 @@ fn print_text(model: &LoadedModel, bundle: &Bundle<'_>) {
     for (i, s) in bundle.sections().enumerate() {
         println!("  {i:>3}: {:<18} {} bytes", section_name(s.kind_code), s.payload.len());
     }
-    if !matches!(m.head, HeadSpec::Prototype { .. }) {
-        println!("enrollment  not possible: the head is {} (enrollment extends a prototype head)", head_name(&m.head));
+    match m.head {
+        HeadSpec::Prototype { .. } => println!("enrollment  exemplars join the prototype head's"),
+        HeadSpec::Linear { .. } => println!("enrollment  enrolled actions are checked before the linear head (overlay min_similarity)"),
+        _ => println!("enrollment  not possible: the head is {} (enrollment needs embeddings)", head_name(&m.head)),
     }
 }

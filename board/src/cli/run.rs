@@ -146,7 +146,7 @@ pub fn serve<O: LinkOpener>(
     let engines = model.engines(&EngineOptions { backend: settings.backend, threads: settings.threads, ..EngineOptions::default() })?;
     let bundle = model.bundle();
     let mut store = model.exemplar_store(0);
-    let classifier = model.classifier(&bundle, &mut store, engines)?;
+    let classifier = model.window_classifier(&bundle, &mut store, engines)?;
     let options = DaemonOptions {
         queue_windows: settings.queue_windows,
         status_interval: Duration::from_millis(settings.status_interval_ms),

@@ -3,8 +3,7 @@
 //! - The **ingest** thread (the caller's) reads the link through a [`ReconnectingReader`], decodes packets, runs
 //!   the frame side of the pipeline ([`Frontend`]: layouts, tracks, windows, preprocessing) on every frame, and
 //!   queues due windows. It also writes everything that goes back over the link: events and periodic `Status`.
-//! - The **inference** thread runs the window side ([`crate::model::BoardClassifier`]: engines, head, fusion,
-//!   decisions) on queued windows and publishes events to the other outputs (stdout lines, UDP, GPIO).
+//! - The **inference** thread runs the window side ([`WindowClassifier`]: engines, head, fusion, decisions) on queued windows and publishes events to the other outputs (stdout lines, UDP, GPIO).
 //!
 //! Between them sits a bounded [`queue::WindowQueue`]: when inference falls behind, whole windows are dropped
 //! and counted (`Status.windows_dropped`); frames never are. Latency is measured per event from the moment the
@@ -19,7 +18,6 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use skelact_runtime::engine::Engine;
 use skelact_runtime::layout::SourceFormat;
 use skelact_runtime::pipeline::{Frontend, FrontendConfig, Tensors};
 use skelact_runtime::preprocess::Outputs as TensorOutputs;
@@ -27,7 +25,8 @@ use skelact_runtime::wire::{encode_packet, DecodeError, Event, Frame, Health, Li
 
 use crate::link::reconnect::{ReconnectStats, ReconnectingReader};
 use crate::link::LinkOpener;
-use crate::model::{BoardClassifier, TRACKS};
+use crate::model::TRACKS;
+use crate::window_side::WindowClassifier;
 use crate::ring::{with_ring, RingVisitor};
 use latency::{LatencyHistogram, LatencySummary};
 use outputs::Outputs;
@@ -74,7 +73,6 @@ pub struct DaemonControl {
     stop: AtomicBool,
     frames: AtomicU64,
     events: AtomicU64,
-    windows_queued_total: AtomicU64,
 }
 
 impl DaemonControl {
@@ -123,8 +121,10 @@ pub struct DaemonSummary {
     pub status_sent: u64,
     pub link: LinkStats,
     pub reconnect: ReconnectStats,
-    /// Frame that completed a window → its event written to the link.
+    /// Frame that completed a window → its event written to the link (one sample per event).
     pub latency: LatencySummary,
+    /// Frame that completed a window → the window classified (one sample per window run).
+    pub window_latency: LatencySummary,
 }
 
 /// Counters the inference thread updates.
@@ -133,6 +133,7 @@ struct Shared {
     windows_run: AtomicU64,
     windows_failed: AtomicU64,
     latency: Mutex<LatencyHistogram>,
+    window_latency: Mutex<LatencyHistogram>,
 }
 
 /// Events waiting for the ingest thread to write them to the link.
@@ -149,36 +150,36 @@ const OUTBOX_LIMIT: usize = 256;
 ///
 /// Errors only at start (a ring length this build does not support, a configuration the frontend refuses);
 /// everything that goes wrong later is counted, logged and survived.
-pub fn run<O: LinkOpener, E: Engine + Send>(
+pub fn run<O: LinkOpener, C: WindowClassifier>(
     reader: &mut ReconnectingReader<O>,
     frontend: FrontendConfig,
     raw_frames: usize,
-    classifier: BoardClassifier<'_, E>,
+    classifier: C,
     outputs: &Outputs,
     options: &DaemonOptions,
     control: &DaemonControl,
 ) -> anyhow::Result<DaemonSummary> {
-    struct Visit<'r, 'c, O: LinkOpener, E: Engine + Send> {
+    struct Visit<'r, O: LinkOpener, C: WindowClassifier> {
         reader: &'r mut ReconnectingReader<O>,
         frontend: FrontendConfig,
-        classifier: BoardClassifier<'c, E>,
+        classifier: C,
         outputs: &'r Outputs,
         options: &'r DaemonOptions,
         control: &'r DaemonControl,
     }
-    impl<O: LinkOpener, E: Engine + Send> RingVisitor for Visit<'_, '_, O, E> {
+    impl<O: LinkOpener, C: WindowClassifier> RingVisitor for Visit<'_, O, C> {
         type Output = anyhow::Result<DaemonSummary>;
         fn visit<const N: usize>(self) -> Self::Output {
-            run_ring::<O, E, N>(self.reader, self.frontend, self.classifier, self.outputs, self.options, self.control)
+            run_ring::<O, C, N>(self.reader, self.frontend, self.classifier, self.outputs, self.options, self.control)
         }
     }
     with_ring(raw_frames, Visit { reader, frontend, classifier, outputs, options, control })?
 }
 
-fn run_ring<O: LinkOpener, E: Engine + Send, const N: usize>(
+fn run_ring<O: LinkOpener, C: WindowClassifier, const N: usize>(
     reader: &mut ReconnectingReader<O>,
     config: FrontendConfig,
-    classifier: BoardClassifier<'_, E>,
+    classifier: C,
     outputs: &Outputs,
     options: &DaemonOptions,
     control: &DaemonControl,
@@ -232,6 +233,7 @@ fn run_ring<O: LinkOpener, E: Engine + Send, const N: usize>(
         outputs.release_pins();
         let counters = ingest.frontend.counters();
         let latency = shared.latency.lock().map(|h| h.summary()).unwrap_or_default();
+        let window_latency = shared.window_latency.lock().map(|h| h.summary()).unwrap_or_default();
         let summary = DaemonSummary {
             uptime: started.elapsed(),
             frames: control.frames(),
@@ -246,6 +248,7 @@ fn run_ring<O: LinkOpener, E: Engine + Send, const N: usize>(
             link: *reader.link_stats(),
             reconnect: reader.link().stats(),
             latency,
+            window_latency,
         };
         tracing::info!(
             frames = summary.frames,
@@ -313,7 +316,6 @@ impl<const N: usize> Ingest<'_, N> {
             let (bone, motion) = rest.split_at_mut(len);
             match self.frontend.prepare(id, TensorOutputs { joint, bone, motion: &mut motion[..len] }) {
                 Ok(info) => {
-                    self.control.windows_queued_total.fetch_add(1, Ordering::SeqCst);
                     self.queue.push_window(WindowJob { info, tensors: buffer, frame_at: now });
                 }
                 Err(error) => {
@@ -327,8 +329,8 @@ impl<const N: usize> Ingest<'_, N> {
 
 /// The window side, on the inference thread.
 #[allow(clippy::too_many_arguments)]
-fn infer<E: Engine>(
-    mut classifier: BoardClassifier<'_, E>,
+fn infer<C: WindowClassifier>(
+    mut classifier: C,
     queue: &WindowQueue,
     len: usize,
     outputs: &Outputs,
@@ -360,9 +362,12 @@ fn infer<E: Engine>(
             Job::Window(job) => {
                 let t = &job.tensors;
                 let tensors = Tensors { joint: &t[..len], bone: &t[len..2 * len], motion: &t[2 * len..3 * len] };
-                match classifier.classify(&job.info, tensors, |event| events.push(event)) {
+                match classifier.classify(&job.info, tensors, &mut |event| events.push(event)) {
                     Ok(()) => {
                         shared.windows_run.fetch_add(1, Ordering::SeqCst);
+                        if let Ok(mut histogram) = shared.window_latency.lock() {
+                            histogram.record(job.frame_at.elapsed());
+                        }
                     }
                     Err(error) => {
                         shared.windows_failed.fetch_add(1, Ordering::SeqCst);
@@ -379,12 +384,12 @@ fn infer<E: Engine>(
                 queue.give_back(job.tensors);
             }
             Job::Tracked(bodies) => {
-                classifier.retire_bodies(|body| bodies.contains(&body), |event| events.push(event));
+                classifier.retire_bodies(&|body| bodies.contains(&body), &mut |event| events.push(event));
                 publish(&mut events, None);
             }
         }
     }
-    classifier.retire_bodies(|_| false, |event| events.push(event));
+    classifier.retire_bodies(&|_| false, &mut |event| events.push(event));
     publish(&mut events, None);
 }
 
