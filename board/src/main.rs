@@ -1,6 +1,6 @@
 //! `skelact`: the device application.
 //!
-//! Subcommands: `run` (the daemon), `demo`, `replay`, `record`, `convert`, `enroll`, `info`, `bench`, `version`.
+//! Subcommands: `run` (the daemon), `demo`, `replay`, `record`, `convert`, `enroll`, `info`, `bench`, `validate`, `version`.
 //! Each lives in `cli/`; this file only parses arguments.
 
 use std::path::PathBuf;
@@ -40,6 +40,9 @@ enum Command {
     Info(cli::info::InfoArgs),
     /// Measure per-window inference latency (tract, and onnxruntime where available).
     Bench(cli::bench::BenchArgs),
+    /// Run raw windows (.npy) through the device's preprocessing, backend and head; write the outputs as .npy for
+    /// `cargo xtask validate`.
+    Validate(cli::validate::ValidateArgs),
     /// Print the version, the protocol version and the backends built in.
     Version,
 }
@@ -109,6 +112,7 @@ fn main() -> ExitCode {
         Command::Enroll(args) => cli::enroll::run(args),
         Command::Info(args) => cli::info::run(args),
         Command::Bench(args) => cli::bench::run(args),
+        Command::Validate(args) => cli::validate::run(&args),
         Command::Version => {
             cli::print_version();
             Ok(())

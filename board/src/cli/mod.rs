@@ -8,6 +8,7 @@ pub mod info;
 pub mod record;
 pub mod replay;
 pub mod run;
+pub mod validate;
 
 use std::path::{Path, PathBuf};
 

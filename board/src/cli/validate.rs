@@ -254,7 +254,11 @@ fn load_engine(bundle: &Bundle<'_>, stream: StreamKind, precision: Precision, ar
                 .onnx(stream, precision)
                 .with_context(|| format!("the bundle has no {precision:?} ONNX model for the {stream:?} stream"))?;
             let shape = manifest.input.shape.iter().map(|&d| d as usize).collect();
-            let options = TractOptions { threads: args.threads, input_shape: Some(shape) };
+            let options = TractOptions {
+                threads: args.threads,
+                input_shape: Some(shape),
+                output_name: Some(manifest.output.name.to_string()),
+            };
             let engine = TractEngine::load(onnx, &options).with_context(|| format!("tract could not load the {precision:?} {stream:?} model"))?;
             Ok(Box::new(engine))
         }
