@@ -124,17 +124,7 @@ impl<E: Engine + Send> WindowClassifier for EnrolledClassifier<'_, E> {
     fn classify(&mut self, window: &WindowInfo, tensors: Tensors<'_>, emit: &mut dyn FnMut(Event)) -> Result<(), PipelineError> {
         let out = self.engines.joint.output_len();
         let (bundle, classes) = (self.bundle_classes, self.classes);
-        let StreamEngines { joint, bone, motion, weights } = &mut self.engines;
-        let inputs = [tensors.joint, tensors.bone, tensors.motion];
-        let mut streams = 0;
-        let mut stream_weights = [0.0f32; 3];
-        for (s, engine) in [Some(joint), bone.as_mut(), motion.as_mut()].into_iter().enumerate() {
-            if let Some(engine) = engine {
-                engine.run(inputs[s], &mut self.outputs[streams][..out])?;
-                stream_weights[streams] = weights[s];
-                streams += 1;
-            }
-        }
+        let (streams, stream_weights) = self.engines.run_streams(tensors, &mut self.outputs)?;
         let t = window.end_us;
         let scores = &mut self.scores[..classes];
         // Enrolled labels first: the joint stream's embedding against their exemplars.

@@ -226,6 +226,32 @@ pub struct StreamEngines<E> {
     pub weights: [f32; 3],
 }
 
+impl<E: Engine> StreamEngines<E> {
+    /// Runs every stream the model has on its tensor. The outputs are packed: the k-th stream that ran (in joint,
+    /// bone, motion order) writes `outputs[k][..joint.output_len()]`, and its fusion weight is the k-th returned.
+    /// Returns how many streams ran and their weights.
+    pub fn run_streams<const N: usize>(
+        &mut self,
+        tensors: Tensors<'_>,
+        outputs: &mut [[f32; N]; 3],
+    ) -> Result<(usize, [f32; 3]), EngineError> {
+        let out = self.joint.output_len();
+        let StreamEngines { joint, bone, motion, weights } = self;
+        let inputs = [tensors.joint, tensors.bone, tensors.motion];
+        let mut streams = 0;
+        let mut stream_weights = [0.0f32; 3];
+        for (s, engine) in [Some(joint), bone.as_mut(), motion.as_mut()].into_iter().enumerate() {
+            if let Some(engine) = engine {
+                let output = outputs[streams].get_mut(..out).ok_or(EngineError::OutputLength { expected: out, actual: N })?;
+                engine.run(inputs[s], output)?;
+                stream_weights[streams] = weights[s];
+                streams += 1;
+            }
+        }
+        Ok((streams, stream_weights))
+    }
+}
+
 /// Input tensors of one window, as filled by [`Frontend::prepare`].
 #[derive(Clone, Copy, Debug)]
 pub struct Tensors<'a> {
@@ -338,17 +364,7 @@ impl<'a, E: Engine, const MAX_OUT: usize, const BODIES: usize, const MAX_CLASSES
     ) -> Result<(), PipelineError> {
         let out = self.engines.joint.output_len();
         let classes = self.classes;
-        let StreamEngines { joint, bone, motion, weights } = &mut self.engines;
-        let inputs = [tensors.joint, tensors.bone, tensors.motion];
-        let mut streams = 0;
-        let mut stream_weights = [0.0f32; 3];
-        for (s, engine) in [Some(joint), bone.as_mut(), motion.as_mut()].into_iter().enumerate() {
-            if let Some(engine) = engine {
-                engine.run(inputs[s], &mut self.outputs[streams][..out])?;
-                stream_weights[streams] = weights[s];
-                streams += 1;
-            }
-        }
+        let (streams, stream_weights) = self.engines.run_streams(tensors, &mut self.outputs)?;
         self.windows_run = self.windows_run.wrapping_add(1);
         let t = window.end_us;
         match &self.head {

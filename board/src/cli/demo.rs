@@ -256,21 +256,9 @@ fn segments_beside(session: &Path) -> PathBuf {
     session.with_file_name(format!("{stem}.segments.json"))
 }
 
-fn decoded(stream: &[u8]) -> Vec<Message> {
-    let mut decoder: Decoder = Decoder::new();
-    let mut input = stream;
-    let mut messages = Vec::new();
-    while let Some(outcome) = decoder.decode_next(&mut input) {
-        if let Ok(message) = outcome {
-            messages.push(message.clone());
-        }
-    }
-    messages
-}
-
 /// The frame rate the stream's `Hello` announces (30 Hz without one).
 fn sensor_rate_millihertz(stream: &[u8]) -> u32 {
-    decoded(stream)
+    sources::decode(stream)
         .iter()
         .find_map(|m| if let Message::Hello(h) = m { Some(h.nominal_fps_millihertz) } else { None })
         .filter(|&rate| rate > 0)
@@ -278,11 +266,11 @@ fn sensor_rate_millihertz(stream: &[u8]) -> u32 {
 }
 
 fn count_frames(stream: &[u8]) -> u64 {
-    decoded(stream).iter().filter(|m| matches!(m, Message::Frame(_))).count() as u64
+    sources::decode(stream).iter().filter(|m| matches!(m, Message::Frame(_))).count() as u64
 }
 
 fn session_seconds(stream: &[u8]) -> f64 {
-    let stamps: Vec<u64> = decoded(stream)
+    let stamps: Vec<u64> = sources::decode(stream)
         .iter()
         .filter_map(|m| if let Message::Frame(f) = m { Some(f.timestamp_us) } else { None })
         .collect();

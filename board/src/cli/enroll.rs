@@ -17,7 +17,7 @@ use skelact_board::overlay::{Exemplar, Overlay, OverlayLabel};
 use skelact_board::scoring;
 use skelact_board::sources::{self, InputFormat};
 use skelact_runtime::bundle::{ExemplarStorage, HeadSpec};
-use skelact_runtime::wire::{Decoder, Message};
+use skelact_runtime::wire::Message;
 
 #[derive(Debug, Args)]
 #[command(group(clap::ArgGroup::new("source").args(["recording", "port"]).required(true)))]
@@ -192,7 +192,7 @@ type Examples = (Vec<Message>, Vec<Range>, String);
 fn from_recording(args: &EnrollArgs) -> anyhow::Result<Examples> {
     let path = args.recording.as_ref().context("--recording or --port is required")?;
     let stream = sources::read_stream(path, InputFormat::from_path(path))?;
-    let messages = decode_all(&stream);
+    let messages = sources::decode(&stream);
     let first = enroll::first_timestamp(&messages).with_context(|| format!("{} holds no frames", path.display()))?;
     let ranges: Vec<Range> = if let Some(segments) = &args.segments {
         let class = args.class.as_deref().unwrap_or(&args.label);
@@ -218,18 +218,6 @@ fn from_recording(args: &EnrollArgs) -> anyhow::Result<Examples> {
             .collect()
     };
     Ok((messages, ranges, path.display().to_string()))
-}
-
-fn decode_all(stream: &[u8]) -> Vec<Message> {
-    let mut decoder: Decoder = Decoder::new();
-    let mut input = stream;
-    let mut messages = Vec::new();
-    while let Some(outcome) = decoder.decode_next(&mut input) {
-        if let Ok(message) = outcome {
-            messages.push(message.clone());
-        }
-    }
-    messages
 }
 
 /// Records `shots` examples from a port, each after a countdown, and returns the whole stream and each shot's

@@ -361,9 +361,9 @@ mod tests {
     fn a_window_is_filled_frame_by_frame_with_absent_bodies_and_invalid_joints() {
         let dir = tempfile::tempdir().unwrap();
         let mut joints = vec![0f32; 2 * 3 * 25 * 3];
-        joints[3 * 25 * 3 + 5 * 3 + 1] = 0.75; // body 0, frame 1, joint 5, y
+        joints[25 * 3 + 5 * 3 + 1] = 0.75; // [body 0][frame 1][joint 5][y], frames of 25 joints × 3
         let mut valid = vec![1f32; 2 * 3 * 25];
-        valid[3 * 25 + 7] = 0.0; // body 0, frame 1, joint 7
+        valid[25 + 7] = 0.0; // [body 0][frame 1][joint 7]
         let present = [1.0, 1.0, 1.0, 0.0, 1.0, 0.0];
         write_npy(&dir.path().join("joints.npy"), &[1, 2, 3, 25, 3], &joints).unwrap();
         write_npy(&dir.path().join("valid.npy"), &[1, 2, 3, 25], &valid).unwrap();

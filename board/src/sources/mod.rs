@@ -14,7 +14,7 @@ use std::path::Path;
 
 use anyhow::Context;
 use skelact_runtime::ntu;
-use skelact_runtime::wire::{encode_packet, Axes, Frame, Hello, LayoutId, Message, Units, MAX_PACKET_LEN};
+use skelact_runtime::wire::{encode_packet, Axes, Decoder, Frame, Hello, LayoutId, Message, Units, MAX_PACKET_LEN};
 
 /// A line-numbered reason why a text input was refused.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -96,6 +96,20 @@ pub fn encode(messages: &[Message]) -> anyhow::Result<Vec<u8>> {
         stream.extend_from_slice(&packet[..n]);
     }
     Ok(stream)
+}
+
+/// Decodes a whole protocol-v1 stream: the inverse of [`encode`]. Packets that fail to decode are skipped, as the
+/// device would skip them.
+pub fn decode(stream: &[u8]) -> Vec<Message> {
+    let mut decoder: Decoder = Decoder::new();
+    let mut input = stream;
+    let mut messages = Vec::new();
+    while let Some(outcome) = decoder.decode_next(&mut input) {
+        if let Ok(message) = outcome {
+            messages.push(message.clone());
+        }
+    }
+    messages
 }
 
 /// Any input as protocol-v1 bytes: a recording's bytes as they are, a text input encoded.
