@@ -58,10 +58,13 @@ pub fn setup() -> Result<()> {
         eprintln!("xtask: creating .venv with {python}");
         run(Command::new(&python).args(["-m", "venv", ".venv"]))?;
     }
-    // PyPI's Linux x86_64 torch wheel pulls in the CUDA runtime (.venv ends up at 5.5 GiB); the first install
-    // takes a few minutes, later ones come from pip's cache. See docs/models.md, "Environment".
-    eprintln!("xtask: installing the pinned requirements into .venv (the first time installs about 5.5 GiB)");
-    run(Command::new(venv_python()).args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r"]).arg(&requirements))?;
+    // PyPI's Linux x86_64 torch wheel pulls in the CUDA runtime (.venv ends up at 5.5 GiB). pip's cache would keep
+    // another 3 GiB of wheels, which a CI machine's disk may not have room for, so it is not used: a reinstall
+    // downloads again (a few minutes). See docs/models.md, "Environment".
+    eprintln!("xtask: installing the pinned requirements into .venv (about 5.5 GiB, a few minutes)");
+    run(Command::new(venv_python())
+        .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-cache-dir", "-r"])
+        .arg(&requirements))?;
     eprintln!("xtask: installing skelact_models (editable) into .venv");
     run(Command::new(venv_python()).args([
         "-m",
