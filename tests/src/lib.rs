@@ -1,5 +1,6 @@
 //! Shared helpers for skelact's end-to-end tests.
 
+pub mod alloc_count;
 pub mod stream;
 
 use std::path::PathBuf;

@@ -1,9 +1,6 @@
 //! Zero heap allocations per frame in steady state, across decode → layout → tracks → window → preprocessing →
 //! engine (the deterministic test engine) → head → decisions → event encoding.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-
 use skelact_runtime::decision::DecisionConfig;
 use skelact_runtime::engine::TestEngine;
 use skelact_runtime::layout::SourceFormat;
@@ -13,49 +10,10 @@ use skelact_runtime::track::TrackConfig;
 use skelact_runtime::window::WindowConfig;
 use skelact_runtime::wire::{encode_packet, Decoder, Message, MAX_PACKET_LEN};
 use skelact_tests::stream::{encode_stream, looped_ntu_frames};
-
-/// Counts allocations made by the current thread while counting is switched on; other threads (the test
-/// harness) are ignored.
-struct CountingAllocator;
-
-thread_local! {
-    static COUNTING: Cell<bool> = const { Cell::new(false) };
-    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
-}
-
-unsafe impl GlobalAlloc for CountingAllocator {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if COUNTING.with(Cell::get) {
-            ALLOCATIONS.with(|a| a.set(a.get() + 1));
-        }
-        // SAFETY: forwarded unchanged to the system allocator.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: forwarded unchanged to the system allocator.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if COUNTING.with(Cell::get) {
-            ALLOCATIONS.with(|a| a.set(a.get() + 1));
-        }
-        // SAFETY: forwarded unchanged to the system allocator.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+use skelact_tests::alloc_count::{counting, CountingAllocator};
 
 #[global_allocator]
 static ALLOCATOR: CountingAllocator = CountingAllocator;
-
-fn counting<R>(f: impl FnOnce() -> R) -> (R, u64) {
-    ALLOCATIONS.with(|a| a.set(0));
-    COUNTING.with(|c| c.set(true));
-    let result = f();
-    COUNTING.with(|c| c.set(false));
-    (result, ALLOCATIONS.with(Cell::get))
-}
 
 #[test]
 fn the_counter_sees_allocations() {

@@ -1,8 +1,5 @@
 //! Loading a bundle allocates nothing: parsing, every check, and building the configs and head a device needs.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-
 use skelact_runtime::bundle::{
     AlignedBytes, Bundle, BundleWriter, DecisionParams, EncoderFamily, ExemplarStorage, HeadSpec, Label, Manifest,
     PreprocessParams, SectionKind, StreamKind, StreamModel, TensorSpec, ValidationSummary, WindowParams,
@@ -11,48 +8,10 @@ use skelact_runtime::decision::DecisionConfig;
 use skelact_runtime::heapless::Vec as HVec;
 use skelact_runtime::pipeline::Head;
 use skelact_runtime::wire::LayoutId;
-
-/// Counts allocations of the current thread while counting is on; the test harness's threads are ignored.
-struct CountingAllocator;
-
-thread_local! {
-    static COUNTING: Cell<bool> = const { Cell::new(false) };
-    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
-}
-
-unsafe impl GlobalAlloc for CountingAllocator {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if COUNTING.with(Cell::get) {
-            ALLOCATIONS.with(|a| a.set(a.get() + 1));
-        }
-        // SAFETY: forwarded unchanged to the system allocator.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: forwarded unchanged to the system allocator.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if COUNTING.with(Cell::get) {
-            ALLOCATIONS.with(|a| a.set(a.get() + 1));
-        }
-        // SAFETY: forwarded unchanged to the system allocator.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+use skelact_tests::alloc_count::{counting, CountingAllocator};
 
 #[global_allocator]
 static ALLOCATOR: CountingAllocator = CountingAllocator;
-
-fn counting<R>(f: impl FnOnce() -> R) -> (R, u64) {
-    ALLOCATIONS.with(|a| a.set(0));
-    COUNTING.with(|c| c.set(true));
-    let result = f();
-    COUNTING.with(|c| c.set(false));
-    (result, ALLOCATIONS.with(Cell::get))
-}
 
 #[test]
 fn the_counter_sees_allocations() {
