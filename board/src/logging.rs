@@ -2,7 +2,10 @@
 //!
 //! The filter comes from `SKELACT_LOG` (then `RUST_LOG`) in `tracing-subscriber`'s `EnvFilter` syntax, default
 //! `info`. Fields are structured either way: `json` writes one JSON object per line for log collectors,
-//! `key-value` writes `level target: message key=value ...` for people.
+//! `key-value` writes `level target: message key=value ...` for people, coloured only on a terminal (and not
+//! with `NO_COLOR` set).
+
+use std::io::IsTerminal;
 
 use tracing_subscriber::EnvFilter;
 
@@ -23,7 +26,9 @@ pub fn init(format: LogFormat) -> bool {
         .and_then(|spec| EnvFilter::try_new(spec).ok())
         .or_else(|| EnvFilter::try_from_default_env().ok())
         .unwrap_or_else(|| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // Colours only for a person at a terminal: journald (the systemd unit), log files and pipes get plain text.
+    let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
     match format {
         LogFormat::KeyValue => builder.try_init().is_ok(),
         LogFormat::Json => builder.json().flatten_event(true).try_init().is_ok(),

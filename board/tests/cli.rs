@@ -86,6 +86,7 @@ fn record_captures_the_requested_number_of_frames() {
         .args(["record", "--port", pty.slave_path().to_str().unwrap(), "--out", out.to_str().unwrap()])
         .args(["--frames", "20"])
         .stdout(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     // Bytes written before the recorder opens the port wait in the (raw) pty; more than 20 frames are offered.
@@ -107,6 +108,11 @@ fn record_captures_the_requested_number_of_frames() {
     let recorded = std::fs::read(&out).unwrap();
     // The heartbeat and the first 20 frames, cut right after the 20th frame's delimiter.
     assert_eq!(recorded, session(20));
+    // Logs to a pipe (journald, a file) are plain text: structured fields, no terminal colour codes.
+    let mut logs = String::new();
+    std::io::Read::read_to_string(&mut recorder.stderr.take().unwrap(), &mut logs).unwrap();
+    assert!(logs.contains("recording") && logs.contains("frames="), "{logs}");
+    assert!(!logs.contains('\x1b'), "colour codes in piped logs: {logs:?}");
 }
 
 #[test]
