@@ -162,6 +162,17 @@ def test_the_rust_runtime_validates_a_bundle_written_by_xtask(exported, tmp_path
     assert tract["tract-fp32"]["passed"], tract["tract-fp32"]["gates"]
     assert tract["tract-fp32"]["preprocess_max_abs"] <= 1e-5
     assert tract["tract-int8"]["refused"] == 0 and tract["tract-int8"]["cosine_min"] > 0.99
+    # Outputs produced on a device (`skelact validate --backend tensorrt` there) come back as a directory in the
+    # same format; the tract run's directory stands in for one, as the same binary wrote it.
+    device = validate_model(exported, count=8, out=tmp_path / "d", threads=1, variants=["onnxruntime-fp32"],
+                            tensorrt={"tensorrt-fp32": tmp_path / "v" / "rust-fp32"})
+    from_device = {v["variant"]: v for v in device["variants"]}["tensorrt-fp32"]
+    for figure in ("top1_agreement", "cosine_min", "accuracy"):
+        assert from_device[figure] == tract["tract-fp32"][figure], figure
+    assert from_device["passed"]
+    with pytest.raises(FileNotFoundError, match="joint_logits.npy is missing"):
+        validate_model(exported, count=8, out=tmp_path / "e", threads=1, variants=["onnxruntime-fp32"],
+                       tensorrt={"tensorrt-int8": tmp_path / "nothing-here"})
     # With validation figures, the bundle carries them and the report's hash.
     (exported / "validation.json").write_text((tmp_path / "v" / "validation.json").read_text())
     done = subprocess.run([xtask, "bundle", "--model", str(exported), "--out", str(bundle)], check=True,
