@@ -70,6 +70,18 @@ fn info_prints_the_manifest_as_text_and_json() {
     assert_eq!(json["labels"].as_array().unwrap().len(), 20);
     assert_eq!(json["sha256"].as_str().unwrap().len(), 64);
     assert_eq!(json["sections"][1]["kind"], "OnnxFp32");
+
+    // The committed bundle's validation lines say which validated precisions it does not carry.
+    let default = common::repo_root().join("models/zoo/default.skb");
+    let text = String::from_utf8(skelact(&["info", path_str(&default)]).stdout).unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&skelact(&["info", path_str(&default), "--json"]).stdout).unwrap();
+    let has_int8 = json["sections"].as_array().unwrap().iter().any(|s| s["kind"] == "OnnxInt8");
+    let line = |variant: &str| {
+        let start = format!("validation  {variant}:");
+        text.lines().find(|l| l.starts_with(&start)).unwrap_or_else(|| panic!("no {variant} line in:\n{text}")).to_string()
+    };
+    assert!(!line("tract-fp32").contains("not in this bundle"), "{text}");
+    assert_eq!(line("tract-int8").ends_with("(precision not in this bundle)"), !has_int8, "{text}");
 }
 
 #[test]

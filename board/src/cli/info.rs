@@ -6,7 +6,7 @@ use clap::Args;
 use serde_json::{json, Value};
 use skelact_board::model::{head_name, LoadedModel, OverlayChoice};
 use skelact_board::overlay::hex;
-use skelact_runtime::bundle::{Bundle, HeadSpec, Manifest, SectionKind};
+use skelact_runtime::bundle::{Bundle, HeadSpec, Manifest, Precision, SectionKind};
 
 #[derive(Debug, Args)]
 pub struct InfoArgs {
@@ -116,10 +116,23 @@ fn print_text(model: &LoadedModel, bundle: &Bundle<'_>) {
     for e in &m.tensorrt {
         println!("tensorrt    {:?} {:?} in section {}: TensorRT {}, GPU {}", e.stream, e.precision, e.section, e.tensorrt, e.compute_capability);
     }
+    let shipped = m.precisions();
     for v in &m.validation.variants {
+        // The report covers every variant validated; say which ones this bundle can actually run.
+        let in_bundle = match v.variant.rsplit('-').next() {
+            Some("fp32") => shipped.fp32,
+            Some("fp16") => shipped.fp16 || m.tensorrt.iter().any(|e| e.precision == Precision::Fp16),
+            Some("int8") => shipped.int8 || m.tensorrt.iter().any(|e| e.precision == Precision::Int8),
+            _ => true,
+        };
         println!(
-            "validation  {}: top-1 agreement {:.4}, cosine min {:.4} mean {:.4}, accuracy {:.4}",
-            v.variant, v.top1_agreement, v.cosine_min, v.cosine_mean, v.accuracy
+            "validation  {}: top-1 agreement {:.4}, cosine min {:.6} mean {:.6}, accuracy {:.4}{}",
+            v.variant,
+            v.top1_agreement,
+            v.cosine_min,
+            v.cosine_mean,
+            v.accuracy,
+            if in_bundle { "" } else { " (precision not in this bundle)" }
         );
     }
     println!("checkpoint  sha256 {}", hex(&m.checkpoint_sha256));
