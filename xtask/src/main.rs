@@ -16,6 +16,9 @@ usage: cargo xtask <command>
 commands:
   test      run every test: cargo tests of the workspace, then the Python tests of models/ (creates .venv)
   ci        what CI runs (same as `test`)
+  bench     the benchmarks behind docs/performance.md: the runtime's criterion benches (decode, frontend), then
+            `skelact bench` (release) on the default bundle at 1 and 2 threads, tract against onnxruntime when
+            .venv has it. `bench --quick` runs criterion's quick mode and fewer inference runs
   setup     create or update .venv at the repository root from models/requirements.txt
   pytest    run the Python tests of models/ inside .venv (extra arguments go to pytest)
   train     train a model inside .venv: `train default` runs the default model's full recipe
@@ -46,6 +49,7 @@ fn main() -> Result<()> {
     };
     match command {
         "test" | "ci" => test_all(),
+        "bench" => bench(rest),
         "setup" => python::setup(),
         "pytest" => python::pytest(rest),
         "train" => python::models_cli(&[&["train".to_string()], rest].concat()),
@@ -77,6 +81,40 @@ pub fn run(command: &mut Command) -> Result<()> {
 
 pub fn cargo() -> Command {
     Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+}
+
+/// Every benchmark whose figures docs/performance.md quotes, in one run so that their ratios share a machine state.
+fn bench(args: &[String]) -> Result<()> {
+    let quick = match args {
+        [] => false,
+        [flag] if flag == "--quick" => true,
+        _ => bail!("usage: cargo xtask bench [--quick]"),
+    };
+    let mut criterion = cargo();
+    criterion.args(["bench", "--package", "skelact-runtime", "--bench", "*"]);
+    if quick {
+        criterion.args(["--", "--quick"]);
+    }
+    run(&mut criterion)?;
+    run(cargo().args(["build", "--release", "--package", "skelact-board", "--bin", "skelact"]))?;
+    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| project_root().join("target"));
+    let skelact = target.join("release").join("skelact");
+    let bundle = project_root().join("models").join("zoo").join("default.skb");
+    let python = project_root().join(".venv").join("bin").join("python");
+    for threads in ["1", "2"] {
+        let mut command = Command::new(&skelact);
+        command.arg("bench").arg("--bundle").arg(&bundle).args(["--threads", threads]);
+        if quick {
+            command.args(["--runs", "20", "--rounds", "1"]);
+        }
+        if python.is_file() {
+            command.arg("--python").arg(&python);
+        } else {
+            eprintln!("xtask: no .venv (cargo xtask setup): tract only, without the onnxruntime ratio");
+        }
+        run(&mut command)?;
+    }
+    Ok(())
 }
 
 fn test_all() -> Result<()> {
