@@ -1,4 +1,4 @@
-//! Per-run latency of the tract backend on one ONNX model, for `docs/performance.md` until `skelact bench` lands.
+//! Per-run latency of the tract backend on any ONNX file, with heap allocations per run (`skelact bench` takes a bundle).
 //!
 //! `cargo run -p skelact-board --release --example tract_latency -- MODEL.onnx [THREADS] [RUNS]`
 //! Prints min / p50 / p99 over RUNS runs (default 200) after 10 warm-up runs, on a seeded input, and the heap
