@@ -66,7 +66,8 @@ fn find_tensorrt() -> (Option<(PathBuf, PathBuf)>, String) {
 }
 
 fn find_cuda() -> (Option<(PathBuf, PathBuf)>, String) {
-    let mut roots: Vec<PathBuf> = ["CUDA_HOME", "CUDA_PATH"].iter().filter_map(env::var_os).map(PathBuf::from).collect();
+    let mut roots: Vec<PathBuf> =
+        ["CUDA_HOME", "CUDA_PATH"].iter().filter_map(env::var_os).map(PathBuf::from).collect();
     roots.push(PathBuf::from("/usr/local/cuda"));
     let mut candidates: Vec<(PathBuf, Vec<PathBuf>)> = Vec::new();
     for root in roots {

@@ -276,11 +276,17 @@ line = 105
         assert_eq!(settings.port, PathBuf::from("/dev/ttyTHS0"));
         assert_eq!((settings.baud, settings.threads, settings.backend), (460800, 4, BackendChoice::Auto));
         assert_eq!((settings.queue_windows, settings.udp.as_deref()), (3, Some("127.0.0.1:9000")));
-        assert_eq!(settings.gpio, vec![GpioLine { action: 23, chip: "/dev/gpiochip0".into(), line: 105, active_low: false }]);
+        assert_eq!(
+            settings.gpio,
+            vec![GpioLine { action: 23, chip: "/dev/gpiochip0".into(), line: 105, active_low: false }]
+        );
 
         let overrides = Overrides { profile: Some("lab".into()), baud: Some(115200), ..Overrides::default() };
         let lab = config.resolve(&overrides).unwrap();
-        assert_eq!((lab.port.to_str(), lab.baud, lab.threads, lab.backend), (Some("/dev/ttyUSB0"), 115200, 1, BackendChoice::Tract));
+        assert_eq!(
+            (lab.port.to_str(), lab.baud, lab.threads, lab.backend),
+            (Some("/dev/ttyUSB0"), 115200, 1, BackendChoice::Tract)
+        );
 
         let unknown = config.resolve(&Overrides { profile: Some("tx2".into()), ..Overrides::default() });
         assert!(unknown.unwrap_err().to_string().contains("orin-nano"));
@@ -300,7 +306,8 @@ line = 105
     fn typos_are_refused_not_ignored() {
         let error = toml::from_str::<ConfigFile>("[daemon]\nqueue_window = 2\n").unwrap_err().to_string();
         assert!(error.contains("queue_window"), "{error}");
-        let missing_port = ConfigFile { bundle: Some("b.skb".into()), ..ConfigFile::default() }.resolve(&Overrides::default());
+        let missing_port =
+            ConfigFile { bundle: Some("b.skb".into()), ..ConfigFile::default() }.resolve(&Overrides::default());
         assert!(missing_port.unwrap_err().to_string().contains("--port"));
     }
 }

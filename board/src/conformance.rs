@@ -77,7 +77,9 @@ pub enum ConformanceError {
          (|diff| {diff:e} > atol {atol:e} + rtol {rtol:e} * |expected|)"
     )]
     Mismatch { sample: usize, index: usize, actual: f32, expected: f32, diff: f32, atol: f32, rtol: f32 },
-    #[error("sample 0 gave different outputs when run again after other samples (output {index}: {first} then {again})")]
+    #[error(
+        "sample 0 gave different outputs when run again after other samples (output {index}: {first} then {again})"
+    )]
     NotRepeatable { index: usize, first: f32, again: f32 },
     #[error("a {what} of wrong length gave {got:?} instead of {expected:?}")]
     LengthCheck { what: &'static str, got: Result<(), EngineError>, expected: EngineError },
@@ -144,7 +146,11 @@ impl Fixture {
 }
 
 /// Runs the whole suite on `engine`. See the module documentation.
-pub fn check_engine(engine: &mut dyn Engine, fixture: &Fixture, tolerance: Tolerance) -> Result<Report, ConformanceError> {
+pub fn check_engine(
+    engine: &mut dyn Engine,
+    fixture: &Fixture,
+    tolerance: Tolerance,
+) -> Result<Report, ConformanceError> {
     let input_len = Fixture::per_sample(&fixture.inputs);
     let output_len = Fixture::per_sample(&fixture.expected);
     if engine.input_len() != input_len {

@@ -96,7 +96,9 @@ fn windows<const N: usize, E: Engine>(
                         continue;
                     }
                     let mut embedding = vec![0.0; engine.output_len()];
-                    engine.run(&tensors[..len], &mut embedding).map_err(|e| anyhow::anyhow!("embedding a window: {e}"))?;
+                    engine
+                        .run(&tensors[..len], &mut embedding)
+                        .map_err(|e| anyhow::anyhow!("embedding a window: {e}"))?;
                     found.push(WindowEmbedding { window, embedding });
                 }
             }

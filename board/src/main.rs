@@ -13,7 +13,11 @@ use skelact_board::logging::{self, LogFormat};
 mod cli;
 
 #[derive(Debug, Parser)]
-#[command(name = "skelact", version, about = "Skeleton action recognition on the device: serial ingest, inference, events")]
+#[command(
+    name = "skelact",
+    version,
+    about = "Skeleton action recognition on the device: serial ingest, inference, events"
+)]
 struct Cli {
     /// Log line format on stderr (filter with SKELACT_LOG, e.g. `debug` or `skelact_board=debug`).
     #[arg(long, value_enum, global = true, default_value_t = LogFormat::KeyValue)]

@@ -174,7 +174,11 @@ impl LoadedModel {
                 }
                 check_labels(&labels).with_context(|| format!("{}", file.display()))?;
                 if let Some(e) = overlay.exemplars.iter().find(|e| !labels.iter().any(|l| l.name == e.label)) {
-                    bail!("{}: an exemplar names label {:?}, which neither the bundle nor the overlay has", file.display(), e.label);
+                    bail!(
+                        "{}: an exemplar names label {:?}, which neither the bundle nor the overlay has",
+                        file.display(),
+                        e.label
+                    );
                 }
                 tracing::info!(overlay = %file.display(), labels = overlay.labels.len(), exemplars = overlay.exemplars.len(), "enrollment overlay loaded");
                 Some(overlay)
@@ -187,7 +191,16 @@ impl LoadedModel {
         let raw_frames = manifest.window.raw_frames as usize;
         let tensor_len = manifest.tensor_len();
         drop(bundle);
-        Ok(LoadedModel { path: path.to_path_buf(), bytes, sha256, labels, overlay, overlay_path, raw_frames, tensor_len })
+        Ok(LoadedModel {
+            path: path.to_path_buf(),
+            bytes,
+            sha256,
+            labels,
+            overlay,
+            overlay_path,
+            raw_frames,
+            tensor_len,
+        })
     }
 
     /// The checked bundle (parsed again from the bytes: checking costs one SHA-256 pass, about a millisecond per
@@ -287,7 +300,12 @@ impl LoadedModel {
         Ok(StreamEngines { joint, bone, motion, weights: manifest.fusion_weights() })
     }
 
-    fn tract_engine(&self, bundle: &Bundle<'_>, stream: StreamKind, options: &EngineOptions) -> anyhow::Result<BoardEngine> {
+    fn tract_engine(
+        &self,
+        bundle: &Bundle<'_>,
+        stream: StreamKind,
+        options: &EngineOptions,
+    ) -> anyhow::Result<BoardEngine> {
         let manifest = bundle.manifest();
         let onnx = bundle
             .onnx(stream, options.precision)
@@ -380,7 +398,9 @@ impl LoadedModel {
                 Some(c) => exemplar.embedding.iter().zip(c).map(|(e, c)| e - c).collect(),
                 None => exemplar.embedding.clone(),
             };
-            enrolled.enroll(index as u16, &centred).map_err(|e| anyhow::anyhow!("overlay exemplar of {:?}: {e}", exemplar.label))?;
+            enrolled
+                .enroll(index as u16, &centred)
+                .map_err(|e| anyhow::anyhow!("overlay exemplar of {:?}: {e}", exemplar.label))?;
         }
         let fallback = overlay.min_similarity.unwrap_or(DEFAULT_MIN_SIMILARITY);
         let thresholds: Vec<f32> =
@@ -389,7 +409,12 @@ impl LoadedModel {
         let decision = bundle.manifest().decision_config();
         let classifier = EnrolledClassifier::new(engines, linear, enrolled, center, &thresholds, decision, &actions)
             .map_err(|e| anyhow::anyhow!("{}: {e}", self.path.display()))?;
-        tracing::info!(exemplars = overlay.exemplars.len(), k, centred = center.is_some(), "linear head with enrolled actions checked first");
+        tracing::info!(
+            exemplars = overlay.exemplars.len(),
+            k,
+            centred = center.is_some(),
+            "linear head with enrolled actions checked first"
+        );
         Ok(BoardWindowSide::Enrolled(Box::new(classifier)))
     }
 

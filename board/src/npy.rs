@@ -99,11 +99,8 @@ fn dict_value<'h>(header: &'h str, key: &str) -> Result<&'h str, NpyError> {
     let after_key = &header[header.find(&quoted).ok_or_else(missing)? + quoted.len()..];
     let after_colon = after_key.trim_start().strip_prefix(':').ok_or_else(missing)?.trim_start();
     // A tuple runs to its closing parenthesis; anything else runs to the next comma or the dict's end.
-    let end = if after_colon.starts_with('(') {
-        after_colon.find(')').map(|i| i + 1)
-    } else {
-        after_colon.find([',', '}'])
-    };
+    let end =
+        if after_colon.starts_with('(') { after_colon.find(')').map(|i| i + 1) } else { after_colon.find([',', '}']) };
     Ok(&after_colon[..end.ok_or_else(missing)?])
 }
 

@@ -126,7 +126,10 @@ impl Overlay {
         if overlay.format != FORMAT || overlay.version != VERSION {
             return Err(OverlayError::Parse {
                 path: path.into(),
-                reason: format!("format {:?} version {}, expected {FORMAT:?} version {VERSION}", overlay.format, overlay.version),
+                reason: format!(
+                    "format {:?} version {}, expected {FORMAT:?} version {VERSION}",
+                    overlay.format, overlay.version
+                ),
             });
         }
         let bundle = hex(bundle_sha256);

@@ -232,10 +232,15 @@ mod tests {
 
         let mut schedule = Vec::new();
         let mut sent = Vec::new();
-        let stats = replay(&recording, Pacing::Speed(1.0), |due| schedule.push(due), |p| {
-            sent.extend_from_slice(p);
-            Ok::<(), ()>(())
-        })
+        let stats = replay(
+            &recording,
+            Pacing::Speed(1.0),
+            |due| schedule.push(due),
+            |p| {
+                sent.extend_from_slice(p);
+                Ok::<(), ()>(())
+            },
+        )
         .unwrap();
         assert_eq!(sent, recording);
         assert_eq!(stats, ReplayStats { packets: 4, frames: 3, damaged: 0, bytes: recording.len() as u64 });
@@ -250,10 +255,15 @@ mod tests {
         recording.extend(&damaged);
         recording.extend(b"\x05tail"); // a fragment cut off by the end of the recording
         let mut sent = Vec::new();
-        let stats = replay(&recording, Pacing::Fast, |_| panic!("fast replay never waits"), |p| {
-            sent.push(p.to_vec());
-            Ok::<(), ()>(())
-        })
+        let stats = replay(
+            &recording,
+            Pacing::Fast,
+            |_| panic!("fast replay never waits"),
+            |p| {
+                sent.push(p.to_vec());
+                Ok::<(), ()>(())
+            },
+        )
         .unwrap();
         assert_eq!(sent.concat(), recording);
         assert_eq!((stats.packets, stats.frames, stats.damaged), (3, 1, 1));

@@ -71,7 +71,8 @@ struct SegmentRecord {
 /// Reads a `*.segments.json` ground-truth file (`docs/models.md`).
 pub fn read_ground_truth(path: &Path) -> anyhow::Result<Vec<Segment>> {
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let file: SegmentsFile = serde_json::from_str(&text).with_context(|| format!("{} is not a segments file", path.display()))?;
+    let file: SegmentsFile =
+        serde_json::from_str(&text).with_context(|| format!("{} is not a segments file", path.display()))?;
     anyhow::ensure!(
         file.format == "skelact-segments" && file.version == 1,
         "{}: format {:?} version {}, expected \"skelact-segments\" version 1",
@@ -206,7 +207,8 @@ pub fn score(predicted: &[Segment], truth: &[Segment], min_iou: f64) -> Score {
         false_negatives: classes.iter().map(|c| c.false_negatives).sum(),
         ..ClassScore::default()
     });
-    let macro_f1 = if classes.is_empty() { 0.0 } else { classes.iter().map(|c| c.f1).sum::<f64>() / classes.len() as f64 };
+    let macro_f1 =
+        if classes.is_empty() { 0.0 } else { classes.iter().map(|c| c.f1).sum::<f64>() / classes.len() as f64 };
     Score { min_iou, classes, overall, macro_f1, matches }
 }
 
@@ -224,7 +226,15 @@ mod tests {
     }
 
     fn event(label_index: u16, start_us: u64, end_us: u64, phase: EventPhase) -> Event {
-        Event { body_id: 1, action_id: label_index.wrapping_add(100), label_index, confidence: 0.9, start_us, end_us, phase }
+        Event {
+            body_id: 1,
+            action_id: label_index.wrapping_add(100),
+            label_index,
+            confidence: 0.9,
+            start_us,
+            end_us,
+            phase,
+        }
     }
 
     #[test]
@@ -251,9 +261,9 @@ mod tests {
     fn one_to_one_matching_by_label_body_and_iou() {
         let truth = vec![segment("wave", 1.0, 3.0), segment("clap", 5.0, 7.0), segment("wave", 10.0, 12.0)];
         let predicted = vec![
-            segment("wave", 1.5, 3.2),   // IoU 0.68 with the first wave, but the next one's is higher: false positive
-            segment("wave", 1.2, 2.9),   // IoU 0.85: matches the first wave
-            segment("clap", 7.5, 9.0),   // disjoint from the clap: false positive, and the clap a false negative
+            segment("wave", 1.5, 3.2), // IoU 0.68 with the first wave, but the next one's is higher: false positive
+            segment("wave", 1.2, 2.9), // IoU 0.85: matches the first wave
+            segment("clap", 7.5, 9.0), // disjoint from the clap: false positive, and the clap a false negative
             segment("wave", 10.5, 11.0), // IoU 0.25 < 0.3: false positive; the second wave is missed
         ];
         let mut other_body = segment("wave", 10.0, 12.0);
@@ -268,6 +278,9 @@ mod tests {
         assert!((wave.f1 - 1.0 / 3.0).abs() < 1e-12);
         let clap = score.classes.iter().find(|c| c.class == "clap").unwrap();
         assert_eq!((clap.true_positives, clap.false_positives, clap.false_negatives, clap.f1), (0, 1, 1, 0.0));
-        assert_eq!((score.overall.true_positives, score.overall.false_positives, score.overall.false_negatives), (1, 4, 2));
+        assert_eq!(
+            (score.overall.true_positives, score.overall.false_positives, score.overall.false_negatives),
+            (1, 4, 2)
+        );
     }
 }

@@ -22,7 +22,12 @@ pub trait WindowClassifier: Send {
     /// Values per stream tensor the engines take.
     fn input_len(&self) -> usize;
     /// Classifies one window and feeds the body's decisions; events go to `emit`.
-    fn classify(&mut self, window: &WindowInfo, tensors: Tensors<'_>, emit: &mut dyn FnMut(Event)) -> Result<(), PipelineError>;
+    fn classify(
+        &mut self,
+        window: &WindowInfo,
+        tensors: Tensors<'_>,
+        emit: &mut dyn FnMut(Event),
+    ) -> Result<(), PipelineError>;
     /// Closes the open segments of bodies that `still_tracked` no longer knows.
     fn retire_bodies(&mut self, still_tracked: &dyn Fn(u32) -> bool, emit: &mut dyn FnMut(Event));
 }
@@ -34,7 +39,12 @@ impl<E: Engine + Send, const O: usize, const B: usize, const C: usize, const H: 
         Classifier::input_len(self)
     }
 
-    fn classify(&mut self, window: &WindowInfo, tensors: Tensors<'_>, emit: &mut dyn FnMut(Event)) -> Result<(), PipelineError> {
+    fn classify(
+        &mut self,
+        window: &WindowInfo,
+        tensors: Tensors<'_>,
+        emit: &mut dyn FnMut(Event),
+    ) -> Result<(), PipelineError> {
         Classifier::classify(self, window, tensors, emit)
     }
 
@@ -121,7 +131,12 @@ impl<E: Engine + Send> WindowClassifier for EnrolledClassifier<'_, E> {
         self.engines.joint.input_len()
     }
 
-    fn classify(&mut self, window: &WindowInfo, tensors: Tensors<'_>, emit: &mut dyn FnMut(Event)) -> Result<(), PipelineError> {
+    fn classify(
+        &mut self,
+        window: &WindowInfo,
+        tensors: Tensors<'_>,
+        emit: &mut dyn FnMut(Event),
+    ) -> Result<(), PipelineError> {
         let out = self.engines.joint.output_len();
         let (bundle, classes) = (self.bundle_classes, self.classes);
         let (streams, stream_weights) = self.engines.run_streams(tensors, &mut self.outputs)?;
@@ -186,7 +201,12 @@ impl<E: Engine + Send> WindowClassifier for BoardWindowSide<'_, E> {
         }
     }
 
-    fn classify(&mut self, window: &WindowInfo, tensors: Tensors<'_>, emit: &mut dyn FnMut(Event)) -> Result<(), PipelineError> {
+    fn classify(
+        &mut self,
+        window: &WindowInfo,
+        tensors: Tensors<'_>,
+        emit: &mut dyn FnMut(Event),
+    ) -> Result<(), PipelineError> {
         match self {
             BoardWindowSide::Standard(c) => WindowClassifier::classify(&mut **c, window, tensors, emit),
             BoardWindowSide::Enrolled(c) => c.classify(window, tensors, emit),

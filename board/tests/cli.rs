@@ -18,7 +18,11 @@ fn packet(message: &Message) -> Vec<u8> {
 }
 
 fn frame(sequence: u32) -> Message {
-    Message::Frame(Frame { sequence, timestamp_us: 1_000_000 + u64::from(sequence) * 33_333, bodies: heapless::Vec::new() })
+    Message::Frame(Frame {
+        sequence,
+        timestamp_us: 1_000_000 + u64::from(sequence) * 33_333,
+        bodies: heapless::Vec::new(),
+    })
 }
 
 fn session(frames: u32) -> Vec<u8> {

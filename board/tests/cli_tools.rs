@@ -48,7 +48,8 @@ fn convert_writes_sessions_as_recordings_with_the_losses_as_sequence_gaps() {
         }
     }
     let header: serde_json::Value =
-        serde_json::from_str(std::fs::read_to_string(common::session_jsonl()).unwrap().lines().next().unwrap()).unwrap();
+        serde_json::from_str(std::fs::read_to_string(common::session_jsonl()).unwrap().lines().next().unwrap())
+            .unwrap();
     assert_eq!(frames, header["frames"].as_u64().unwrap());
     // The session lost frames on its simulated link; the sequence numbers show them.
     assert!(decoder.stats().dropped_frames > 0);
@@ -64,8 +65,12 @@ fn info_prints_the_manifest_as_text_and_json() {
     let dir = tempfile::tempdir().unwrap();
     let bundle = logits_bundle(dir.path());
     let text = String::from_utf8(skelact(&["info", path_str(&bundle)]).stdout).unwrap();
-    assert!(text.contains("stars-small-test") && text.contains("hand waving (23)") && text.contains("head        logits"), "{text}");
-    let json: serde_json::Value = serde_json::from_slice(&skelact(&["info", path_str(&bundle), "--json"]).stdout).unwrap();
+    assert!(
+        text.contains("stars-small-test") && text.contains("hand waving (23)") && text.contains("head        logits"),
+        "{text}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_slice(&skelact(&["info", path_str(&bundle), "--json"]).stdout).unwrap();
     assert_eq!(json["manifest"]["preprocess"]["frames_out"], 64);
     assert_eq!(json["labels"].as_array().unwrap().len(), 20);
     assert_eq!(json["sha256"].as_str().unwrap().len(), 64);
@@ -74,11 +79,15 @@ fn info_prints_the_manifest_as_text_and_json() {
     // The committed bundle's validation lines say which validated precisions it does not carry.
     let default = common::repo_root().join("models/zoo/default.skb");
     let text = String::from_utf8(skelact(&["info", path_str(&default)]).stdout).unwrap();
-    let json: serde_json::Value = serde_json::from_slice(&skelact(&["info", path_str(&default), "--json"]).stdout).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_slice(&skelact(&["info", path_str(&default), "--json"]).stdout).unwrap();
     let has_int8 = json["sections"].as_array().unwrap().iter().any(|s| s["kind"] == "OnnxInt8");
     let line = |variant: &str| {
         let start = format!("validation  {variant}:");
-        text.lines().find(|l| l.starts_with(&start)).unwrap_or_else(|| panic!("no {variant} line in:\n{text}")).to_string()
+        text.lines()
+            .find(|l| l.starts_with(&start))
+            .unwrap_or_else(|| panic!("no {variant} line in:\n{text}"))
+            .to_string()
     };
     assert!(!line("tract-fp32").contains("not in this bundle"), "{text}");
     assert_eq!(line("tract-int8").ends_with("(precision not in this bundle)"), !has_int8, "{text}");
@@ -90,7 +99,18 @@ fn bench_reports_percentiles_and_says_when_onnxruntime_is_missing() {
     let bundle = logits_bundle(dir.path());
     let missing = dir.path().join("no-python");
     let output = skelact(&[
-        "bench", "--bundle", path_str(&bundle), "--runs", "3", "--rounds", "1", "--warmup", "1", "--python", path_str(&missing), "--json",
+        "bench",
+        "--bundle",
+        path_str(&bundle),
+        "--runs",
+        "3",
+        "--rounds",
+        "1",
+        "--warmup",
+        "1",
+        "--python",
+        path_str(&missing),
+        "--json",
     ]);
     let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(json["tract"]["runs"], 3);
@@ -105,8 +125,17 @@ fn demo_scores_a_session_and_writes_its_summary() {
     let bundle = logits_bundle(dir.path());
     let summary = dir.path().join("summary.json");
     let output = skelact(&[
-        "demo", "--bundle", path_str(&bundle), "--session", path_str(&common::session_jsonl()), "--speed", "20",
-        "--queue-windows", "1000", "--summary", path_str(&summary),
+        "demo",
+        "--bundle",
+        path_str(&bundle),
+        "--session",
+        path_str(&common::session_jsonl()),
+        "--speed",
+        "20",
+        "--queue-windows",
+        "1000",
+        "--summary",
+        path_str(&summary),
     ]);
     let stdout = String::from_utf8(output.stdout).unwrap();
     assert!(stdout.contains("begin") && stdout.contains("Per class") && stdout.contains("p99"), "{stdout}");
@@ -130,19 +159,37 @@ fn enrolled_examples_go_into_the_overlay_and_the_daemon_uses_them() {
     let segments = common::session_segments();
     for class in ["sitting down", "standing up", "cross hands in front (say stop)", "hand waving"] {
         skelact(&[
-            "enroll", "--bundle", path_str(&bundle), "--label", class, "--recording", path_str(&session), "--segments",
+            "enroll",
+            "--bundle",
+            path_str(&bundle),
+            "--label",
+            class,
+            "--recording",
+            path_str(&session),
+            "--segments",
             path_str(&segments),
         ]);
     }
     // A new action, from a time range (seconds since the first frame): the idle stretch before the first action.
-    let output = skelact(&["enroll", "--bundle", path_str(&bundle), "--label", "idle", "--recording", path_str(&session), "--range", "0.0-1.6"]);
+    let output = skelact(&[
+        "enroll",
+        "--bundle",
+        path_str(&bundle),
+        "--label",
+        "idle",
+        "--recording",
+        path_str(&session),
+        "--range",
+        "0.0-1.6",
+    ]);
     assert!(String::from_utf8_lossy(&output.stdout).contains("action 1000"));
     let overlay = dir.path().join("proto.overlay.json");
     let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&overlay).unwrap()).unwrap();
     assert_eq!(json["exemplars"].as_array().unwrap().len(), 7, "one per ground-truth segment, and the range");
     assert_eq!(json["labels"][0]["name"], "idle");
 
-    let info: serde_json::Value = serde_json::from_slice(&skelact(&["info", path_str(&bundle), "--json"]).stdout).unwrap();
+    let info: serde_json::Value =
+        serde_json::from_slice(&skelact(&["info", path_str(&bundle), "--json"]).stdout).unwrap();
     assert_eq!(info["overlay"]["exemplars"], 7);
     assert_eq!(info["labels"][20]["name"], "idle");
     assert_eq!(info["labels"][20]["enrolled"], true);
@@ -150,14 +197,28 @@ fn enrolled_examples_go_into_the_overlay_and_the_daemon_uses_them() {
     // The device loads the overlay at start: the enrolled actions are recognised in the session they came from.
     let summary = dir.path().join("summary.json");
     skelact(&[
-        "demo", "--bundle", path_str(&bundle), "--session", path_str(&session), "--speed", "20", "--queue-windows", "1000",
-        "--summary", path_str(&summary), "--quiet",
+        "demo",
+        "--bundle",
+        path_str(&bundle),
+        "--session",
+        path_str(&session),
+        "--speed",
+        "20",
+        "--queue-windows",
+        "1000",
+        "--summary",
+        path_str(&summary),
+        "--quiet",
     ]);
     let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
     assert!(json["score"]["overall"]["true_positives"].as_u64().unwrap() >= 5, "{}", json["score"]["overall"]);
 
     // An overlay made for another bundle is refused, naming both.
-    let other = common::write(dir.path(), "other.skb", &common::default_bundle(prototype, DecisionConfig { cooldown_us: 1, ..DecisionConfig::default() }));
+    let other = common::write(
+        dir.path(),
+        "other.skb",
+        &common::default_bundle(prototype, DecisionConfig { cooldown_us: 1, ..DecisionConfig::default() }),
+    );
     std::fs::copy(&overlay, dir.path().join("other.overlay.json")).unwrap();
     let output = Command::new(SKELACT).args(["info", path_str(&other)]).output().unwrap();
     assert!(!output.status.success());
@@ -177,7 +238,8 @@ fn run_serves_a_port_until_sigterm_and_reports_on_stdout_and_the_link() {
         .spawn()
         .unwrap();
     let stdout = child.stdout.take().unwrap();
-    let lines = std::thread::spawn(move || BufReader::new(stdout).lines().map_while(Result::ok).collect::<Vec<String>>());
+    let lines =
+        std::thread::spawn(move || BufReader::new(stdout).lines().map_while(Result::ok).collect::<Vec<String>>());
     // Ten seconds of the session: the first action (sitting down, 1.7-5.2 s) is in it.
     let messages: Vec<Message> = common::session_messages().into_iter().take(301).collect();
     let mut master = pty.master_end().unwrap();
@@ -235,8 +297,18 @@ fn enrolling_on_the_linear_default_bundle_adds_an_action_and_keeps_the_shipped_o
 
     let summary = dir.path().join("summary.json");
     skelact(&[
-        "demo", "--bundle", path_str(&bundle), "--session", path_str(&session), "--speed", "20", "--queue-windows", "1000",
-        "--summary", path_str(&summary), "--quiet",
+        "demo",
+        "--bundle",
+        path_str(&bundle),
+        "--session",
+        path_str(&session),
+        "--speed",
+        "20",
+        "--queue-windows",
+        "1000",
+        "--summary",
+        path_str(&summary),
+        "--quiet",
     ]);
     let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
     let predicted = json["predicted"].as_array().unwrap();
@@ -277,7 +349,11 @@ fn replay_streams_ntu_and_pku_mmd_files() {
         values.extend((0..75).map(|i| if second { format!("{:.4}", 1.0 + 0.01 * i as f32) } else { "0".into() }));
         values.join(" ")
     };
-    let pku = common::write(dir.path(), "0002-L.txt", format!("{}\n{}\n{}\n", row(0.0, false), row(0.1, true), row(0.2, true)).as_bytes());
+    let pku = common::write(
+        dir.path(),
+        "0002-L.txt",
+        format!("{}\n{}\n{}\n", row(0.0, false), row(0.1, true), row(0.2, true)).as_bytes(),
+    );
     let output = skelact(&["replay", path_str(&pku), "--stdout", "--fast"]);
     let frames = frames_in(&output.stdout);
     assert_eq!(frames.iter().map(|f| f.bodies.len()).collect::<Vec<_>>(), [1, 2, 2]);

@@ -24,7 +24,8 @@ fn one_thread_matches_onnxruntime() {
 #[test]
 fn two_threads_with_the_declared_shape_match_onnxruntime() {
     let (fixture, onnx) = fixture();
-    let mut engine = TractEngine::load(&onnx, &TractOptions { threads: 2, input_shape: None, output_name: None }).unwrap();
+    let mut engine =
+        TractEngine::load(&onnx, &TractOptions { threads: 2, input_shape: None, output_name: None }).unwrap();
     assert_eq!(engine.threads(), 2);
     let report = check_engine(&mut engine, &fixture, FP32).unwrap();
     eprintln!("tract, 2 threads: {report:?}");
@@ -72,15 +73,9 @@ fn wrong_slice_lengths_are_engine_errors() {
     let (_, onnx) = fixture();
     let mut engine = TractEngine::load(&onnx, &TractOptions::default()).unwrap();
     let mut output = [0.0f32; 8];
-    assert_eq!(
-        engine.run(&[0.0; 100], &mut output),
-        Err(EngineError::InputLength { expected: 2400, actual: 100 })
-    );
+    assert_eq!(engine.run(&[0.0; 100], &mut output), Err(EngineError::InputLength { expected: 2400, actual: 100 }));
     let input = vec![0.0f32; engine.input_len()];
-    assert_eq!(
-        engine.run(&input, &mut [0.0; 7]),
-        Err(EngineError::OutputLength { expected: 8, actual: 7 })
-    );
+    assert_eq!(engine.run(&input, &mut [0.0; 7]), Err(EngineError::OutputLength { expected: 8, actual: 7 }));
     // The engine is still usable after refusing bad calls.
     engine.run(&input, &mut output).unwrap();
     assert!(output.iter().all(|v| v.is_finite()));

@@ -42,7 +42,11 @@ fn reader(port: &Path) -> ReconnectingReader<SerialOpener> {
 }
 
 /// Writes in a background thread (a full pty buffer must not block the test's reading).
-fn send<'s>(scope: &'s std::thread::Scope<'s, '_>, mut master: MasterEnd, bytes: Vec<u8>) -> std::thread::ScopedJoinHandle<'s, ()> {
+fn send<'s>(
+    scope: &'s std::thread::Scope<'s, '_>,
+    mut master: MasterEnd,
+    bytes: Vec<u8>,
+) -> std::thread::ScopedJoinHandle<'s, ()> {
     scope.spawn(move || {
         for chunk in bytes.chunks(509) {
             if master.write_all(chunk).is_err() {
@@ -81,7 +85,15 @@ fn with_daemon(
     let summary = std::thread::scope(|scope| {
         let daemon = scope.spawn(|| {
             let mut reader = reader(port);
-            daemon::run(&mut reader, model.frontend_config().unwrap(), model.raw_frames, classifier, &outputs, &options, &control)
+            daemon::run(
+                &mut reader,
+                model.frontend_config().unwrap(),
+                model.raw_frames,
+                classifier,
+                &outputs,
+                &options,
+                &control,
+            )
         });
         let mut master = drive(scope, &control, &mut host);
         control.stop();
@@ -105,16 +117,12 @@ fn a_replayed_synthetic_session_yields_the_ground_truth_events() {
     let frames = frames_of(&messages) as u64;
     let stream = sources::encode(&messages).unwrap();
     let pty = PtyPair::open().unwrap();
-    let (summary, host) = with_daemon(
-        &model,
-        pty.slave_path(),
-        |scope, control, host| {
-            send(scope, pty.master_end().unwrap(), stream);
-            let mut master = pty.master_end().unwrap();
-            pump_until(host, &mut master, |_| control.frames() >= frames);
-            master
-        },
-    );
+    let (summary, host) = with_daemon(&model, pty.slave_path(), |scope, control, host| {
+        send(scope, pty.master_end().unwrap(), stream);
+        let mut master = pty.master_end().unwrap();
+        pump_until(host, &mut master, |_| control.frames() >= frames);
+        master
+    });
     assert_eq!(summary.frames, frames);
     assert_eq!((summary.windows_dropped, summary.windows_failed, summary.link.errors()), (0, 0, 0));
     assert_eq!(summary.windows_run, summary.windows_prepared);
@@ -130,7 +138,12 @@ fn a_replayed_synthetic_session_yields_the_ground_truth_events() {
     // Tolerance: the shipped head is 90% accurate per window on held-out subjects, so a six-action session
     // may miss one action and show up to two short spurious segments (it shows two: a bow while sitting down,
     // a kick while getting ready to wave), not more.
-    assert!(score.overall.true_positives + 1 >= truth.len(), "matched {} of {} segments", score.overall.true_positives, truth.len());
+    assert!(
+        score.overall.true_positives + 1 >= truth.len(),
+        "matched {} of {} segments",
+        score.overall.true_positives,
+        truth.len()
+    );
     assert!(score.overall.false_positives <= 2, "{} spurious segments", score.overall.false_positives);
     // Every Begin is followed by its End (the daemon closes open segments when it stops).
     let begins = host.events.iter().filter(|e| e.phase == skelact_runtime::wire::EventPhase::Begin).count();
@@ -193,16 +206,12 @@ fn packets_hit(ends: &[usize], offset: u64, kind: FaultKind) -> Vec<usize> {
 
 fn run_stream(model: &LoadedModel, stream: Vec<u8>, frames: u64) -> (DaemonSummary, Vec<Event>) {
     let pty = PtyPair::open().unwrap();
-    let (summary, host) = with_daemon(
-        model,
-        pty.slave_path(),
-        |scope, control, host| {
-            send(scope, pty.master_end().unwrap(), stream);
-            let mut master = pty.master_end().unwrap();
-            pump_until(host, &mut master, |_| control.frames() >= frames);
-            master
-        },
-    );
+    let (summary, host) = with_daemon(model, pty.slave_path(), |scope, control, host| {
+        send(scope, pty.master_end().unwrap(), stream);
+        let mut master = pty.master_end().unwrap();
+        pump_until(host, &mut master, |_| control.frames() >= frames);
+        master
+    });
     (summary, host.events)
 }
 

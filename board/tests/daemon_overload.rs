@@ -102,7 +102,8 @@ fn a_slow_engine_costs_whole_windows_never_frames() {
     let (mut sensor, device) = loopback_pair();
     let mut reader = ReconnectingReader::new(Once(Some(device)), Backoff::default(), 4096);
     let outputs = Outputs::new(vec!["a".into(), "b".into()]);
-    let options = DaemonOptions { queue_windows: 1, status_interval: Duration::from_millis(20), ..DaemonOptions::default() };
+    let options =
+        DaemonOptions { queue_windows: 1, status_interval: Duration::from_millis(20), ..DaemonOptions::default() };
     let control = DaemonControl::new();
     let summary = std::thread::scope(|scope| {
         let daemon = scope.spawn(|| daemon::run(&mut reader, frontend, RING, classifier, &outputs, &options, &control));

@@ -108,15 +108,9 @@ mod tests {
     fn test_engine_rejects_wrong_lengths() {
         let mut engine = TestEngine::new(8, 2, 1.0);
         let mut out = [0.0; 2];
-        assert_eq!(
-            engine.run(&[0.0; 7], &mut out),
-            Err(EngineError::InputLength { expected: 8, actual: 7 })
-        );
+        assert_eq!(engine.run(&[0.0; 7], &mut out), Err(EngineError::InputLength { expected: 8, actual: 7 }));
         let mut short = [0.0; 1];
-        assert_eq!(
-            engine.run(&[0.0; 8], &mut short),
-            Err(EngineError::OutputLength { expected: 2, actual: 1 })
-        );
+        assert_eq!(engine.run(&[0.0; 8], &mut short), Err(EngineError::OutputLength { expected: 2, actual: 1 }));
     }
 
     #[test]

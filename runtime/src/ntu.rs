@@ -36,14 +36,32 @@ pub const MAX_BODIES_PER_FRAME: usize = wire::MAX_BODIES;
 
 /// Names of the twelve values of a joint line, in file order.
 const JOINT_FIELDS: [&str; 12] = [
-    "x", "y", "z", "depthX", "depthY", "colorX", "colorY", "orientationW", "orientationX", "orientationY",
-    "orientationZ", "trackingState",
+    "x",
+    "y",
+    "z",
+    "depthX",
+    "depthY",
+    "colorX",
+    "colorY",
+    "orientationW",
+    "orientationX",
+    "orientationY",
+    "orientationZ",
+    "trackingState",
 ];
 
 /// Names of the ten values of a body line, in file order.
 const BODY_FIELDS: [&str; 10] = [
-    "bodyID", "clippedEdges", "handLeftConfidence", "handLeftState", "handRightConfidence", "handRightState",
-    "isRestricted", "leanX", "leanY", "trackingState",
+    "bodyID",
+    "clippedEdges",
+    "handLeftConfidence",
+    "handLeftState",
+    "handRightConfidence",
+    "handRightState",
+    "isRestricted",
+    "leanX",
+    "leanY",
+    "trackingState",
 ];
 
 /// A whole `.skeleton` file.
@@ -286,11 +304,7 @@ impl<'a> Lines<'a> {
     }
 
     /// A line holding exactly `N` values.
-    fn fields<const N: usize>(
-        &mut self,
-        record: &'static str,
-        names: &'static str,
-    ) -> Result<Fields<'a, N>, NtuError> {
+    fn fields<const N: usize>(&mut self, record: &'static str, names: &'static str) -> Result<Fields<'a, N>, NtuError> {
         let (line, text) = self.next(record)?;
         let mut values = [""; N];
         let mut found = 0;
@@ -312,9 +326,7 @@ impl<'a> Lines<'a> {
         let (line, text) = self.next(field)?;
         let found = text.split_ascii_whitespace().count();
         match text.split_ascii_whitespace().next() {
-            Some(token) if found == 1 => {
-                token.parse().map_err(|_| NtuError::InvalidValue { line, field, expected })
-            }
+            Some(token) if found == 1 => token.parse().map_err(|_| NtuError::InvalidValue { line, field, expected }),
             _ => Err(NtuError::FieldCount { line, record: field, expected: 1, found }),
         }
     }
@@ -496,10 +508,7 @@ mod tests {
         let body = &recording.frames[0].bodies[0];
         let f = |s: &str| s.parse::<f32>().expect("literal");
         assert_eq!(body.body_id, 72_057_594_037_944_738);
-        assert_eq!(
-            (body.clipped_edges, body.hand_left_confidence, body.hand_left_state),
-            (0, 1, 1)
-        );
+        assert_eq!((body.clipped_edges, body.hand_left_confidence, body.hand_left_state), (0, 1, 1));
         assert_eq!((body.hand_right_confidence, body.hand_right_state, body.is_restricted), (1, 1, 0));
         assert_eq!((body.lean_x, body.lean_y, body.tracking_state), (f("0.01119184"), f("-0.256052"), 2));
         let first = body.joints[0];

@@ -242,7 +242,8 @@ impl<E: Engine> StreamEngines<E> {
         let mut stream_weights = [0.0f32; 3];
         for (s, engine) in [Some(joint), bone.as_mut(), motion.as_mut()].into_iter().enumerate() {
             if let Some(engine) = engine {
-                let output = outputs[streams].get_mut(..out).ok_or(EngineError::OutputLength { expected: out, actual: N })?;
+                let output =
+                    outputs[streams].get_mut(..out).ok_or(EngineError::OutputLength { expected: out, actual: N })?;
                 engine.run(inputs[s], output)?;
                 stream_weights[streams] = weights[s];
                 streams += 1;
@@ -371,7 +372,9 @@ impl<'a, E: Engine, const MAX_OUT: usize, const BODIES: usize, const MAX_CLASSES
             Head::Logits | Head::Linear(_) => {
                 for s in 0..streams {
                     match &self.head {
-                        Head::Linear(linear) => linear.logits(&self.outputs[s][..out], &mut self.logits[s][..classes])?,
+                        Head::Linear(linear) => {
+                            linear.logits(&self.outputs[s][..out], &mut self.logits[s][..classes])?
+                        }
                         _ => self.logits[s][..classes].copy_from_slice(&self.outputs[s][..classes]),
                     }
                 }

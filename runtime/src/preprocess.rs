@@ -518,7 +518,6 @@ pub fn sqrt_f64(x: f64) -> f64 {
     libm::sqrt(x)
 }
 
-
 #[cfg(test)]
 // Tests may panic on a broken invariant: that is how they fail. Tensor checks read best with explicit indices.
 #[allow(clippy::unwrap_used, clippy::needless_range_loop)]
@@ -552,10 +551,7 @@ mod tests {
         motion: Vec<f32>,
     }
 
-    fn run<const F: usize>(
-        pre: &mut Preprocessor<F>,
-        window: &WindowFrames<F>,
-    ) -> Result<Tensors, PreprocessError> {
+    fn run<const F: usize>(pre: &mut Preprocessor<F>, window: &WindowFrames<F>) -> Result<Tensors, PreprocessError> {
         let n = pre.tensor_len();
         let (mut joint, mut bone, mut motion) = (vec![f32::NAN; n], vec![f32::NAN; n], vec![f32::NAN; n]);
         pre.run(window, Outputs { joint: &mut joint, bone: &mut bone, motion: &mut motion })?;
@@ -572,9 +568,31 @@ mod tests {
     #[test]
     fn bone_parents_are_the_spec_pairs() {
         let pairs = [
-            (1, 2), (2, 21), (3, 21), (4, 3), (5, 21), (6, 5), (7, 6), (8, 7), (9, 21), (10, 9), (11, 10), (12, 11),
-            (13, 1), (14, 13), (15, 14), (16, 15), (17, 1), (18, 17), (19, 18), (20, 19), (22, 23), (21, 21),
-            (23, 8), (24, 25), (25, 12),
+            (1, 2),
+            (2, 21),
+            (3, 21),
+            (4, 3),
+            (5, 21),
+            (6, 5),
+            (7, 6),
+            (8, 7),
+            (9, 21),
+            (10, 9),
+            (11, 10),
+            (12, 11),
+            (13, 1),
+            (14, 13),
+            (15, 14),
+            (16, 15),
+            (17, 1),
+            (18, 17),
+            (19, 18),
+            (20, 19),
+            (22, 23),
+            (21, 21),
+            (23, 8),
+            (24, 25),
+            (25, 12),
         ];
         for (v1, v2) in pairs {
             assert_eq!(NTU_BONE_PARENTS[v1 - 1], v2 - 1, "joint {v1}");
@@ -945,13 +963,19 @@ mod tests {
 
     #[test]
     fn invalid_configs_are_refused() {
-        for bad in [config(0, 0.95, false), config(MAX_FRAMES_OUT + 1, 0.95, false), config(8, 0.0, false),
-            config(8, 1.01, false), config(8, f64::NAN, false)]
-        {
+        for bad in [
+            config(0, 0.95, false),
+            config(MAX_FRAMES_OUT + 1, 0.95, false),
+            config(8, 0.0, false),
+            config(8, 1.01, false),
+            config(8, f64::NAN, false),
+        ] {
             assert_eq!(Preprocessor::<4>::new(bad).err(), Some(PreprocessError::InvalidConfig));
         }
-        assert_eq!(PreprocessConfig::default(), PreprocessConfig {
-            frames_out: 64, crop_ratio: 0.95, align: false, streams: Streams::JOINT_ONLY });
+        assert_eq!(
+            PreprocessConfig::default(),
+            PreprocessConfig { frames_out: 64, crop_ratio: 0.95, align: false, streams: Streams::JOINT_ONLY }
+        );
     }
 
     #[test]

@@ -40,10 +40,31 @@ pub mod joint {
 
 /// Joint names in NTU-25 order, for documentation, logs and reports.
 pub const NTU_JOINT_NAMES: [&str; NTU_JOINTS] = [
-    "SpineBase", "SpineMid", "Neck", "Head", "ShoulderLeft", "ElbowLeft", "WristLeft", "HandLeft",
-    "ShoulderRight", "ElbowRight", "WristRight", "HandRight", "HipLeft", "KneeLeft", "AnkleLeft", "FootLeft",
-    "HipRight", "KneeRight", "AnkleRight", "FootRight", "SpineShoulder", "HandTipLeft", "ThumbLeft",
-    "HandTipRight", "ThumbRight",
+    "SpineBase",
+    "SpineMid",
+    "Neck",
+    "Head",
+    "ShoulderLeft",
+    "ElbowLeft",
+    "WristLeft",
+    "HandLeft",
+    "ShoulderRight",
+    "ElbowRight",
+    "WristRight",
+    "HandRight",
+    "HipLeft",
+    "KneeLeft",
+    "AnkleLeft",
+    "FootLeft",
+    "HipRight",
+    "KneeRight",
+    "AnkleRight",
+    "FootRight",
+    "SpineShoulder",
+    "HandTipLeft",
+    "ThumbLeft",
+    "HandTipRight",
+    "ThumbRight",
 ];
 
 /// One body in the model layout at one instant.
@@ -79,6 +100,5 @@ pub const NTU_ROOT: usize = joint::SPINE_SHOULDER;
 /// parent). Entry `v` is the `v2` of the 1-based pair `(v + 1, v2 + 1)` of that list, so the bone stream is
 /// `joint[v] - joint[NTU_BONE_PARENTS[v]]` and the root's bone is zero. The list's quirks are kept on purpose
 /// (HandTipLeft hangs from ThumbLeft, ThumbLeft from HandLeft) because trained models expect them.
-pub const NTU_BONE_PARENTS: [usize; NTU_JOINTS] = [
-    1, 20, 20, 2, 20, 4, 5, 6, 20, 8, 9, 10, 0, 12, 13, 14, 0, 16, 17, 18, 20, 22, 7, 24, 11,
-];
+pub const NTU_BONE_PARENTS: [usize; NTU_JOINTS] =
+    [1, 20, 20, 2, 20, 4, 5, 6, 20, 8, 9, 10, 0, 12, 13, 14, 0, 16, 17, 18, 20, 22, 7, 24, 11];

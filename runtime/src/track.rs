@@ -320,8 +320,7 @@ pub struct Tracks<const TRACKS: usize = 4, const FRAMES: usize = 64> {
 impl<const TRACKS: usize, const FRAMES: usize> Tracks<TRACKS, FRAMES> {
     /// Empty tracks. Fails with [`TrackError::InvalidConfig`] when the config cannot work with `FRAMES`.
     pub fn new(config: TrackConfig) -> Result<Self, TrackError> {
-        if config.stride_frames == 0 || config.timeout_us == 0 || config.min_frames == 0 || config.min_frames > FRAMES
-        {
+        if config.stride_frames == 0 || config.timeout_us == 0 || config.min_frames == 0 || config.min_frames > FRAMES {
             return Err(TrackError::InvalidConfig);
         }
         Ok(Self::empty(config))
@@ -555,8 +554,8 @@ mod tests {
     extern crate std;
 
     use super::*;
-    use std::vec::Vec;
     use crate::skeleton::joint;
+    use std::vec::Vec;
 
     const MS: u64 = 1000;
     /// 30 Hz frame period in µs (rounded).
@@ -726,10 +725,7 @@ mod tests {
         let mut tracks = Small::new(config()).unwrap();
         tracks.push_frame(5, 0, [(1, &pose(0.0))]).unwrap();
         let before = tracks.get(tracks.find_body(1).unwrap()).unwrap().len();
-        assert_eq!(
-            tracks.push_frame(5, PERIOD, [(1, &pose(9.0))]),
-            Err(TrackError::DuplicateSequence { sequence: 5 })
-        );
+        assert_eq!(tracks.push_frame(5, PERIOD, [(1, &pose(9.0))]), Err(TrackError::DuplicateSequence { sequence: 5 }));
         assert_eq!(tracks.get(tracks.find_body(1).unwrap()).unwrap().len(), before);
         let report = tracks.push_frame(6, PERIOD, [(1, &pose(1.0)), (1, &pose(2.0))]).unwrap();
         assert_eq!(report.duplicate_bodies, 1);

@@ -209,9 +209,9 @@ mod tests {
     extern crate std;
 
     use super::*;
-    use std::vec::Vec;
     use crate::track::TrackConfig;
     use proptest::prelude::*;
+    use std::vec::Vec;
 
     fn at(x: f32, marker: f32) -> Pose {
         let mut p = Pose::MISSING;
@@ -227,8 +227,7 @@ mod tests {
     }
 
     fn tracks() -> Tracks<4, 8> {
-        Tracks::new(TrackConfig { max_gap_frames: 3, timeout_us: 1_000_000, stride_frames: 1, min_frames: 1 })
-            .unwrap()
+        Tracks::new(TrackConfig { max_gap_frames: 3, timeout_us: 1_000_000, stride_frames: 1, min_frames: 1 }).unwrap()
     }
 
     #[test]
@@ -247,8 +246,7 @@ mod tests {
     #[test]
     fn the_nearest_body_within_range_is_the_partner() {
         let mut t = tracks();
-        t.push_frame(0, 0, [(1, &at(0.0, 0.0)), (2, &at(1.2, 0.0)), (3, &at(-0.8, 0.0)), (4, &at(5.0, 0.0))])
-            .unwrap();
+        t.push_frame(0, 0, [(1, &at(0.0, 0.0)), (2, &at(1.2, 0.0)), (3, &at(-0.8, 0.0)), (4, &at(5.0, 0.0))]).unwrap();
         let config = WindowConfig::default();
         let [one, two, three, four] = [1, 2, 3, 4].map(|b| t.find_body(b).unwrap());
         assert_eq!(find_partner(&t, one, &config), Some(three));

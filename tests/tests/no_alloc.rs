@@ -9,8 +9,8 @@ use skelact_runtime::preprocess::{tensor_len, PreprocessConfig, Streams};
 use skelact_runtime::track::TrackConfig;
 use skelact_runtime::window::WindowConfig;
 use skelact_runtime::wire::{encode_packet, Decoder, Message, MAX_PACKET_LEN};
-use skelact_tests::stream::{encode_stream, looped_ntu_frames};
 use skelact_tests::alloc_count::{counting, CountingAllocator};
+use skelact_tests::stream::{encode_stream, looped_ntu_frames};
 
 #[global_allocator]
 static ALLOCATOR: CountingAllocator = CountingAllocator;

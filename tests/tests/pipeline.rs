@@ -5,6 +5,7 @@
 
 use skelact_runtime::decision::DecisionConfig;
 use skelact_runtime::engine::{check_lengths, Engine, EngineError};
+use skelact_runtime::heapless;
 use skelact_runtime::layout::SourceFormat;
 use skelact_runtime::pipeline::{Classifier, Frontend, FrontendConfig, Head, Pipeline, PipelineError, StreamEngines};
 use skelact_runtime::preprocess::{tensor_index, tensor_len, PreprocessConfig};
@@ -12,7 +13,6 @@ use skelact_runtime::skeleton::joint;
 use skelact_runtime::track::TrackConfig;
 use skelact_runtime::window::WindowConfig;
 use skelact_runtime::wire::{Body, Decoder, Event, EventPhase, Frame, Joint, Message};
-use skelact_runtime::heapless;
 use skelact_tests::stream::encode_stream;
 
 const T: usize = 16;
@@ -130,14 +130,14 @@ fn a_body_that_leaves_closes_its_segment() {
 
 #[test]
 fn mismatched_parts_are_refused_at_construction() {
-    let wrong_labels =
-        StreamEngines { joint: HandRaisedRule, bone: None, motion: None, weights: [1.0, 0.0, 0.0] };
+    let wrong_labels = StreamEngines { joint: HandRaisedRule, bone: None, motion: None, weights: [1.0, 0.0, 0.0] };
     let refused = Classifier::<_, 512, 4, 64>::new(wrong_labels, Head::Logits, DecisionConfig::default(), &[1, 2, 3]);
     assert!(matches!(refused, Err(PipelineError::Config(_))));
 
     // An engine whose input is not the preprocessing tensor.
     let engines = StreamEngines { joint: HandRaisedRule, bone: None, motion: None, weights: [1.0, 0.0, 0.0] };
-    let classifier = Classifier::<_, 512, 4, 64>::new(engines, Head::Logits, DecisionConfig::default(), &[1, 2]).unwrap();
+    let classifier =
+        Classifier::<_, 512, 4, 64>::new(engines, Head::Logits, DecisionConfig::default(), &[1, 2]).unwrap();
     let config = FrontendConfig {
         min_confidence: 1,
         tracks: TrackConfig::for_frames(32),

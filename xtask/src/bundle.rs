@@ -158,7 +158,9 @@ pub fn build(
     for s in &d.streams {
         let stream = stream_kind(&s.stream)?;
         let mut model = StreamModel { stream, weight: s.weight, onnx_fp32: None, onnx_fp16: None, onnx_int8: None };
-        for (precision, file) in [(Precision::Fp32, &s.onnx.fp32), (Precision::Fp16, &s.onnx.fp16), (Precision::Int8, &s.onnx.int8)] {
+        for (precision, file) in
+            [(Precision::Fp32, &s.onnx.fp32), (Precision::Fp16, &s.onnx.fp16), (Precision::Int8, &s.onnx.int8)]
+        {
             let Some(file) = file else { continue };
             if precision != Precision::Fp32 && !precisions.contains(&precision) {
                 continue;
@@ -191,14 +193,24 @@ pub fn build(
     let head = match &d.head {
         HeadDescription::Logits => HeadSpec::Logits,
         HeadDescription::Linear { dim, weights, bias } => {
-            ensure!(weights.len() == d.labels.len(), "the linear head has {} rows for {} labels", weights.len(), d.labels.len());
+            ensure!(
+                weights.len() == d.labels.len(),
+                "the linear head has {} rows for {} labels",
+                weights.len(),
+                d.labels.len()
+            );
             ensure!(
                 weights.iter().all(|row| row.len() == *dim as usize),
                 "a linear head row does not have dim = {dim} values"
             );
             let flat: Vec<f32> = weights.iter().flatten().copied().collect();
             if let Some(bias) = bias {
-                ensure!(bias.len() == d.labels.len(), "the linear head has {} biases for {} labels", bias.len(), d.labels.len());
+                ensure!(
+                    bias.len() == d.labels.len(),
+                    "the linear head has {} biases for {} labels",
+                    bias.len(),
+                    d.labels.len()
+                );
             }
             let section = writer.add_linear_head(&flat, bias.as_deref())?;
             HeadSpec::Linear { section, dim: *dim, bias: bias.is_some() }
@@ -207,8 +219,8 @@ pub fn build(
 
     let (report_sha256, summary_json, variants_src) = match report {
         Some(bytes) => {
-            let parsed: ValidationReport =
-                serde_json::from_slice(bytes).context("the validation report is not valid JSON of the expected form")?;
+            let parsed: ValidationReport = serde_json::from_slice(bytes)
+                .context("the validation report is not valid JSON of the expected form")?;
             let summary = summary_json(&parsed);
             (sha256(bytes), Some(summary), parsed.variants)
         }
@@ -300,7 +312,8 @@ fn hex32(text: &str) -> Result<[u8; 32]> {
 }
 
 fn tensor_spec(t: &TensorDescription) -> Result<TensorSpec<'_>> {
-    let shape = heapless::Vec::from_slice(&t.shape).map_err(|_| anyhow::anyhow!("tensor {} has rank above 6", t.name))?;
+    let shape =
+        heapless::Vec::from_slice(&t.shape).map_err(|_| anyhow::anyhow!("tensor {} has rank above 6", t.name))?;
     Ok(TensorSpec { name: &t.name, shape })
 }
 
@@ -382,7 +395,12 @@ pub fn describe(bytes: &[u8]) -> Result<String> {
         hex(&bundle.checksum())
     );
     for section in bundle.sections() {
-        out.push_str(&format!("  section {:>2}: {:?}, {} bytes\n", section.index, section.kind(), section.payload.len()));
+        out.push_str(&format!(
+            "  section {:>2}: {:?}, {} bytes\n",
+            section.index,
+            section.kind(),
+            section.payload.len()
+        ));
     }
     for v in &m.validation.variants {
         out.push_str(&format!(
@@ -412,7 +430,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         fs::write(dir.path().join("joint.fp32.onnx"), b"fp32 model").unwrap();
         fs::write(dir.path().join("joint.int8.onnx"), b"int8 model").unwrap();
-        let weights: Vec<Vec<f32>> = (0..head_rows).map(|r| (0..4).map(|c| (r * 4 + c) as f32 * 0.25).collect()).collect();
+        let weights: Vec<Vec<f32>> =
+            (0..head_rows).map(|r| (0..4).map(|c| (r * 4 + c) as f32 * 0.25).collect()).collect();
         let json = serde_json::json!({
             "format": "skelact-model", "version": 1, "model_name": "tiny", "encoder": "StarsTransformer",
             "layout": layout, "bodies": 2, "checkpoint_sha256": "ab".repeat(32),
@@ -440,7 +459,8 @@ mod tests {
     #[test]
     fn a_model_directory_becomes_a_bundle_the_device_opens() {
         let (dir, description) = model_dir(2, "KinectV2");
-        let bytes = build(&description, dir.path(), Some(REPORT.as_bytes()), &[Precision::Fp32, Precision::Int8]).unwrap();
+        let bytes =
+            build(&description, dir.path(), Some(REPORT.as_bytes()), &[Precision::Fp32, Precision::Int8]).unwrap();
         let bundle = Bundle::open(&bytes, LayoutId::KinectV2).unwrap();
         let m = bundle.manifest();
         assert_eq!(m.model_name, "tiny");
@@ -531,13 +551,21 @@ mod tests {
         assert_eq!(m.labels.first().map(|l| (l.name, l.action_id)), Some(("hand waving", 23)));
         assert!(bundle.linear_head().is_some());
         let checkpoint = fs::read(root.join("models/zoo/default/stars_small.pt")).unwrap();
-        assert_eq!(m.checkpoint_sha256, sha256(&checkpoint), "the bundle was not exported from the committed checkpoint");
+        assert_eq!(
+            m.checkpoint_sha256,
+            sha256(&checkpoint),
+            "the bundle was not exported from the committed checkpoint"
+        );
         let report = root.join("models/zoo/default.validation.json");
         if m.validation.variants.is_empty() {
             assert!(!report.exists(), "a validation report is committed but the bundle carries no figures");
         } else {
             let report = fs::read(&report).unwrap();
-            assert_eq!(m.validation.report_sha256, sha256(&report), "default.validation.json is not the bundle's report");
+            assert_eq!(
+                m.validation.report_sha256,
+                sha256(&report),
+                "default.validation.json is not the bundle's report"
+            );
             let summary: serde_json::Value = serde_json::from_str(bundle.validation_summary().unwrap()).unwrap();
             let offered = m.precisions();
             for v in summary["variants"].as_array().unwrap() {

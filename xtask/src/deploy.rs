@@ -7,7 +7,6 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-
 use anyhow::{bail, Context, Result};
 use skelact_runtime::bundle::Precision;
 
@@ -118,7 +117,8 @@ fn write_bundle(options: &BundleOptions) -> Result<()> {
 /// Builds the device binary (dev profile: its dependencies, tract included, are optimized there) and returns it.
 fn skelact_binary() -> Result<PathBuf> {
     crate::run(cargo().args(["build", "--package", "skelact-board", "--bin", "skelact"]))?;
-    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| project_root().join("target"));
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| project_root().join("target"));
     let binary = target.join("debug").join("skelact");
     if !binary.is_file() {
         bail!("{} was not built", binary.display());
@@ -140,7 +140,12 @@ fn validate(dir: &Path, rust: bool, extra: &[String]) -> Result<()> {
         };
         bundle::write_bundle(&options)?;
         let binary = skelact_binary()?;
-        args.extend(["--skelact".into(), binary.display().to_string(), "--bundle".into(), candidate.display().to_string()]);
+        args.extend([
+            "--skelact".into(),
+            binary.display().to_string(),
+            "--bundle".into(),
+            candidate.display().to_string(),
+        ]);
     }
     args.extend(extra.iter().cloned());
     python::models_cli(&args)
@@ -166,7 +171,14 @@ fn pipeline(args: &[String]) -> Result<()> {
     let steps = 5;
     let step = |i: usize, what: &str| eprintln!("\nxtask pipeline [{i}/{steps}] {what}");
 
-    step(1, if retrain { "train the default model (about 20 minutes on 2 cores)" } else { "reuse models/zoo/default/stars_small.pt (--retrain to train)" });
+    step(
+        1,
+        if retrain {
+            "train the default model (about 20 minutes on 2 cores)"
+        } else {
+            "reuse models/zoo/default/stars_small.pt (--retrain to train)"
+        },
+    );
     if retrain {
         python::models_cli(&["train".into(), "default".into()])?;
     }
@@ -201,7 +213,9 @@ fn pipeline(args: &[String]) -> Result<()> {
         let to = zoo.join(format!("default.validation.{ext}"));
         fs::copy(&from, &to).with_context(|| format!("could not copy {} to {}", from.display(), to.display()))?;
     }
-    eprintln!("xtask pipeline: models/zoo/default.skb and models/zoo/default.validation.{{md,json,png}} are up to date");
+    eprintln!(
+        "xtask pipeline: models/zoo/default.skb and models/zoo/default.validation.{{md,json,png}} are up to date"
+    );
     if !failed.is_empty() {
         bail!(
             "{} failed validation gates and {} left out of the bundle (figures in models/zoo/default.validation.md)",
@@ -215,7 +229,8 @@ fn pipeline(args: &[String]) -> Result<()> {
 /// Precisions to ship: those whose every validated variant passed its gates (FP16 and INT8 also need to have
 /// been validated at all). Returns them and the names of the precisions that failed.
 fn passing_precisions(report: &Path) -> Result<(Vec<Precision>, Vec<String>)> {
-    let text = fs::read_to_string(report).with_context(|| format!("validation wrote no report at {}", report.display()))?;
+    let text =
+        fs::read_to_string(report).with_context(|| format!("validation wrote no report at {}", report.display()))?;
     let json: serde_json::Value = serde_json::from_str(&text)?;
     let variants = json["variants"].as_array().context("the report has no variants")?;
     let (mut passing, mut failed) = (Vec::new(), Vec::new());
@@ -232,4 +247,3 @@ fn passing_precisions(report: &Path) -> Result<(Vec<Precision>, Vec<String>)> {
     }
     Ok((passing, failed))
 }
-

@@ -64,7 +64,9 @@ pub fn run(args: &[String]) -> Result<()> {
             "int8" => stream.onnx.int8.as_ref(),
             _ => stream.onnx.fp16.as_ref(),
         }
-        .with_context(|| format!("the {} stream has no {precision} ONNX: run `cargo xtask quantize` first", stream.stream))?;
+        .with_context(|| {
+            format!("the {} stream has no {precision} ONNX: run `cargo xtask quantize` first", stream.stream)
+        })?;
         let engine_file = format!("{}.{precision}.engine", stream.stream);
         let mut command = Command::new(&trtexec);
         command
@@ -143,7 +145,11 @@ fn tensorrt_version(log: &str) -> Option<String> {
     let start = log.find("TensorRT v")? + "TensorRT v".len();
     let digits: String = log[start..].chars().take_while(|c| c.is_ascii_digit()).collect();
     let code: u32 = digits.parse().ok()?;
-    let (major, minor, patch) = if code >= 10_000 { (code / 10_000, code / 100 % 100, code % 100) } else { (code / 1000, code / 100 % 10, code % 100) };
+    let (major, minor, patch) = if code >= 10_000 {
+        (code / 10_000, code / 100 % 100, code % 100)
+    } else {
+        (code / 1000, code / 100 % 10, code % 100)
+    };
     Some(format!("{major}.{minor}.{patch}.0"))
 }
 

@@ -97,7 +97,8 @@ fn bench(args: &[String]) -> Result<()> {
     }
     run(&mut criterion)?;
     run(cargo().args(["build", "--release", "--package", "skelact-board", "--bin", "skelact"]))?;
-    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| project_root().join("target"));
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| project_root().join("target"));
     let skelact = target.join("release").join("skelact");
     let bundle = project_root().join("models").join("zoo").join("default.skb");
     let python = project_root().join(".venv").join("bin").join("python");

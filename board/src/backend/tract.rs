@@ -27,9 +27,9 @@ use std::sync::Arc;
 
 use skelact_runtime::engine::{check_lengths, Engine, EngineError};
 use tract_onnx::prelude::*;
+use tract_onnx::tract_core::tract_linalg::multithread::Executor;
 use tract_onnx::tract_hir::infer::Factoid;
 use tract_onnx::tract_hir::internal::DimLike;
-use tract_onnx::tract_core::tract_linalg::multithread::Executor;
 
 /// `EngineError::Backend` code: tract failed while evaluating the plan.
 pub const RUN_FAILED: i32 = 1;
@@ -179,7 +179,8 @@ impl TractEngine {
         if Arc::get_mut(&mut tensor).is_none() {
             tensor = Arc::new(Tensor::zero::<f32>(&self.input_shape)?);
         }
-        let exclusive = Arc::get_mut(&mut tensor).ok_or_else(|| anyhow::anyhow!("a fresh tensor is exclusively ours"))?;
+        let exclusive =
+            Arc::get_mut(&mut tensor).ok_or_else(|| anyhow::anyhow!("a fresh tensor is exclusively ours"))?;
         exclusive.try_as_plain_ram_mut()?.as_slice_mut::<f32>()?.copy_from_slice(values);
         Ok(tensor)
     }
@@ -270,9 +271,11 @@ fn resolve_input_shape(model: &InferenceModel, requested: Option<&[usize]>) -> R
     match requested {
         Some(requested) => {
             let rank_fits = declared.shape.rank().concretize().is_none_or(|rank| rank as usize == requested.len());
-            let dims_fit = declared.shape.dims().zip(requested).all(|(dim, want)| {
-                dim.concretize().and_then(|d| d.to_usize().ok()).is_none_or(|d| d == *want)
-            });
+            let dims_fit = declared
+                .shape
+                .dims()
+                .zip(requested)
+                .all(|(dim, want)| dim.concretize().and_then(|d| d.to_usize().ok()).is_none_or(|d| d == *want));
             if !rank_fits || !dims_fit {
                 return Err(TractLoadError::ShapeConflict { requested: requested.to_vec(), declared: describe() });
             }

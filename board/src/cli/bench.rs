@@ -148,7 +148,8 @@ impl OrtChild {
         let mut stdout = std::io::BufReader::new(child.stdout.take().context("child stdout")?);
         let mut line = String::new();
         stdout.read_line(&mut line)?;
-        let hello: serde_json::Value = serde_json::from_str(&line).with_context(|| format!("onnxruntime said {line:?}"))?;
+        let hello: serde_json::Value =
+            serde_json::from_str(&line).with_context(|| format!("onnxruntime said {line:?}"))?;
         if let Some(error) = hello.get("error") {
             let _ = child.kill();
             anyhow::bail!("{}", error.as_str().unwrap_or("onnxruntime failed"));
@@ -164,7 +165,8 @@ impl OrtChild {
         stdin.flush()?;
         let mut line = String::new();
         self.stdout.read_line(&mut line)?;
-        let answer: serde_json::Value = serde_json::from_str(&line).with_context(|| format!("onnxruntime said {line:?}"))?;
+        let answer: serde_json::Value =
+            serde_json::from_str(&line).with_context(|| format!("onnxruntime said {line:?}"))?;
         let times = answer["times_ms"].as_array().context("no times from onnxruntime")?;
         Ok(times.iter().filter_map(serde_json::Value::as_f64).collect())
     }
@@ -288,13 +290,20 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         args.warmup
     );
     let row = |name: &str, p: &Percentiles| {
-        println!("  {name:<18} min {:>7.2} ms  p50 {:>7.2} ms  p90 {:>7.2} ms  p99 {:>7.2} ms  mean {:>7.2} ms", p.min_ms, p.p50_ms, p.p90_ms, p.p99_ms, p.mean_ms)
+        println!(
+            "  {name:<18} min {:>7.2} ms  p50 {:>7.2} ms  p90 {:>7.2} ms  p99 {:>7.2} ms  mean {:>7.2} ms",
+            p.min_ms, p.p50_ms, p.p90_ms, p.p99_ms, p.mean_ms
+        )
     };
     row("tract", &tract);
     match (&onnxruntime, &version) {
         (Some(o), Some(v)) => {
             row(&format!("onnxruntime {v}"), o);
-            println!("  tract / onnxruntime: {:.2}x at p50, {:.2}x at min", tract.p50_ms / o.p50_ms, tract.min_ms / o.min_ms);
+            println!(
+                "  tract / onnxruntime: {:.2}x at p50, {:.2}x at min",
+                tract.p50_ms / o.p50_ms,
+                tract.min_ms / o.min_ms
+            );
         }
         _ => println!("  onnxruntime        {ort_note}"),
     }

@@ -71,7 +71,11 @@ fn committed(given: Option<&PathBuf>, default: &str) -> PathBuf {
 pub fn memory_kib() -> Option<(u64, u64)> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let field = |name: &str| {
-        status.lines().find(|l| l.starts_with(name)).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok())
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
     };
     Some((field("VmRSS:")?, field("VmHWM:")?))
 }
@@ -106,7 +110,11 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
     if !args.quiet {
         outputs = outputs.with_lines(Box::new(std::io::stdout()), LineFormat::Text);
     }
-    let engines = model.engines(&EngineOptions { backend: BackendChoice::Tract, threads: args.threads, ..EngineOptions::default() })?;
+    let engines = model.engines(&EngineOptions {
+        backend: BackendChoice::Tract,
+        threads: args.threads,
+        ..EngineOptions::default()
+    })?;
     let bundle = model.bundle();
     let mut store = model.exemplar_store(0);
     let classifier = model.window_classifier(&bundle, &mut store, engines)?;
@@ -290,7 +298,10 @@ fn print_summary(
     wall: Duration,
 ) {
     println!();
-    println!("Per class (match: same label and body, temporal IoU >= {}, events stretched back one window):", score.min_iou);
+    println!(
+        "Per class (match: same label and body, temporal IoU >= {}, events stretched back one window):",
+        score.min_iou
+    );
     println!("  {:<36} {:>3} {:>3} {:>3} {:>9} {:>7} {:>5}", "class", "TP", "FP", "FN", "precision", "recall", "F1");
     for c in score.classes.iter().chain(std::iter::once(&score.overall)) {
         println!(

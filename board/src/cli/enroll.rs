@@ -84,7 +84,10 @@ pub struct EnrollArgs {
 
 fn parse_range(text: &str) -> Result<(f64, f64), String> {
     let (a, b) = text.split_once('-').ok_or_else(|| format!("{text:?} is not START-END in seconds"))?;
-    let (a, b): (f64, f64) = (a.trim().parse().map_err(|_| format!("{a:?} is not a number"))?, b.trim().parse().map_err(|_| format!("{b:?} is not a number"))?);
+    let (a, b): (f64, f64) = (
+        a.trim().parse().map_err(|_| format!("{a:?} is not a number"))?,
+        b.trim().parse().map_err(|_| format!("{b:?} is not a number"))?,
+    );
     if !(a.is_finite() && b.is_finite() && a >= 0.0 && b > a) {
         return Err(format!("{text:?}: need 0 <= START < END"));
     }
@@ -93,7 +96,8 @@ fn parse_range(text: &str) -> Result<(f64, f64), String> {
 
 pub fn run(args: EnrollArgs) -> anyhow::Result<()> {
     let overlay_path = args.overlay.clone().unwrap_or_else(|| Overlay::path_for(&args.bundle));
-    let overlay_choice = if overlay_path.exists() { OverlayChoice::File(overlay_path.clone()) } else { OverlayChoice::Ignore };
+    let overlay_choice =
+        if overlay_path.exists() { OverlayChoice::File(overlay_path.clone()) } else { OverlayChoice::Ignore };
     let model = LoadedModel::open(&args.bundle, &overlay_choice)?;
     let bundle = model.bundle();
     let manifest = bundle.manifest();
@@ -104,17 +108,20 @@ pub fn run(args: EnrollArgs) -> anyhow::Result<()> {
             head_name(&manifest.head)
         );
     }
-    let (messages, ranges, source) = if let Some(port) = &args.port {
-        live(&args, port)?
-    } else {
-        from_recording(&args)?
-    };
-    let mut engines = model.engines(&EngineOptions { backend: BackendChoice::Tract, threads: args.threads, ..EngineOptions::default() })?;
-    let windows = enroll::embed_windows(model.frontend_config()?, model.raw_frames, &messages, args.body, &mut engines.joint)?;
+    let (messages, ranges, source) =
+        if let Some(port) = &args.port { live(&args, port)? } else { from_recording(&args)? };
+    let mut engines = model.engines(&EngineOptions {
+        backend: BackendChoice::Tract,
+        threads: args.threads,
+        ..EngineOptions::default()
+    })?;
+    let windows =
+        enroll::embed_windows(model.frontend_config()?, model.raw_frames, &messages, args.body, &mut engines.joint)?;
     let examples = enroll::examples(&windows, &ranges)?;
     let linear = matches!(manifest.head, HeadSpec::Linear { .. });
 
-    let mut overlay = model.overlay.clone().unwrap_or_else(|| Overlay::new(&model.sha256, manifest.model_name, model.output_len()));
+    let mut overlay =
+        model.overlay.clone().unwrap_or_else(|| Overlay::new(&model.sha256, manifest.model_name, model.output_len()));
     let existing = model.labels.iter().find(|l| l.name == args.label);
     match (existing, args.action_id) {
         (Some(label), Some(id)) if label.action_id != id => {
@@ -124,7 +131,9 @@ pub fn run(args: EnrollArgs) -> anyhow::Result<()> {
         (None, id) => {
             let action_id = match id {
                 Some(id) => id,
-                None => (1000..u16::MAX).find(|id| !model.labels.iter().any(|l| l.action_id == *id)).context("no free action id")?,
+                None => (1000..u16::MAX)
+                    .find(|id| !model.labels.iter().any(|l| l.action_id == *id))
+                    .context("no free action id")?,
             };
             if let Some(clash) = model.labels.iter().find(|l| l.action_id == action_id) {
                 bail!("action id {action_id} is taken by {:?}", clash.name);
@@ -174,7 +183,8 @@ pub fn run(args: EnrollArgs) -> anyhow::Result<()> {
         calibrate(&mut overlay, &args.label, &windows, &ranges, args.min_similarity);
     }
     overlay.write(&overlay_path)?;
-    let action_id = overlay.labels.iter().find(|l| l.name == args.label).map(|l| l.action_id).or(existing.map(|l| l.action_id));
+    let action_id =
+        overlay.labels.iter().find(|l| l.name == args.label).map(|l| l.action_id).or(existing.map(|l| l.action_id));
     println!(
         "enrolled {} example(s) of {:?} (action {}) into {}; it now holds {} label(s) and {} exemplar(s)",
         examples.len(),
@@ -210,7 +220,9 @@ fn from_recording(args: &EnrollArgs) -> anyhow::Result<Examples> {
         ranges
     } else {
         if args.ranges.is_empty() {
-            bail!("give at least one --range START-END (seconds since the recording's first frame), or --segments FILE");
+            bail!(
+                "give at least one --range START-END (seconds since the recording's first frame), or --segments FILE"
+            );
         }
         args.ranges
             .iter()
@@ -224,8 +236,12 @@ fn from_recording(args: &EnrollArgs) -> anyhow::Result<Examples> {
 /// span in sensor time.
 fn live(args: &EnrollArgs, port: &std::path::Path) -> anyhow::Result<Examples> {
     anyhow::ensure!(args.shots >= 1, "--shots must be at least 1");
-    anyhow::ensure!(args.seconds > 0.0 && args.countdown >= 0.0, "--seconds must be positive and --countdown not negative");
-    let mut reader = ReconnectingReader::new(SerialOpener(SerialConfig::new(port, args.baud)), Backoff::default(), 4096);
+    anyhow::ensure!(
+        args.seconds > 0.0 && args.countdown >= 0.0,
+        "--seconds must be positive and --countdown not negative"
+    );
+    let mut reader =
+        ReconnectingReader::new(SerialOpener(SerialConfig::new(port, args.baud)), Backoff::default(), 4096);
     let mut messages = Vec::new();
     let mut ranges = Vec::new();
     for shot in 1..=args.shots {
@@ -242,10 +258,17 @@ fn live(args: &EnrollArgs, port: &std::path::Path) -> anyhow::Result<Examples> {
 
 /// Sets the label's threshold between how alike its examples are and how alike the recording's other windows
 /// (those overlapping no example range) are to them, all as centred cosines. `fixed` overrides the calibration.
-fn calibrate(overlay: &mut Overlay, label: &str, windows: &[enroll::WindowEmbedding], ranges: &[Range], fixed: Option<f32>) {
+fn calibrate(
+    overlay: &mut Overlay,
+    label: &str,
+    windows: &[enroll::WindowEmbedding],
+    ranges: &[Range],
+    fixed: Option<f32>,
+) {
     let center = overlay.center.clone();
     let center = center.as_deref();
-    let exemplars: Vec<&[f32]> = overlay.exemplars.iter().filter(|e| e.label == label).map(|e| e.embedding.as_slice()).collect();
+    let exemplars: Vec<&[f32]> =
+        overlay.exemplars.iter().filter(|e| e.label == label).map(|e| e.embedding.as_slice()).collect();
     let nearest = |embedding: &[f32], skip: Option<usize>| {
         exemplars
             .iter()
@@ -275,14 +298,20 @@ fn calibrate(overlay: &mut Overlay, label: &str, windows: &[enroll::WindowEmbedd
         eprintln!("warning: the examples of {label:?} are no more alike than other windows are to them; the action may not be recognised reliably (are other performances of it in the recording outside the ranges?)");
     }
     if negatives_seen == 0 && fixed.is_none() {
-        eprintln!("warning: no window outside the ranges to calibrate against; give a longer recording or --min-similarity");
+        eprintln!(
+            "warning: no window outside the ranges to calibrate against; give a longer recording or --min-similarity"
+        );
     }
     overlay.thresholds.insert(label.to_string(), threshold.clamp(-1.0, 1.0) as f32);
 }
 
 /// Reads from the port for `seconds`, appending what decodes to `messages`; returns the sensor time span of the
 /// frames read.
-fn capture(reader: &mut ReconnectingReader<SerialOpener>, seconds: f64, messages: &mut Vec<Message>) -> Option<(u64, u64)> {
+fn capture(
+    reader: &mut ReconnectingReader<SerialOpener>,
+    seconds: f64,
+    messages: &mut Vec<Message>,
+) -> Option<(u64, u64)> {
     let until = Instant::now() + Duration::from_secs_f64(seconds);
     let mut span: Option<(u64, u64)> = None;
     while Instant::now() < until {
@@ -323,10 +352,8 @@ fn report_examples(
     let cosine = |a: &[f32], b: &[f32]| enroll::centred_cosine(a, b, center);
     eprintln!("examples from {source}:");
     for example in examples {
-        let nearest = bank
-            .iter()
-            .map(|(label, e)| (label, cosine(&example.embedding, e)))
-            .max_by(|a, b| a.1.total_cmp(&b.1));
+        let nearest =
+            bank.iter().map(|(label, e)| (label, cosine(&example.embedding, e))).max_by(|a, b| a.1.total_cmp(&b.1));
         eprintln!(
             "  {:.2}-{:.2} s: window of body {} at {:.2}-{:.2} s (IoU {:.2}){}",
             example.range.start_us as f64 / 1e6,

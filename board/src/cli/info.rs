@@ -76,7 +76,12 @@ fn print_text(model: &LoadedModel, bundle: &Bundle<'_>) {
     println!("input       {} {:?}", m.input.name, m.input.shape.as_slice());
     println!("output      {} {:?}", m.output.name, m.output.shape.as_slice());
     let p = &m.preprocess;
-    println!("preprocess  T = {}, crop ratio {}, align {}", p.frames_out, p.crop_ratio, if p.align { "on" } else { "off" });
+    println!(
+        "preprocess  T = {}, crop ratio {}, align {}",
+        p.frames_out,
+        p.crop_ratio,
+        if p.align { "on" } else { "off" }
+    );
     let w = &m.window;
     println!(
         "window      {} raw frames, stride {}, first after {}, gaps up to {} frames, track timeout {:.2} s, partner within {} m, min confidence {}",
@@ -91,12 +96,16 @@ fn print_text(model: &LoadedModel, bundle: &Bundle<'_>) {
     }
     let head = match m.head {
         HeadSpec::Logits => "logits (softmax per stream, weighted fusion)".to_string(),
-        HeadSpec::Linear { dim, bias, .. } => format!("linear over {dim}-value embeddings{}", if bias { ", with bias" } else { "" }),
+        HeadSpec::Linear { dim, bias, .. } => {
+            format!("linear over {dim}-value embeddings{}", if bias { ", with bias" } else { "" })
+        }
         HeadSpec::Prototype { exemplars, dim, k, min_similarity, .. } => {
             format!("prototype: {exemplars} exemplars of {dim} values, k = {k}, unknown below cosine {min_similarity}")
         }
         HeadSpec::Text { dim, temperature, min_similarity, .. } => {
-            format!("text: {dim}-value label embeddings, temperature {temperature}, unknown below cosine {min_similarity}")
+            format!(
+                "text: {dim}-value label embeddings, temperature {temperature}, unknown below cosine {min_similarity}"
+            )
         }
     };
     println!("head        {head}");
@@ -114,7 +123,10 @@ fn print_text(model: &LoadedModel, bundle: &Bundle<'_>) {
         println!("tensorrt    no engines");
     }
     for e in &m.tensorrt {
-        println!("tensorrt    {:?} {:?} in section {}: TensorRT {}, GPU {}", e.stream, e.precision, e.section, e.tensorrt, e.compute_capability);
+        println!(
+            "tensorrt    {:?} {:?} in section {}: TensorRT {}, GPU {}",
+            e.stream, e.precision, e.section, e.tensorrt, e.compute_capability
+        );
     }
     let shipped = m.precisions();
     for v in &m.validation.variants {
@@ -149,7 +161,9 @@ fn print_text(model: &LoadedModel, bundle: &Bundle<'_>) {
     }
     match m.head {
         HeadSpec::Prototype { .. } => println!("enrollment  exemplars join the prototype head's"),
-        HeadSpec::Linear { .. } => println!("enrollment  enrolled actions are checked before the linear head (overlay min_similarity)"),
+        HeadSpec::Linear { .. } => {
+            println!("enrollment  enrolled actions are checked before the linear head (overlay min_similarity)")
+        }
         _ => println!("enrollment  not possible: the head is {} (enrollment needs embeddings)", head_name(&m.head)),
     }
 }

@@ -143,7 +143,11 @@ pub fn serve<O: LinkOpener>(
     opener: O,
     outputs: &Outputs,
 ) -> anyhow::Result<DaemonSummary> {
-    let engines = model.engines(&EngineOptions { backend: settings.backend, threads: settings.threads, ..EngineOptions::default() })?;
+    let engines = model.engines(&EngineOptions {
+        backend: settings.backend,
+        threads: settings.threads,
+        ..EngineOptions::default()
+    })?;
     let bundle = model.bundle();
     let mut store = model.exemplar_store(0);
     let classifier = model.window_classifier(&bundle, &mut store, engines)?;

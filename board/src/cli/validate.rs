@@ -108,17 +108,44 @@ impl RawWindows {
         let [count, bodies, max_frames, joint_count, 3] = joints.shape[..] else {
             bail!("joints.npy has shape {:?}, expected [N, 2, F, 25, 3]", joints.shape);
         };
-        ensure!(bodies == WINDOW_BODIES && joint_count == NTU_JOINTS, "joints.npy has shape {:?}, expected [N, 2, F, 25, 3]", joints.shape);
-        ensure!(valid.shape == [count, WINDOW_BODIES, max_frames, NTU_JOINTS], "valid.npy has shape {:?}, expected {:?}", valid.shape, [count, 2, max_frames, 25]);
-        ensure!(present.shape == [count, WINDOW_BODIES, max_frames], "present.npy has shape {:?}, expected {:?}", present.shape, [count, 2, max_frames]);
+        ensure!(
+            bodies == WINDOW_BODIES && joint_count == NTU_JOINTS,
+            "joints.npy has shape {:?}, expected [N, 2, F, 25, 3]",
+            joints.shape
+        );
+        ensure!(
+            valid.shape == [count, WINDOW_BODIES, max_frames, NTU_JOINTS],
+            "valid.npy has shape {:?}, expected {:?}",
+            valid.shape,
+            [count, 2, max_frames, 25]
+        );
+        ensure!(
+            present.shape == [count, WINDOW_BODIES, max_frames],
+            "present.npy has shape {:?}, expected {:?}",
+            present.shape,
+            [count, 2, max_frames]
+        );
         ensure!(frames.shape == [count], "frames.npy has shape {:?}, expected [{count}]", frames.shape);
         let mut lengths = Vec::with_capacity(count);
         for (i, &f) in frames.data.iter().enumerate() {
-            ensure!(f.fract() == 0.0 && f >= 1.0 && f as usize <= max_frames, "window {i}: length {f} is not in 1..={max_frames}");
-            ensure!(f as usize <= MAX_WINDOW_FRAMES, "window {i} has {f} frames; at most {MAX_WINDOW_FRAMES} are accepted");
+            ensure!(
+                f.fract() == 0.0 && f >= 1.0 && f as usize <= max_frames,
+                "window {i}: length {f} is not in 1..={max_frames}"
+            );
+            ensure!(
+                f as usize <= MAX_WINDOW_FRAMES,
+                "window {i} has {f} frames; at most {MAX_WINDOW_FRAMES} are accepted"
+            );
             lengths.push(f as usize);
         }
-        Ok(RawWindows { count, max_frames, joints: joints.data, valid: valid.data, present: present.data, frames: lengths })
+        Ok(RawWindows {
+            count,
+            max_frames,
+            joints: joints.data,
+            valid: valid.data,
+            present: present.data,
+            frames: lengths,
+        })
     }
 
     /// Fills `window` with window `i`, frame by frame, as the device's tracks would hand it over.
@@ -147,7 +174,8 @@ impl RawWindows {
 }
 
 pub fn run(args: &ValidateArgs) -> Result<()> {
-    let bytes = AlignedBytes::read(&args.bundle).with_context(|| format!("could not read {}", args.bundle.display()))?;
+    let bytes =
+        AlignedBytes::read(&args.bundle).with_context(|| format!("could not read {}", args.bundle.display()))?;
     let bundle = Bundle::open(bytes.as_bytes(), LayoutId::KinectV2)
         .map_err(|e| anyhow::anyhow!("{} refused: {e}", args.bundle.display()))?;
     let manifest = bundle.manifest();
@@ -204,7 +232,9 @@ pub fn run(args: &ValidateArgs) -> Result<()> {
             let row = &mut logits[s][i * classes..(i + 1) * classes];
             match &head {
                 Head::Logits => row.copy_from_slice(&output[..classes]),
-                Head::Linear(linear) => linear.logits(&output, row).map_err(|e| anyhow::anyhow!("window {i}: head: {e}"))?,
+                Head::Linear(linear) => {
+                    linear.logits(&output, row).map_err(|e| anyhow::anyhow!("window {i}: head: {e}"))?
+                }
                 Head::Prototype { .. } | Head::Text { .. } => {}
             }
         }
@@ -246,7 +276,12 @@ fn stream_name(kind: StreamKind) -> &'static str {
     }
 }
 
-fn load_engine(bundle: &Bundle<'_>, stream: StreamKind, precision: Precision, args: &ValidateArgs) -> Result<Box<dyn Engine>> {
+fn load_engine(
+    bundle: &Bundle<'_>,
+    stream: StreamKind,
+    precision: Precision,
+    args: &ValidateArgs,
+) -> Result<Box<dyn Engine>> {
     let manifest = bundle.manifest();
     match args.backend {
         Backend::Tract => {
@@ -259,7 +294,8 @@ fn load_engine(bundle: &Bundle<'_>, stream: StreamKind, precision: Precision, ar
                 input_shape: Some(shape),
                 output_name: Some(manifest.output.name.to_string()),
             };
-            let engine = TractEngine::load(onnx, &options).with_context(|| format!("tract could not load the {precision:?} {stream:?} model"))?;
+            let engine = TractEngine::load(onnx, &options)
+                .with_context(|| format!("tract could not load the {precision:?} {stream:?} model"))?;
             Ok(Box::new(engine))
         }
         Backend::Tensorrt => load_tensorrt(bundle, stream, precision),

@@ -21,13 +21,15 @@ use anyhow::Context;
 use skelact_runtime::layout::SourceFormat;
 use skelact_runtime::pipeline::{Frontend, FrontendConfig, Tensors};
 use skelact_runtime::preprocess::Outputs as TensorOutputs;
-use skelact_runtime::wire::{encode_packet, DecodeError, Event, Frame, Health, LinkStats, Message, Status, MAX_PACKET_LEN};
+use skelact_runtime::wire::{
+    encode_packet, DecodeError, Event, Frame, Health, LinkStats, Message, Status, MAX_PACKET_LEN,
+};
 
 use crate::link::reconnect::{ReconnectStats, ReconnectingReader};
 use crate::link::LinkOpener;
 use crate::model::TRACKS;
-use crate::window_side::WindowClassifier;
 use crate::ring::{with_ring, RingVisitor};
+use crate::window_side::WindowClassifier;
 use latency::{LatencyHistogram, LatencySummary};
 use outputs::Outputs;
 use queue::{Job, WindowJob, WindowQueue};
@@ -437,7 +439,12 @@ impl LinkWriter {
         }
     }
 
-    fn send_status<O: LinkOpener>(&mut self, reader: &mut ReconnectingReader<O>, status: &Status, options: &DaemonOptions) {
+    fn send_status<O: LinkOpener>(
+        &mut self,
+        reader: &mut ReconnectingReader<O>,
+        status: &Status,
+        options: &DaemonOptions,
+    ) {
         if options.status_to_link && reader.link().is_connected() && self.write(reader, &Message::Status(*status)) {
             self.status_sent += 1;
         }

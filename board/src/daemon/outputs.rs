@@ -63,7 +63,8 @@ impl Outputs {
 
     /// Sends each event as a datagram to `target` from an ephemeral local port.
     pub fn with_udp(mut self, target: SocketAddr) -> std::io::Result<Self> {
-        let local: SocketAddr = if target.is_ipv4() { ([0, 0, 0, 0], 0).into() } else { (std::net::Ipv6Addr::UNSPECIFIED, 0).into() };
+        let local: SocketAddr =
+            if target.is_ipv4() { ([0, 0, 0, 0], 0).into() } else { (std::net::Ipv6Addr::UNSPECIFIED, 0).into() };
         let socket = UdpSocket::bind(local)?;
         self.udp = Some((socket, target));
         Ok(self)

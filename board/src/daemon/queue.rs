@@ -136,7 +136,11 @@ impl WindowQueue {
             Some(Job::Window(job)) => {
                 state.windows_queued -= 1;
                 state.dropped += 1;
-                tracing::debug!(body_id = job.info.body_id, end_us = job.info.end_us, "inference behind: window dropped");
+                tracing::debug!(
+                    body_id = job.info.body_id,
+                    end_us = job.info.end_us,
+                    "inference behind: window dropped"
+                );
                 Some(job.tensors)
             }
             _ => None,

@@ -193,11 +193,8 @@ mod tests {
         assert!(count(|k| matches!(k, FaultKind::BitFlip { .. })) > 0);
         assert!(count(|k| matches!(k, FaultKind::Dropped)) > 0);
         assert!(count(|k| matches!(k, FaultKind::Garbage { .. })) > 0);
-        let inserted: usize = whole
-            .faults()
-            .iter()
-            .map(|f| if let FaultKind::Garbage { len } = f.kind { len } else { 0 })
-            .sum();
+        let inserted: usize =
+            whole.faults().iter().map(|f| if let FaultKind::Garbage { len } = f.kind { len } else { 0 }).sum();
         assert_eq!(whole_out.len(), clean.len() + inserted - count(|k| matches!(k, FaultKind::Dropped)));
         let mut other = FaultInjector::new(FaultConfig { seed: 8, ..config });
         other.corrupt(&clean, &mut Vec::new());

@@ -305,7 +305,8 @@ mod tests {
     #[test]
     fn writes_fail_while_down_and_reach_the_sensor_while_up() {
         let (tx, rx) = mpsc::channel();
-        let mut reader: ReconnectingReader<QueueOpener> = ReconnectingReader::new(QueueOpener(rx), Backoff::default(), 64);
+        let mut reader: ReconnectingReader<QueueOpener> =
+            ReconnectingReader::new(QueueOpener(rx), Backoff::default(), 64);
         assert_eq!(reader.write_all(b"x"), Err(LinkError::NotConnected));
         let (mut sensor, device) = loopback_pair();
         tx.send(device).unwrap();

@@ -69,9 +69,7 @@ impl ByteLink for SerialLink {
             // The port said it was readable and then gave nothing: end of file, the other side hung up.
             Ok(0) if !buf.is_empty() => Err(LinkError::Disconnected { reason: "end of file".into() }),
             Ok(n) => Ok(n),
-            Err(e) if matches!(e.kind(), ErrorKind::TimedOut | ErrorKind::Interrupted | ErrorKind::WouldBlock) => {
-                Ok(0)
-            }
+            Err(e) if matches!(e.kind(), ErrorKind::TimedOut | ErrorKind::Interrupted | ErrorKind::WouldBlock) => Ok(0),
             // Unplugging gives EIO or a hang-up (reported as a broken pipe); every other error is as final.
             Err(e) => Err(LinkError::Disconnected { reason: e.to_string() }),
         }

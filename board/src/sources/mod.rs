@@ -80,7 +80,11 @@ pub fn read_messages(path: &Path, format: InputFormat) -> anyhow::Result<Vec<Mes
             (session.hello, session.frames)
         }
     };
-    debug_assert!(matches!(hello.layout, LayoutId::KinectV2) && hello.units == Units::Metres && hello.axes == Axes::XLeftYUpZForward);
+    debug_assert!(
+        matches!(hello.layout, LayoutId::KinectV2)
+            && hello.units == Units::Metres
+            && hello.axes == Axes::XLeftYUpZForward
+    );
     let mut messages = Vec::with_capacity(frames.len() + 1);
     messages.push(Message::Hello(hello));
     messages.extend(frames.into_iter().map(Message::Frame));

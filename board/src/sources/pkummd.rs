@@ -22,7 +22,8 @@ pub fn parse(text: &str) -> Result<Vec<Frame>, SourceError> {
         let mut values = [0f32; ROW_VALUES];
         let mut count = 0;
         for field in line.split_whitespace() {
-            let value: f32 = field.parse().map_err(|_| SourceError::at(number, format!("{field:?} is not a number")))?;
+            let value: f32 =
+                field.parse().map_err(|_| SourceError::at(number, format!("{field:?} is not a number")))?;
             if !value.is_finite() {
                 return Err(SourceError::at(number, format!("{field:?} is not finite")));
             }
@@ -32,7 +33,10 @@ pub fn parse(text: &str) -> Result<Vec<Frame>, SourceError> {
             count += 1;
         }
         if count != ROW_VALUES {
-            return Err(SourceError::at(number, format!("{count} values, a PKU-MMD row has {ROW_VALUES} (2 bodies × 25 joints × xyz)")));
+            return Err(SourceError::at(
+                number,
+                format!("{count} values, a PKU-MMD row has {ROW_VALUES} (2 bodies × 25 joints × xyz)"),
+            ));
         }
         let index = frames.len();
         let mut bodies = heapless::Vec::new();

@@ -52,18 +52,25 @@ pub fn parse(text: &str) -> Result<Session, SourceError> {
     let (_, first) = lines.next().ok_or_else(|| SourceError::at(1, "empty file, expected a skelact-session header"))?;
     let header: Header = serde_json::from_str(first).map_err(|e| SourceError::at(1, format!("header: {e}")))?;
     if header.format != "skelact-session" || header.version != 1 {
-        return Err(SourceError::at(1, format!("format {:?} version {}, expected \"skelact-session\" version 1", header.format, header.version)));
+        return Err(SourceError::at(
+            1,
+            format!("format {:?} version {}, expected \"skelact-session\" version 1", header.format, header.version),
+        ));
     }
     if header.layout != "ntu25" || header.joints != 25 || header.units != "m" || header.axes != "kinect-v2" {
         return Err(SourceError::at(
             1,
-            format!("layout {:?} with {} joints in {:?}, axes {:?}: only ntu25, 25 joints, m, kinect-v2 are defined", header.layout, header.joints, header.units, header.axes),
+            format!(
+                "layout {:?} with {} joints in {:?}, axes {:?}: only ntu25, 25 joints, m, kinect-v2 are defined",
+                header.layout, header.joints, header.units, header.axes
+            ),
         ));
     }
     if !(header.rate_hz.is_finite() && header.rate_hz > 0.0 && header.rate_hz < 10_000.0) {
         return Err(SourceError::at(1, format!("rate_hz {} is not a frame rate", header.rate_hz)));
     }
-    let millihertz = NonZeroU32::new((header.rate_hz * 1000.0).round() as u32).ok_or_else(|| SourceError::at(1, "rate_hz rounds to 0 mHz"))?;
+    let millihertz = NonZeroU32::new((header.rate_hz * 1000.0).round() as u32)
+        .ok_or_else(|| SourceError::at(1, "rate_hz rounds to 0 mHz"))?;
     let mut frames = Vec::new();
     let mut previous: Option<(u32, u64)> = None;
     for (index, line) in lines {
@@ -73,17 +80,26 @@ pub fn parse(text: &str) -> Result<Session, SourceError> {
         let sequence = (sequence_f as u64 % (1u64 << 32)) as u32;
         if let Some((last_sequence, last_us)) = previous {
             if record.timestamp_us <= last_us || sequence == last_sequence {
-                return Err(SourceError::at(number, format!("timestamp {} µs does not advance by a frame after {last_us} µs", record.timestamp_us)));
+                return Err(SourceError::at(
+                    number,
+                    format!("timestamp {} µs does not advance by a frame after {last_us} µs", record.timestamp_us),
+                ));
             }
         }
         previous = Some((sequence, record.timestamp_us));
         if record.bodies.len() > MAX_BODIES {
-            return Err(SourceError::at(number, format!("{} bodies, a frame carries at most {MAX_BODIES}", record.bodies.len())));
+            return Err(SourceError::at(
+                number,
+                format!("{} bodies, a frame carries at most {MAX_BODIES}", record.bodies.len()),
+            ));
         }
         let mut bodies = heapless::Vec::new();
         for body in &record.bodies {
             if body.joints.len() != 25 {
-                return Err(SourceError::at(number, format!("body {} has {} joints, expected 25", body.id, body.joints.len())));
+                return Err(SourceError::at(
+                    number,
+                    format!("body {} has {} joints, expected 25", body.id, body.joints.len()),
+                ));
             }
             let mut joints = heapless::Vec::new();
             for [x, y, z, confidence] in &body.joints {
@@ -121,7 +137,10 @@ mod tests {
 
     fn frame_line(sequence: u32, timestamp_us: u64) -> String {
         let joints: Vec<String> = (0..25).map(|j| format!("[{}, 0.5, 3.0, 255]", j as f32 * 0.01)).collect();
-        format!(r#"{{"sequence":{sequence},"timestamp_us":{timestamp_us},"bodies":[{{"id":1,"joints":[{}]}}]}}"#, joints.join(","))
+        format!(
+            r#"{{"sequence":{sequence},"timestamp_us":{timestamp_us},"bodies":[{{"id":1,"joints":[{}]}}]}}"#,
+            joints.join(",")
+        )
     }
 
     #[test]

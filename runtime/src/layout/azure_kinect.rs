@@ -4,7 +4,7 @@
 //! person's own. Its spine has a joint at the navel and one at the chest where Kinect v2 has one in between, and its
 //! `NECK` sits at the base of the neck, where Kinect v2 puts SpineShoulder.
 
-use super::JointRule::{self, Source, Lerp, Midpoint};
+use super::JointRule::{self, Lerp, Midpoint, Source};
 use super::NECK_FRACTION;
 use crate::skeleton::NTU_JOINTS;
 
@@ -46,39 +46,67 @@ pub const EAR_RIGHT: usize = 31;
 
 /// `k4abt_joint_id_t` names without the `K4ABT_JOINT_` prefix, in SDK order.
 pub const JOINT_NAMES: [&str; JOINT_COUNT] = [
-    "PELVIS", "SPINE_NAVEL", "SPINE_CHEST", "NECK", "CLAVICLE_LEFT", "SHOULDER_LEFT", "ELBOW_LEFT", "WRIST_LEFT",
-    "HAND_LEFT", "HANDTIP_LEFT", "THUMB_LEFT", "CLAVICLE_RIGHT", "SHOULDER_RIGHT", "ELBOW_RIGHT", "WRIST_RIGHT",
-    "HAND_RIGHT", "HANDTIP_RIGHT", "THUMB_RIGHT", "HIP_LEFT", "KNEE_LEFT", "ANKLE_LEFT", "FOOT_LEFT", "HIP_RIGHT",
-    "KNEE_RIGHT", "ANKLE_RIGHT", "FOOT_RIGHT", "HEAD", "NOSE", "EYE_LEFT", "EAR_LEFT", "EYE_RIGHT", "EAR_RIGHT",
+    "PELVIS",
+    "SPINE_NAVEL",
+    "SPINE_CHEST",
+    "NECK",
+    "CLAVICLE_LEFT",
+    "SHOULDER_LEFT",
+    "ELBOW_LEFT",
+    "WRIST_LEFT",
+    "HAND_LEFT",
+    "HANDTIP_LEFT",
+    "THUMB_LEFT",
+    "CLAVICLE_RIGHT",
+    "SHOULDER_RIGHT",
+    "ELBOW_RIGHT",
+    "WRIST_RIGHT",
+    "HAND_RIGHT",
+    "HANDTIP_RIGHT",
+    "THUMB_RIGHT",
+    "HIP_LEFT",
+    "KNEE_LEFT",
+    "ANKLE_LEFT",
+    "FOOT_LEFT",
+    "HIP_RIGHT",
+    "KNEE_RIGHT",
+    "ANKLE_RIGHT",
+    "FOOT_RIGHT",
+    "HEAD",
+    "NOSE",
+    "EYE_LEFT",
+    "EAR_LEFT",
+    "EYE_RIGHT",
+    "EAR_RIGHT",
 ];
 
 /// NTU-25 joints in terms of k4abt joints (NTU order).
 pub const TO_NTU: [JointRule; NTU_JOINTS] = [
-    Source(PELVIS),                                   // SpineBase
-    Midpoint(SPINE_NAVEL, SPINE_CHEST),             // SpineMid
-    Lerp { a: NECK, b: HEAD, t: NECK_FRACTION },    // Neck
-    Source(HEAD),                                     // Head
-    Source(SHOULDER_LEFT),                            // ShoulderLeft
-    Source(ELBOW_LEFT),                               // ElbowLeft
-    Source(WRIST_LEFT),                               // WristLeft
-    Source(HAND_LEFT),                                // HandLeft
-    Source(SHOULDER_RIGHT),                           // ShoulderRight
-    Source(ELBOW_RIGHT),                              // ElbowRight
-    Source(WRIST_RIGHT),                              // WristRight
-    Source(HAND_RIGHT),                               // HandRight
-    Source(HIP_LEFT),                                 // HipLeft
-    Source(KNEE_LEFT),                                // KneeLeft
-    Source(ANKLE_LEFT),                               // AnkleLeft
-    Source(FOOT_LEFT),                                // FootLeft
-    Source(HIP_RIGHT),                                // HipRight
-    Source(KNEE_RIGHT),                               // KneeRight
-    Source(ANKLE_RIGHT),                              // AnkleRight
-    Source(FOOT_RIGHT),                               // FootRight
-    Source(NECK),                                     // SpineShoulder
-    Source(HANDTIP_LEFT),                             // HandTipLeft
-    Source(THUMB_LEFT),                               // ThumbLeft
-    Source(HANDTIP_RIGHT),                            // HandTipRight
-    Source(THUMB_RIGHT),                              // ThumbRight
+    Source(PELVIS),                              // SpineBase
+    Midpoint(SPINE_NAVEL, SPINE_CHEST),          // SpineMid
+    Lerp { a: NECK, b: HEAD, t: NECK_FRACTION }, // Neck
+    Source(HEAD),                                // Head
+    Source(SHOULDER_LEFT),                       // ShoulderLeft
+    Source(ELBOW_LEFT),                          // ElbowLeft
+    Source(WRIST_LEFT),                          // WristLeft
+    Source(HAND_LEFT),                           // HandLeft
+    Source(SHOULDER_RIGHT),                      // ShoulderRight
+    Source(ELBOW_RIGHT),                         // ElbowRight
+    Source(WRIST_RIGHT),                         // WristRight
+    Source(HAND_RIGHT),                          // HandRight
+    Source(HIP_LEFT),                            // HipLeft
+    Source(KNEE_LEFT),                           // KneeLeft
+    Source(ANKLE_LEFT),                          // AnkleLeft
+    Source(FOOT_LEFT),                           // FootLeft
+    Source(HIP_RIGHT),                           // HipRight
+    Source(KNEE_RIGHT),                          // KneeRight
+    Source(ANKLE_RIGHT),                         // AnkleRight
+    Source(FOOT_RIGHT),                          // FootRight
+    Source(NECK),                                // SpineShoulder
+    Source(HANDTIP_LEFT),                        // HandTipLeft
+    Source(THUMB_LEFT),                          // ThumbLeft
+    Source(HANDTIP_RIGHT),                       // HandTipRight
+    Source(THUMB_RIGHT),                         // ThumbRight
 ];
 
 /// Wire confidence of a `k4abt_joint_confidence_level_t`: NONE (0) → 0, LOW (1) → 85, MEDIUM (2) → 170,

@@ -49,11 +49,39 @@ pub const RIGHT_FOOT_INDEX: usize = 32;
 
 /// `PoseLandmark` names in MediaPipe order.
 pub const JOINT_NAMES: [&str; JOINT_COUNT] = [
-    "NOSE", "LEFT_EYE_INNER", "LEFT_EYE", "LEFT_EYE_OUTER", "RIGHT_EYE_INNER", "RIGHT_EYE", "RIGHT_EYE_OUTER",
-    "LEFT_EAR", "RIGHT_EAR", "MOUTH_LEFT", "MOUTH_RIGHT", "LEFT_SHOULDER", "RIGHT_SHOULDER", "LEFT_ELBOW",
-    "RIGHT_ELBOW", "LEFT_WRIST", "RIGHT_WRIST", "LEFT_PINKY", "RIGHT_PINKY", "LEFT_INDEX", "RIGHT_INDEX",
-    "LEFT_THUMB", "RIGHT_THUMB", "LEFT_HIP", "RIGHT_HIP", "LEFT_KNEE", "RIGHT_KNEE", "LEFT_ANKLE", "RIGHT_ANKLE",
-    "LEFT_HEEL", "RIGHT_HEEL", "LEFT_FOOT_INDEX", "RIGHT_FOOT_INDEX",
+    "NOSE",
+    "LEFT_EYE_INNER",
+    "LEFT_EYE",
+    "LEFT_EYE_OUTER",
+    "RIGHT_EYE_INNER",
+    "RIGHT_EYE",
+    "RIGHT_EYE_OUTER",
+    "LEFT_EAR",
+    "RIGHT_EAR",
+    "MOUTH_LEFT",
+    "MOUTH_RIGHT",
+    "LEFT_SHOULDER",
+    "RIGHT_SHOULDER",
+    "LEFT_ELBOW",
+    "RIGHT_ELBOW",
+    "LEFT_WRIST",
+    "RIGHT_WRIST",
+    "LEFT_PINKY",
+    "RIGHT_PINKY",
+    "LEFT_INDEX",
+    "RIGHT_INDEX",
+    "LEFT_THUMB",
+    "RIGHT_THUMB",
+    "LEFT_HIP",
+    "RIGHT_HIP",
+    "LEFT_KNEE",
+    "RIGHT_KNEE",
+    "LEFT_ANKLE",
+    "RIGHT_ANKLE",
+    "LEFT_HEEL",
+    "RIGHT_HEEL",
+    "LEFT_FOOT_INDEX",
+    "RIGHT_FOOT_INDEX",
 ];
 
 /// How far past the knuckles the hand tip lies, as a fraction of the wrist-to-knuckles distance.
@@ -63,35 +91,35 @@ const HAND_TIP_ALONG_HAND: f32 = 1.0 + HAND_TIP_BEYOND_KNUCKLES;
 
 /// NTU-25 joints in terms of MediaPipe landmarks (NTU order).
 pub const TO_NTU: [JointRule; NTU_JOINTS] = [
-    Midpoint(LEFT_HIP, RIGHT_HIP),                     // SpineBase
+    Midpoint(LEFT_HIP, RIGHT_HIP), // SpineBase
     // SpineMid
     LerpMidpoints { a: [LEFT_HIP, RIGHT_HIP], b: [LEFT_SHOULDER, RIGHT_SHOULDER], t: SPINE_MID_FRACTION },
     // Neck
     LerpMidpoints { a: [LEFT_SHOULDER, RIGHT_SHOULDER], b: [LEFT_EAR, RIGHT_EAR], t: NECK_FRACTION },
-    Midpoint(LEFT_EAR, RIGHT_EAR),                     // Head
-    Source(LEFT_SHOULDER),                             // ShoulderLeft
-    Source(LEFT_ELBOW),                                // ElbowLeft
-    Source(LEFT_WRIST),                                // WristLeft
-    Mean3([LEFT_WRIST, LEFT_PINKY, LEFT_INDEX]),       // HandLeft
-    Source(RIGHT_SHOULDER),                            // ShoulderRight
-    Source(RIGHT_ELBOW),                               // ElbowRight
-    Source(RIGHT_WRIST),                               // WristRight
-    Mean3([RIGHT_WRIST, RIGHT_PINKY, RIGHT_INDEX]),    // HandRight
-    Source(LEFT_HIP),                                  // HipLeft
-    Source(LEFT_KNEE),                                 // KneeLeft
-    Source(LEFT_ANKLE),                                // AnkleLeft
-    Source(LEFT_FOOT_INDEX),                           // FootLeft
-    Source(RIGHT_HIP),                                 // HipRight
-    Source(RIGHT_KNEE),                                // KneeRight
-    Source(RIGHT_ANKLE),                               // AnkleRight
-    Source(RIGHT_FOOT_INDEX),                          // FootRight
-    Midpoint(LEFT_SHOULDER, RIGHT_SHOULDER),           // SpineShoulder
+    Midpoint(LEFT_EAR, RIGHT_EAR),                  // Head
+    Source(LEFT_SHOULDER),                          // ShoulderLeft
+    Source(LEFT_ELBOW),                             // ElbowLeft
+    Source(LEFT_WRIST),                             // WristLeft
+    Mean3([LEFT_WRIST, LEFT_PINKY, LEFT_INDEX]),    // HandLeft
+    Source(RIGHT_SHOULDER),                         // ShoulderRight
+    Source(RIGHT_ELBOW),                            // ElbowRight
+    Source(RIGHT_WRIST),                            // WristRight
+    Mean3([RIGHT_WRIST, RIGHT_PINKY, RIGHT_INDEX]), // HandRight
+    Source(LEFT_HIP),                               // HipLeft
+    Source(LEFT_KNEE),                              // KneeLeft
+    Source(LEFT_ANKLE),                             // AnkleLeft
+    Source(LEFT_FOOT_INDEX),                        // FootLeft
+    Source(RIGHT_HIP),                              // HipRight
+    Source(RIGHT_KNEE),                             // KneeRight
+    Source(RIGHT_ANKLE),                            // AnkleRight
+    Source(RIGHT_FOOT_INDEX),                       // FootRight
+    Midpoint(LEFT_SHOULDER, RIGHT_SHOULDER),        // SpineShoulder
     // HandTipLeft
     LerpMidpoints { a: [LEFT_WRIST, LEFT_WRIST], b: [LEFT_PINKY, LEFT_INDEX], t: HAND_TIP_ALONG_HAND },
-    Source(LEFT_THUMB),                                // ThumbLeft
+    Source(LEFT_THUMB), // ThumbLeft
     // HandTipRight
     LerpMidpoints { a: [RIGHT_WRIST, RIGHT_WRIST], b: [RIGHT_PINKY, RIGHT_INDEX], t: HAND_TIP_ALONG_HAND },
-    Source(RIGHT_THUMB),                               // ThumbRight
+    Source(RIGHT_THUMB), // ThumbRight
 ];
 
 /// Wire confidence of a landmark's `visibility` (0..=1): see [`super::confidence_from_fraction`].

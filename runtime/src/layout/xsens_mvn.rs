@@ -41,9 +41,29 @@ pub const LEFT_TOE: usize = 22;
 
 /// MVN segment names in MVN order (MVN numbers them from 1; the wire from 0).
 pub const JOINT_NAMES: [&str; JOINT_COUNT] = [
-    "Pelvis", "L5", "L3", "T12", "T8", "Neck", "Head", "RightShoulder", "RightUpperArm", "RightForeArm", "RightHand",
-    "LeftShoulder", "LeftUpperArm", "LeftForeArm", "LeftHand", "RightUpperLeg", "RightLowerLeg", "RightFoot",
-    "RightToe", "LeftUpperLeg", "LeftLowerLeg", "LeftFoot", "LeftToe",
+    "Pelvis",
+    "L5",
+    "L3",
+    "T12",
+    "T8",
+    "Neck",
+    "Head",
+    "RightShoulder",
+    "RightUpperArm",
+    "RightForeArm",
+    "RightHand",
+    "LeftShoulder",
+    "LeftUpperArm",
+    "LeftForeArm",
+    "LeftHand",
+    "RightUpperLeg",
+    "RightLowerLeg",
+    "RightFoot",
+    "RightToe",
+    "LeftUpperLeg",
+    "LeftLowerLeg",
+    "LeftFoot",
+    "LeftToe",
 ];
 
 /// Kinect's Neck lies at `NECK_FRACTION` of the way from SpineShoulder to Head; with Head one neck length above C1
@@ -52,31 +72,31 @@ const NECK_ALONG_C7_C1: f32 = 2.0 * super::NECK_FRACTION;
 
 /// NTU-25 joints in terms of MVN segment origins (NTU order).
 pub const TO_NTU: [JointRule; NTU_JOINTS] = [
-    Source(PELVIS),                                                          // SpineBase
-    Source(T12),                                                             // SpineMid
-    Lerp { a: NECK, b: HEAD, t: NECK_ALONG_C7_C1 },                          // Neck
-    Extend { from: NECK, to: HEAD, by: 1.0 },                                // Head
-    Source(LEFT_UPPER_ARM),                                                  // ShoulderLeft
-    Source(LEFT_FORE_ARM),                                                   // ElbowLeft
-    Source(LEFT_HAND),                                                       // WristLeft
-    Extend { from: LEFT_FORE_ARM, to: LEFT_HAND, by: HAND_BEYOND_WRIST },    // HandLeft
-    Source(RIGHT_UPPER_ARM),                                                 // ShoulderRight
-    Source(RIGHT_FORE_ARM),                                                  // ElbowRight
-    Source(RIGHT_HAND),                                                      // WristRight
-    Extend { from: RIGHT_FORE_ARM, to: RIGHT_HAND, by: HAND_BEYOND_WRIST },  // HandRight
-    Source(LEFT_UPPER_LEG),                                                  // HipLeft
-    Source(LEFT_LOWER_LEG),                                                  // KneeLeft
-    Source(LEFT_FOOT),                                                       // AnkleLeft
-    Source(LEFT_TOE),                                                        // FootLeft
-    Source(RIGHT_UPPER_LEG),                                                 // HipRight
-    Source(RIGHT_LOWER_LEG),                                                 // KneeRight
-    Source(RIGHT_FOOT),                                                      // AnkleRight
-    Source(RIGHT_TOE),                                                       // FootRight
-    Source(NECK),                                                            // SpineShoulder
-    Extend { from: LEFT_FORE_ARM, to: LEFT_HAND, by: HAND_TIP_BEYOND_WRIST }, // HandTipLeft
-    Missing,                                                                 // ThumbLeft
+    Source(PELVIS),                                                             // SpineBase
+    Source(T12),                                                                // SpineMid
+    Lerp { a: NECK, b: HEAD, t: NECK_ALONG_C7_C1 },                             // Neck
+    Extend { from: NECK, to: HEAD, by: 1.0 },                                   // Head
+    Source(LEFT_UPPER_ARM),                                                     // ShoulderLeft
+    Source(LEFT_FORE_ARM),                                                      // ElbowLeft
+    Source(LEFT_HAND),                                                          // WristLeft
+    Extend { from: LEFT_FORE_ARM, to: LEFT_HAND, by: HAND_BEYOND_WRIST },       // HandLeft
+    Source(RIGHT_UPPER_ARM),                                                    // ShoulderRight
+    Source(RIGHT_FORE_ARM),                                                     // ElbowRight
+    Source(RIGHT_HAND),                                                         // WristRight
+    Extend { from: RIGHT_FORE_ARM, to: RIGHT_HAND, by: HAND_BEYOND_WRIST },     // HandRight
+    Source(LEFT_UPPER_LEG),                                                     // HipLeft
+    Source(LEFT_LOWER_LEG),                                                     // KneeLeft
+    Source(LEFT_FOOT),                                                          // AnkleLeft
+    Source(LEFT_TOE),                                                           // FootLeft
+    Source(RIGHT_UPPER_LEG),                                                    // HipRight
+    Source(RIGHT_LOWER_LEG),                                                    // KneeRight
+    Source(RIGHT_FOOT),                                                         // AnkleRight
+    Source(RIGHT_TOE),                                                          // FootRight
+    Source(NECK),                                                               // SpineShoulder
+    Extend { from: LEFT_FORE_ARM, to: LEFT_HAND, by: HAND_TIP_BEYOND_WRIST },   // HandTipLeft
+    Missing,                                                                    // ThumbLeft
     Extend { from: RIGHT_FORE_ARM, to: RIGHT_HAND, by: HAND_TIP_BEYOND_WRIST }, // HandTipRight
-    Missing,                                                                 // ThumbRight
+    Missing,                                                                    // ThumbRight
 ];
 
 /// MVN has no per-segment confidence: a sender marks every segment it has with this value (and 0 for a segment it

@@ -52,41 +52,73 @@ pub const RIGHT_HAND_PINKY_1: usize = 37;
 
 /// `sl::BODY_38_PARTS` names in SDK order.
 pub const JOINT_NAMES: [&str; JOINT_COUNT] = [
-    "PELVIS", "SPINE_1", "SPINE_2", "SPINE_3", "NECK", "NOSE", "LEFT_EYE", "RIGHT_EYE", "LEFT_EAR", "RIGHT_EAR",
-    "LEFT_CLAVICLE", "RIGHT_CLAVICLE", "LEFT_SHOULDER", "RIGHT_SHOULDER", "LEFT_ELBOW", "RIGHT_ELBOW", "LEFT_WRIST",
-    "RIGHT_WRIST", "LEFT_HIP", "RIGHT_HIP", "LEFT_KNEE", "RIGHT_KNEE", "LEFT_ANKLE", "RIGHT_ANKLE", "LEFT_BIG_TOE",
-    "RIGHT_BIG_TOE", "LEFT_SMALL_TOE", "RIGHT_SMALL_TOE", "LEFT_HEEL", "RIGHT_HEEL", "LEFT_HAND_THUMB_4",
-    "RIGHT_HAND_THUMB_4", "LEFT_HAND_INDEX_1", "RIGHT_HAND_INDEX_1", "LEFT_HAND_MIDDLE_4", "RIGHT_HAND_MIDDLE_4",
-    "LEFT_HAND_PINKY_1", "RIGHT_HAND_PINKY_1",
+    "PELVIS",
+    "SPINE_1",
+    "SPINE_2",
+    "SPINE_3",
+    "NECK",
+    "NOSE",
+    "LEFT_EYE",
+    "RIGHT_EYE",
+    "LEFT_EAR",
+    "RIGHT_EAR",
+    "LEFT_CLAVICLE",
+    "RIGHT_CLAVICLE",
+    "LEFT_SHOULDER",
+    "RIGHT_SHOULDER",
+    "LEFT_ELBOW",
+    "RIGHT_ELBOW",
+    "LEFT_WRIST",
+    "RIGHT_WRIST",
+    "LEFT_HIP",
+    "RIGHT_HIP",
+    "LEFT_KNEE",
+    "RIGHT_KNEE",
+    "LEFT_ANKLE",
+    "RIGHT_ANKLE",
+    "LEFT_BIG_TOE",
+    "RIGHT_BIG_TOE",
+    "LEFT_SMALL_TOE",
+    "RIGHT_SMALL_TOE",
+    "LEFT_HEEL",
+    "RIGHT_HEEL",
+    "LEFT_HAND_THUMB_4",
+    "RIGHT_HAND_THUMB_4",
+    "LEFT_HAND_INDEX_1",
+    "RIGHT_HAND_INDEX_1",
+    "LEFT_HAND_MIDDLE_4",
+    "RIGHT_HAND_MIDDLE_4",
+    "LEFT_HAND_PINKY_1",
+    "RIGHT_HAND_PINKY_1",
 ];
 
 /// NTU-25 joints in terms of BODY_38 keypoints (NTU order).
 pub const TO_NTU: [JointRule; NTU_JOINTS] = [
-    Source(PELVIS),                                                                        // SpineBase
-    Source(SPINE_2),                                                                       // SpineMid
-    LerpMidpoints { a: [NECK, NECK], b: [LEFT_EAR, RIGHT_EAR], t: NECK_FRACTION },         // Neck
-    Midpoint(LEFT_EAR, RIGHT_EAR),                                                         // Head
-    Source(LEFT_SHOULDER),                                                                 // ShoulderLeft
-    Source(LEFT_ELBOW),                                                                    // ElbowLeft
-    Source(LEFT_WRIST),                                                                    // WristLeft
-    Mean3([LEFT_WRIST, LEFT_HAND_INDEX_1, LEFT_HAND_PINKY_1]),                             // HandLeft
-    Source(RIGHT_SHOULDER),                                                                // ShoulderRight
-    Source(RIGHT_ELBOW),                                                                   // ElbowRight
-    Source(RIGHT_WRIST),                                                                   // WristRight
-    Mean3([RIGHT_WRIST, RIGHT_HAND_INDEX_1, RIGHT_HAND_PINKY_1]),                          // HandRight
-    Source(LEFT_HIP),                                                                      // HipLeft
-    Source(LEFT_KNEE),                                                                     // KneeLeft
-    Source(LEFT_ANKLE),                                                                    // AnkleLeft
-    Midpoint(LEFT_BIG_TOE, LEFT_SMALL_TOE),                                                // FootLeft
-    Source(RIGHT_HIP),                                                                     // HipRight
-    Source(RIGHT_KNEE),                                                                    // KneeRight
-    Source(RIGHT_ANKLE),                                                                   // AnkleRight
-    Midpoint(RIGHT_BIG_TOE, RIGHT_SMALL_TOE),                                              // FootRight
-    Source(NECK),                                                                          // SpineShoulder
-    Source(LEFT_HAND_MIDDLE_4),                                                            // HandTipLeft
-    Source(LEFT_HAND_THUMB_4),                                                             // ThumbLeft
-    Source(RIGHT_HAND_MIDDLE_4),                                                           // HandTipRight
-    Source(RIGHT_HAND_THUMB_4),                                                            // ThumbRight
+    Source(PELVIS),                                                                // SpineBase
+    Source(SPINE_2),                                                               // SpineMid
+    LerpMidpoints { a: [NECK, NECK], b: [LEFT_EAR, RIGHT_EAR], t: NECK_FRACTION }, // Neck
+    Midpoint(LEFT_EAR, RIGHT_EAR),                                                 // Head
+    Source(LEFT_SHOULDER),                                                         // ShoulderLeft
+    Source(LEFT_ELBOW),                                                            // ElbowLeft
+    Source(LEFT_WRIST),                                                            // WristLeft
+    Mean3([LEFT_WRIST, LEFT_HAND_INDEX_1, LEFT_HAND_PINKY_1]),                     // HandLeft
+    Source(RIGHT_SHOULDER),                                                        // ShoulderRight
+    Source(RIGHT_ELBOW),                                                           // ElbowRight
+    Source(RIGHT_WRIST),                                                           // WristRight
+    Mean3([RIGHT_WRIST, RIGHT_HAND_INDEX_1, RIGHT_HAND_PINKY_1]),                  // HandRight
+    Source(LEFT_HIP),                                                              // HipLeft
+    Source(LEFT_KNEE),                                                             // KneeLeft
+    Source(LEFT_ANKLE),                                                            // AnkleLeft
+    Midpoint(LEFT_BIG_TOE, LEFT_SMALL_TOE),                                        // FootLeft
+    Source(RIGHT_HIP),                                                             // HipRight
+    Source(RIGHT_KNEE),                                                            // KneeRight
+    Source(RIGHT_ANKLE),                                                           // AnkleRight
+    Midpoint(RIGHT_BIG_TOE, RIGHT_SMALL_TOE),                                      // FootRight
+    Source(NECK),                                                                  // SpineShoulder
+    Source(LEFT_HAND_MIDDLE_4),                                                    // HandTipLeft
+    Source(LEFT_HAND_THUMB_4),                                                     // ThumbLeft
+    Source(RIGHT_HAND_MIDDLE_4),                                                   // HandTipRight
+    Source(RIGHT_HAND_THUMB_4),                                                    // ThumbRight
 ];
 
 pub use super::zed_body34::confidence_from_keypoint_confidence;

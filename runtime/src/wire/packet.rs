@@ -50,15 +50,13 @@ impl core::fmt::Display for DecodeError {
             DecodeError::Crc { computed, received } => {
                 write!(f, "CRC mismatch: computed {computed:#010x}, packet says {received:#010x}")
             }
-            DecodeError::UnsupportedVersion { major } => write!(
-                f,
-                "protocol major version {major} is not supported (this build speaks v{PROTOCOL_MAJOR})"
-            ),
+            DecodeError::UnsupportedVersion { major } => {
+                write!(f, "protocol major version {major} is not supported (this build speaks v{PROTOCOL_MAJOR})")
+            }
             DecodeError::Malformed => f.write_str("malformed message"),
-            DecodeError::CountOutOfRange => write!(
-                f,
-                "a frame has more than {MAX_BODIES} bodies or a body more than {MAX_JOINTS} joints"
-            ),
+            DecodeError::CountOutOfRange => {
+                write!(f, "a frame has more than {MAX_BODIES} bodies or a body more than {MAX_JOINTS} joints")
+            }
             DecodeError::NonFinite => f.write_str("a joint coordinate is NaN or infinite"),
             DecodeError::JointCount { expected, actual } => {
                 write!(f, "a body has {actual} joints but the announced layout has {expected}")
@@ -109,9 +107,8 @@ pub fn encode_packet(message: &Message, out: &mut [u8]) -> Result<usize, EncodeE
     }
     out[start] = PROTOCOL_MAJOR;
     let body_end = room - 4;
-    let message_len = postcard::to_slice(message, &mut out[start + 1..body_end])
-        .map_err(|_| EncodeError::BufferTooSmall)?
-        .len();
+    let message_len =
+        postcard::to_slice(message, &mut out[start + 1..body_end]).map_err(|_| EncodeError::BufferTooSmall)?.len();
     let crc_at = start + 1 + message_len;
     let crc = crc32(&out[start..crc_at]);
     out[crc_at..crc_at + 4].copy_from_slice(&crc.to_le_bytes());
@@ -152,11 +149,8 @@ pub(crate) fn decode_unstuffed_into(packet: &[u8], slot: &mut Message) -> Result
     let body = &checked[1..];
     if body[0] == FRAME_VARIANT {
         if !matches!(slot, Message::Frame(_)) {
-            *slot = Message::Frame(super::message::Frame {
-                sequence: 0,
-                timestamp_us: 0,
-                bodies: heapless::Vec::new(),
-            });
+            *slot =
+                Message::Frame(super::message::Frame { sequence: 0, timestamp_us: 0, bodies: heapless::Vec::new() });
         }
         if let Message::Frame(frame) = slot {
             read_frame_into(&body[1..], frame)?;

@@ -264,19 +264,20 @@ fn encode_refuses_a_small_buffer() {
     assert_eq!(encode_packet(&frame(1, 0, 0), &mut []), Err(EncodeError::BufferTooSmall));
 }
 
-
 mod frame_reader_matches_postcard {
     use super::super::frame_reader::read_frame_into;
     use super::*;
     use proptest::prelude::*;
 
     fn arbitrary_frame() -> impl Strategy<Value = Frame> {
-        let joint = (any::<f32>(), any::<f32>(), any::<f32>(), any::<u8>())
-            .prop_map(|(x, y, z, confidence)| Joint { x, y, z, confidence });
-        let body = (any::<u32>(), proptest::collection::vec(joint, 0..=MAX_JOINTS)).prop_map(|(id, joints)| Body {
-            id,
-            joints: heapless::Vec::from_slice(&joints).unwrap(),
+        let joint = (any::<f32>(), any::<f32>(), any::<f32>(), any::<u8>()).prop_map(|(x, y, z, confidence)| Joint {
+            x,
+            y,
+            z,
+            confidence,
         });
+        let body = (any::<u32>(), proptest::collection::vec(joint, 0..=MAX_JOINTS))
+            .prop_map(|(id, joints)| Body { id, joints: heapless::Vec::from_slice(&joints).unwrap() });
         (any::<u32>(), any::<u64>(), proptest::collection::vec(body, 0..=MAX_BODIES)).prop_map(
             |(sequence, timestamp_us, bodies)| Frame {
                 sequence,

@@ -7,9 +7,9 @@
 
 use skelact_runtime::engine::{check_lengths, Engine, EngineError};
 
-use super::{EngineTarget, TensorRtError};
 #[cfg(skelact_tensorrt)]
 use super::{check_compatible, ComputeCapability, DeviceInfo, TrtVersion};
+use super::{EngineTarget, TensorRtError};
 
 /// How to bind an engine.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -45,7 +45,13 @@ mod ffi {
 
     extern "C" {
         pub fn skelact_trt_library_version() -> i32;
-        pub fn skelact_trt_device_info(device: i32, major: *mut i32, minor: *mut i32, name: *mut c_char, cap: usize) -> i32;
+        pub fn skelact_trt_device_info(
+            device: i32,
+            major: *mut i32,
+            minor: *mut i32,
+            name: *mut c_char,
+            cap: usize,
+        ) -> i32;
         pub fn skelact_trt_create(
             device: i32,
             plan: *const u8,
@@ -57,7 +63,13 @@ mod ffi {
         ) -> *mut SkelactTrt;
         pub fn skelact_trt_input_len(handle: *const SkelactTrt) -> usize;
         pub fn skelact_trt_output_len(handle: *const SkelactTrt) -> usize;
-        pub fn skelact_trt_run(handle: *mut SkelactTrt, input: *const f32, input_len: usize, output: *mut f32, output_len: usize) -> i32;
+        pub fn skelact_trt_run(
+            handle: *mut SkelactTrt,
+            input: *const f32,
+            input_len: usize,
+            output: *mut f32,
+            output_len: usize,
+        ) -> i32;
         pub fn skelact_trt_destroy(handle: *mut SkelactTrt);
     }
 
@@ -164,7 +176,13 @@ impl Engine for TensorRtEngine {
         {
             // SAFETY: the lengths were checked against the shim's, and the slices outlive the synchronous call.
             let code = unsafe {
-                ffi::skelact_trt_run(self.handle.as_ptr(), input.as_ptr(), input.len(), output.as_mut_ptr(), output.len())
+                ffi::skelact_trt_run(
+                    self.handle.as_ptr(),
+                    input.as_ptr(),
+                    input.len(),
+                    output.as_mut_ptr(),
+                    output.len(),
+                )
             };
             if code != 0 {
                 tracing::error!(backend = "tensorrt", code, "inference failed");
