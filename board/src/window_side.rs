@@ -11,7 +11,7 @@
 
 use skelact_runtime::decision::Decisions;
 use skelact_runtime::engine::Engine;
-use skelact_runtime::head::{fuse_softmax, softmax, LinearHead, PrototypeHead};
+use skelact_runtime::head::{stream_probabilities, LinearHead, PrototypeHead};
 use skelact_runtime::pipeline::{Classifier, PipelineError, StreamEngines, Tensors, WindowInfo};
 use skelact_runtime::wire::Event;
 
@@ -157,13 +157,7 @@ impl<E: Engine + Send> WindowClassifier for EnrolledClassifier<'_, E> {
             for s in 0..streams {
                 self.linear.logits(&self.outputs[s][..out], &mut self.logits[s][..bundle])?;
             }
-            let [l0, l1, l2] = &self.logits;
-            let all = [&l0[..bundle], &l1[..bundle], &l2[..bundle]];
-            if streams == 1 {
-                softmax(all[0], &mut scores[..bundle])?;
-            } else {
-                fuse_softmax(&all[..streams], &stream_weights[..streams], &mut scores[..bundle])?;
-            }
+            stream_probabilities(&self.logits, &stream_weights[..streams], &mut scores[..bundle])?;
             scores[bundle..].iter_mut().for_each(|s| *s = 0.0);
         }
         self.decisions.update(window.body_id, t, scores, emit)?;

@@ -22,7 +22,7 @@ mod prototype;
 mod softmax;
 mod text;
 
-pub use fusion::fuse_softmax;
+pub use fusion::{fuse_softmax, stream_probabilities};
 pub use linear::LinearHead;
 pub use prototype::{PrototypeHead, PrototypeMatch, DEFAULT_MAX_K};
 pub use softmax::{softmax, softmax_in_place};

@@ -9,7 +9,7 @@
 
 use crate::decision::{DecisionConfig, DecisionError, Decisions};
 use crate::engine::{Engine, EngineError};
-use crate::head::{fuse_softmax, softmax, HeadError, LinearHead, PrototypeHead, TextPrototypeHead};
+use crate::head::{stream_probabilities, HeadError, LinearHead, PrototypeHead, TextPrototypeHead};
 use crate::layout::{map_body, SourceFormat};
 use crate::preprocess::{Outputs, PreprocessConfig, PreprocessError, Preprocessor, Streams};
 use crate::skeleton::Pose;
@@ -378,13 +378,7 @@ impl<'a, E: Engine, const MAX_OUT: usize, const BODIES: usize, const MAX_CLASSES
                         _ => self.logits[s][..classes].copy_from_slice(&self.outputs[s][..classes]),
                     }
                 }
-                let [l0, l1, l2] = &self.logits;
-                let all = [&l0[..classes], &l1[..classes], &l2[..classes]];
-                if streams == 1 {
-                    softmax(all[0], &mut self.scores[..classes])?;
-                } else {
-                    fuse_softmax(&all[..streams], &stream_weights[..streams], &mut self.scores[..classes])?;
-                }
+                stream_probabilities(&self.logits, &stream_weights[..streams], &mut self.scores[..classes])?;
                 self.decisions.update(window.body_id, t, &self.scores[..classes], emit)?;
             }
             Head::Prototype { head, min_similarity } => {

@@ -46,6 +46,30 @@ pub fn fuse_softmax(stream_logits: &[&[f32]], weights: &[f32], fused: &mut [f32]
     Ok(())
 }
 
+/// Label probabilities of the streams that ran, as the classifiers compute them: the plain [`super::softmax`] of
+/// one stream's logits, or [`fuse_softmax`] of several with their weights. Stream `s` uses
+/// `stream_logits[s][..probabilities.len()]`; `weights` has one weight per stream that ran (1 to 3).
+pub fn stream_probabilities<const N: usize>(
+    stream_logits: &[[f32; N]; 3],
+    weights: &[f32],
+    probabilities: &mut [f32],
+) -> Result<(), HeadError> {
+    let classes = probabilities.len();
+    if classes > N {
+        return Err(HeadError::Length { expected: classes, actual: N });
+    }
+    let [l0, l1, l2] = stream_logits;
+    let all = [&l0[..classes], &l1[..classes], &l2[..classes]];
+    match weights.len() {
+        1 => super::softmax(all[0], probabilities),
+        streams => fuse_softmax(
+            all.get(..streams).ok_or(HeadError::Length { expected: 3, actual: streams })?,
+            weights,
+            probabilities,
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     extern crate std;
@@ -106,5 +130,25 @@ mod tests {
         assert_eq!(fuse_softmax(&[&a, &a], &[0.0, 0.0], &mut fused), Err(HeadError::Weight));
         assert_eq!(fuse_softmax(&[&[] as &[f32]], &[1.0], &mut []), Err(HeadError::Empty));
         assert_eq!(fused, [9.0; 2]);
+    }
+
+    #[test]
+    fn stream_probabilities_is_softmax_for_one_stream_and_fusion_for_several() {
+        let logits = [[1.0, 2.0, 9.0], [0.5, -1.0, 9.0], [3.0, 0.0, 9.0]];
+        let (mut got, mut want) = ([0.0f32; 2], [0.0f32; 2]);
+        stream_probabilities(&logits, &[0.3], &mut got).unwrap();
+        super::super::softmax(&logits[0][..2], &mut want).unwrap();
+        assert_eq!(got, want);
+        stream_probabilities(&logits, &[1.0, 0.5, 2.0], &mut got).unwrap();
+        fuse_softmax(&[&logits[0][..2], &logits[1][..2], &logits[2][..2]], &[1.0, 0.5, 2.0], &mut want).unwrap();
+        assert_eq!(got, want);
+        assert_eq!(
+            stream_probabilities(&logits, &[1.0], &mut [0.0; 4]),
+            Err(HeadError::Length { expected: 4, actual: 3 })
+        );
+        assert_eq!(
+            stream_probabilities(&logits, &[1.0; 4], &mut got),
+            Err(HeadError::Length { expected: 3, actual: 4 })
+        );
     }
 }
