@@ -1,9 +1,13 @@
-//! A reader for NumPy `.npy` files holding little-endian floats, the format of the desktop reference outputs.
+//! A reader for NumPy `.npy` files holding little-endian floats, the format of the desktop reference outputs, and
+//! a writer of float32 arrays (what `skelact validate` hands back to the desktop).
 //!
 //! Only what the references use is supported: format versions 1–3, C order, dtype `<f4` (read as is) or `<f8`
 //! (rounded to f32). Anything else is refused with a reason rather than misread.
 
+use std::io::Write as _;
 use std::path::Path;
+
+use anyhow::Context as _;
 
 /// An n-dimensional f32 array in C order.
 #[derive(Clone, Debug, PartialEq)]
@@ -118,9 +122,48 @@ fn parse_shape(text: &str) -> Result<Vec<usize>, NpyError> {
         .collect()
 }
 
+/// Writes a C-order little-endian float32 `.npy` (format 1.0).
+pub fn write_f32(path: &Path, shape: &[usize], data: &[f32]) -> anyhow::Result<()> {
+    debug_assert_eq!(shape.iter().product::<usize>(), data.len());
+    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+    let shape_text = if dims.len() == 1 { format!("({},)", dims[0]) } else { format!("({})", dims.join(", ")) };
+    let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {shape_text}, }}");
+    // The header, with magic, version and length, is padded with spaces to a multiple of 64 and ends in '\n'.
+    let unpadded = 10 + header.len() + 1;
+    header.push_str(&" ".repeat(unpadded.next_multiple_of(64) - unpadded));
+    header.push('\n');
+    let header_len = u16::try_from(header.len()).map_err(|_| anyhow::anyhow!("npy header too long"))?;
+    let mut file = std::fs::File::create(path).with_context(|| format!("could not create {}", path.display()))?;
+    let mut bytes = Vec::with_capacity(10 + header.len() + 4 * data.len());
+    bytes.extend_from_slice(MAGIC);
+    bytes.extend_from_slice(&[1, 0]);
+    bytes.extend_from_slice(&header_len.to_le_bytes());
+    bytes.extend_from_slice(header.as_bytes());
+    for v in data {
+        bytes.extend_from_slice(&v.to_le_bytes());
+    }
+    file.write_all(&bytes).with_context(|| format!("could not write {}", path.display()))?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn npy_files_written_here_read_back_with_the_board_reader() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.npy");
+        let data: Vec<f32> = (0..24).map(|i| i as f32 * 0.5 - 3.0).collect();
+        write_f32(&path, &[2, 3, 4], &data).unwrap();
+        let back = NpyArray::read(&path).unwrap();
+        assert_eq!(back.shape, vec![2, 3, 4]);
+        assert_eq!(back.data, data);
+        write_f32(&path, &[5], &data[..5]).unwrap();
+        assert_eq!(NpyArray::read(&path).unwrap().shape, vec![5]);
+        let bytes = std::fs::read(&path).unwrap();
+        assert_eq!((10 + u16::from_le_bytes([bytes[8], bytes[9]]) as usize) % 64, 0);
+    }
 
     fn npy(header: &str, data: &[u8]) -> Vec<u8> {
         let mut bytes = MAGIC.to_vec();

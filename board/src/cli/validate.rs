@@ -16,12 +16,11 @@
 
 use std::fmt::Write as _;
 use std::fs;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, ensure, Context, Result};
 use skelact_board::backend::tract::{TractEngine, TractOptions};
-use skelact_board::npy::NpyArray;
+use skelact_board::npy::{self, NpyArray};
 use skelact_runtime::bundle::{AlignedBytes, Bundle, ExemplarStorage, Precision, StreamKind};
 use skelact_runtime::engine::Engine;
 use skelact_runtime::pipeline::Head;
@@ -248,14 +247,14 @@ pub fn run(args: &ValidateArgs) -> Result<()> {
     for (s, (kind, _)) in engines.iter().enumerate() {
         let name = stream_name(*kind);
         if embeddings_wanted {
-            write_npy(&args.out.join(format!("{name}_embedding.npy")), &[n, out_len], &embeddings[s])?;
+            npy::write_f32(&args.out.join(format!("{name}_embedding.npy")), &[n, out_len], &embeddings[s])?;
         }
         if logits_wanted {
-            write_npy(&args.out.join(format!("{name}_logits.npy")), &[n, classes], &logits[s])?;
+            npy::write_f32(&args.out.join(format!("{name}_logits.npy")), &[n, classes], &logits[s])?;
         }
     }
     let t = frontend.preprocess.frames_out;
-    write_npy(&args.out.join("joint_input.npy"), &[dumped, 3, t, NTU_JOINTS, WINDOW_BODIES], &inputs)?;
+    npy::write_f32(&args.out.join("joint_input.npy"), &[dumped, 3, t, NTU_JOINTS, WINDOW_BODIES], &inputs)?;
     fs::write(args.out.join("refused.txt"), &refused)?;
     let refusals = refused.lines().count();
     println!(
@@ -336,59 +335,21 @@ fn load_tensorrt(_: &Bundle<'_>, _: StreamKind, _: Precision) -> Result<Box<dyn 
     bail!("this skelact was built without TensorRT; rebuild on the device with `--features tensorrt`")
 }
 
-/// Writes a C-order little-endian float32 `.npy` (format 1.0).
-fn write_npy(path: &Path, shape: &[usize], data: &[f32]) -> Result<()> {
-    debug_assert_eq!(shape.iter().product::<usize>(), data.len());
-    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
-    let shape_text = if dims.len() == 1 { format!("({},)", dims[0]) } else { format!("({})", dims.join(", ")) };
-    let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {shape_text}, }}");
-    // The header, with magic, version and length, is padded with spaces to a multiple of 64 and ends in '\n'.
-    let unpadded = 10 + header.len() + 1;
-    header.push_str(&" ".repeat(unpadded.next_multiple_of(64) - unpadded));
-    header.push('\n');
-    let header_len = u16::try_from(header.len()).context("npy header too long")?;
-    let mut file = fs::File::create(path).with_context(|| format!("could not create {}", path.display()))?;
-    let mut bytes = Vec::with_capacity(10 + header.len() + 4 * data.len());
-    bytes.extend_from_slice(b"\x93NUMPY\x01\x00");
-    bytes.extend_from_slice(&header_len.to_le_bytes());
-    bytes.extend_from_slice(header.as_bytes());
-    for v in data {
-        bytes.extend_from_slice(&v.to_le_bytes());
-    }
-    file.write_all(&bytes).with_context(|| format!("could not write {}", path.display()))?;
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn npy_files_written_here_read_back_with_the_board_reader() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("x.npy");
-        let data: Vec<f32> = (0..24).map(|i| i as f32 * 0.5 - 3.0).collect();
-        write_npy(&path, &[2, 3, 4], &data).unwrap();
-        let back = NpyArray::read(&path).unwrap();
-        assert_eq!(back.shape, vec![2, 3, 4]);
-        assert_eq!(back.data, data);
-        write_npy(&path, &[5], &data[..5]).unwrap();
-        assert_eq!(NpyArray::read(&path).unwrap().shape, vec![5]);
-        let bytes = fs::read(&path).unwrap();
-        assert_eq!((10 + u16::from_le_bytes([bytes[8], bytes[9]]) as usize) % 64, 0);
-    }
-
-    #[test]
     fn raw_windows_with_inconsistent_shapes_are_refused() {
         let dir = tempfile::tempdir().unwrap();
-        write_npy(&dir.path().join("joints.npy"), &[1, 2, 3, 25, 3], &[0.0; 450]).unwrap();
-        write_npy(&dir.path().join("valid.npy"), &[1, 2, 3, 25], &[1.0; 150]).unwrap();
-        write_npy(&dir.path().join("present.npy"), &[1, 2, 4], &[1.0; 8]).unwrap();
-        write_npy(&dir.path().join("frames.npy"), &[1], &[3.0]).unwrap();
+        npy::write_f32(&dir.path().join("joints.npy"), &[1, 2, 3, 25, 3], &[0.0; 450]).unwrap();
+        npy::write_f32(&dir.path().join("valid.npy"), &[1, 2, 3, 25], &[1.0; 150]).unwrap();
+        npy::write_f32(&dir.path().join("present.npy"), &[1, 2, 4], &[1.0; 8]).unwrap();
+        npy::write_f32(&dir.path().join("frames.npy"), &[1], &[3.0]).unwrap();
         let err = RawWindows::read(dir.path()).unwrap_err().to_string();
         assert!(err.contains("present.npy has shape [1, 2, 4]"), "{err}");
-        write_npy(&dir.path().join("present.npy"), &[1, 2, 3], &[1.0; 6]).unwrap();
-        write_npy(&dir.path().join("frames.npy"), &[1], &[4.0]).unwrap();
+        npy::write_f32(&dir.path().join("present.npy"), &[1, 2, 3], &[1.0; 6]).unwrap();
+        npy::write_f32(&dir.path().join("frames.npy"), &[1], &[4.0]).unwrap();
         let err = RawWindows::read(dir.path()).unwrap_err().to_string();
         assert!(err.contains("length 4 is not in 1..=3"), "{err}");
     }
@@ -401,10 +362,10 @@ mod tests {
         let mut valid = vec![1f32; 2 * 3 * 25];
         valid[25 + 7] = 0.0; // [body 0][frame 1][joint 7]
         let present = [1.0, 1.0, 1.0, 0.0, 1.0, 0.0];
-        write_npy(&dir.path().join("joints.npy"), &[1, 2, 3, 25, 3], &joints).unwrap();
-        write_npy(&dir.path().join("valid.npy"), &[1, 2, 3, 25], &valid).unwrap();
-        write_npy(&dir.path().join("present.npy"), &[1, 2, 3], &present).unwrap();
-        write_npy(&dir.path().join("frames.npy"), &[1], &[3.0]).unwrap();
+        npy::write_f32(&dir.path().join("joints.npy"), &[1, 2, 3, 25, 3], &joints).unwrap();
+        npy::write_f32(&dir.path().join("valid.npy"), &[1, 2, 3, 25], &valid).unwrap();
+        npy::write_f32(&dir.path().join("present.npy"), &[1, 2, 3], &present).unwrap();
+        npy::write_f32(&dir.path().join("frames.npy"), &[1], &[3.0]).unwrap();
         let raw = RawWindows::read(dir.path()).unwrap();
         let mut window: Box<WindowFrames<MAX_WINDOW_FRAMES>> = Box::default();
         raw.fill(0, &mut window).unwrap();
