@@ -117,8 +117,7 @@ fn write_bundle(options: &BundleOptions) -> Result<()> {
 /// Builds the device binary (dev profile: its dependencies, tract included, are optimized there) and returns it.
 fn skelact_binary() -> Result<PathBuf> {
     crate::run(cargo().args(["build", "--package", "skelact-board", "--bin", "skelact"]))?;
-    let target =
-        std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| project_root().join("target"));
+    let target = crate::target_dir();
     let binary = target.join("debug").join("skelact");
     if !binary.is_file() {
         bail!("{} was not built", binary.display());

@@ -79,6 +79,11 @@ pub fn run(command: &mut Command) -> Result<()> {
     Ok(())
 }
 
+/// Cargo's target directory: `$CARGO_TARGET_DIR`, or `target/` in the repository root.
+pub fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| project_root().join("target"))
+}
+
 pub fn cargo() -> Command {
     Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
 }
@@ -97,8 +102,7 @@ fn bench(args: &[String]) -> Result<()> {
     }
     run(&mut criterion)?;
     run(cargo().args(["build", "--release", "--package", "skelact-board", "--bin", "skelact"]))?;
-    let target =
-        std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| project_root().join("target"));
+    let target = target_dir();
     let skelact = target.join("release").join("skelact");
     let bundle = project_root().join("models").join("zoo").join("default.skb");
     let python = project_root().join(".venv").join("bin").join("python");

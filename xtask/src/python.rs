@@ -92,8 +92,7 @@ pub fn pytest(extra: &[String]) -> Result<()> {
     }
     let mut command = Command::new(venv_python());
     command.args(["-m", "pytest", "models/tests", "-q"]).args(extra);
-    let target =
-        std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| project_root().join("target"));
+    let target = crate::target_dir();
     for (variable, name) in [("SKELACT_BIN", "skelact"), ("SKELACT_XTASK_BIN", "xtask")] {
         let binary = target.join("debug").join(name);
         if binary.is_file() {
