@@ -32,6 +32,19 @@ fn logits_bundle(dir: &Path) -> PathBuf {
     common::write(dir, "default.skb", &common::default_bundle(TestHead::Logits, DecisionConfig::default()))
 }
 
+/// Runs `skelact demo` at 20× speed with a queue that never drops a window, writing its summary into `dir`;
+/// returns what it printed and the summary.
+fn fast_demo(bundle: &Path, session: &Path, dir: &Path, quiet: bool) -> (String, serde_json::Value) {
+    let summary = dir.join("summary.json");
+    let mut args = vec!["demo", "--bundle", path_str(bundle), "--session", path_str(session)];
+    args.extend(["--speed", "20", "--queue-windows", "1000", "--summary", path_str(&summary)]);
+    if quiet {
+        args.push("--quiet");
+    }
+    let stdout = String::from_utf8(skelact(&args).stdout).unwrap();
+    (stdout, serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap())
+}
+
 #[test]
 fn convert_writes_sessions_as_recordings_with_the_losses_as_sequence_gaps() {
     let dir = tempfile::tempdir().unwrap();
@@ -123,23 +136,8 @@ fn bench_reports_percentiles_and_says_when_onnxruntime_is_missing() {
 fn demo_scores_a_session_and_writes_its_summary() {
     let dir = tempfile::tempdir().unwrap();
     let bundle = logits_bundle(dir.path());
-    let summary = dir.path().join("summary.json");
-    let output = skelact(&[
-        "demo",
-        "--bundle",
-        path_str(&bundle),
-        "--session",
-        path_str(&common::session_jsonl()),
-        "--speed",
-        "20",
-        "--queue-windows",
-        "1000",
-        "--summary",
-        path_str(&summary),
-    ]);
-    let stdout = String::from_utf8(output.stdout).unwrap();
+    let (stdout, json) = fast_demo(&bundle, &common::session_jsonl(), dir.path(), false);
     assert!(stdout.contains("begin") && stdout.contains("Per class") && stdout.contains("p99"), "{stdout}");
-    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
     let daemon = &json["daemon"];
     assert_eq!(daemon["windows_dropped"], 0);
     assert_eq!(daemon["events"], daemon["events_received_over_link"]);
@@ -195,22 +193,7 @@ fn enrolled_examples_go_into_the_overlay_and_the_daemon_uses_them() {
     assert_eq!(info["labels"][20]["enrolled"], true);
 
     // The device loads the overlay at start: the enrolled actions are recognised in the session they came from.
-    let summary = dir.path().join("summary.json");
-    skelact(&[
-        "demo",
-        "--bundle",
-        path_str(&bundle),
-        "--session",
-        path_str(&session),
-        "--speed",
-        "20",
-        "--queue-windows",
-        "1000",
-        "--summary",
-        path_str(&summary),
-        "--quiet",
-    ]);
-    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
+    let (_, json) = fast_demo(&bundle, &session, dir.path(), true);
     assert!(json["score"]["overall"]["true_positives"].as_u64().unwrap() >= 5, "{}", json["score"]["overall"]);
 
     // An overlay made for another bundle is refused, naming both.
@@ -295,22 +278,7 @@ fn enrolling_on_the_linear_default_bundle_adds_an_action_and_keeps_the_shipped_o
     assert_eq!(overlay["center"].as_array().unwrap().len(), 64);
     assert!(overlay["thresholds"]["sit"].as_f64().unwrap() > 0.0);
 
-    let summary = dir.path().join("summary.json");
-    skelact(&[
-        "demo",
-        "--bundle",
-        path_str(&bundle),
-        "--session",
-        path_str(&session),
-        "--speed",
-        "20",
-        "--queue-windows",
-        "1000",
-        "--summary",
-        path_str(&summary),
-        "--quiet",
-    ]);
-    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
+    let (_, json) = fast_demo(&bundle, &session, dir.path(), true);
     let predicted = json["predicted"].as_array().unwrap();
     let spans = |label: &str| -> Vec<(f64, f64)> {
         predicted
