@@ -22,8 +22,17 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .skeleton import BONE_PAIRS_1BASED, NTU_JOINTS, PARENT, ROOT, ROOT_FIRST, SHOULDER_LEFT, SHOULDER_RIGHT, \
-    SPINE_BASE, SPINE_MID
+from .skeleton import (
+    BONE_PAIRS_1BASED,
+    NTU_JOINTS,
+    PARENT,
+    ROOT,
+    ROOT_FIRST,
+    SHOULDER_LEFT,
+    SHOULDER_RIGHT,
+    SPINE_BASE,
+    SPINE_MID,
+)
 
 BODIES = 2
 

@@ -27,8 +27,7 @@ from . import __version__
 from .data import synthetic
 from .data.windows import SequenceSet
 from .encoders.hcn import Hcn, HcnConfig
-from .encoders.transformer import SkeletonTransformer, TransformerConfig, count_parameters, describe, \
-    flops_per_window
+from .encoders.transformer import SkeletonTransformer, TransformerConfig, count_parameters, describe, flops_per_window
 from .export import export_hcn, export_transformer, run_onnxruntime
 from .preprocess import PreprocessConfig, motion_stream
 from .train.common import log

@@ -7,9 +7,9 @@ import pytest
 
 from skelact_models.data import synthetic as sy
 from skelact_models.data.recording import RecordingError, read_session, write_session
+from skelact_models.data.windows import SequenceSet
 from skelact_models.preprocess import prepare_sequence
 from skelact_models.recipes import splits
-from skelact_models.data.windows import SequenceSet
 
 SMALL = sy.SyntheticConfig(subjects=4)
 

@@ -17,7 +17,7 @@ import onnx
 import torch
 
 from ..data import synthetic
-from ..export import OPSET, export_onnx
+from ..export import export_onnx
 from ..preprocess import PreprocessConfig
 from ..recipes import load_default
 from . import description as desc

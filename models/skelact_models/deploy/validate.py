@@ -225,7 +225,8 @@ def validate_model(model_dir, windows=None, count=None, seed=0, gates=Gates(), s
             try:
                 key = f"{desc.sha256_file(path)}:{_windows_key(raw)}"
                 results[variant] = _cached(out / "outputs" / f"{variant}.npz", key,
-                                            lambda: onnxruntime_outputs(path, head, tensors, threads, variant))
+                                            lambda path=path, variant=variant: onnxruntime_outputs(
+                                                path, head, tensors, threads, variant))
             except Exception as err:  # onnxruntime's CPU provider lacks some FP16 kernels
                 if precision != "fp16":
                     raise
