@@ -10,12 +10,15 @@
 //! has no such joint. Missing joints are filled later by the preprocessing (interpolation, then the parent joint).
 //!
 //! Synthesized joints use proportions measured on Kinect v2 itself (medians over the five NTU recordings in the
-//! shared fixtures), so that a synthesized joint sits roughly where Kinect v2 would have put it.
+//! shared fixtures), so that a synthesized joint sits roughly where Kinect v2 would have put it; Kinect v1's spine
+//! fractions were measured on Kinect v1 data against those recordings (`kinect_v1`).
 
 mod axes;
 pub mod azure_kinect;
+pub mod kinect_v1;
 pub mod kinect_v2;
 pub mod mediapipe;
+pub mod openni15;
 mod rule;
 pub mod xsens_mvn;
 pub mod zed_body34;
@@ -114,6 +117,8 @@ pub const fn rules(layout: LayoutId) -> &'static [JointRule; NTU_JOINTS] {
         LayoutId::ZedBody38 => &zed_body38::TO_NTU,
         LayoutId::MediaPipe33 => &mediapipe::TO_NTU,
         LayoutId::XsensMvn23 => &xsens_mvn::TO_NTU,
+        LayoutId::KinectV1 => &kinect_v1::TO_NTU,
+        LayoutId::OpenNi15 => &openni15::TO_NTU,
     }
 }
 
@@ -126,6 +131,8 @@ pub const fn joint_names(layout: LayoutId) -> &'static [&'static str] {
         LayoutId::ZedBody38 => &zed_body38::JOINT_NAMES,
         LayoutId::MediaPipe33 => &mediapipe::JOINT_NAMES,
         LayoutId::XsensMvn23 => &xsens_mvn::JOINT_NAMES,
+        LayoutId::KinectV1 => &kinect_v1::JOINT_NAMES,
+        LayoutId::OpenNi15 => &openni15::JOINT_NAMES,
     }
 }
 

@@ -9,13 +9,15 @@ use std::vec::Vec;
 use super::*;
 use crate::skeleton::{joint, NTU_JOINT_NAMES};
 
-const ALL_LAYOUTS: [LayoutId; 6] = [
+const ALL_LAYOUTS: [LayoutId; 8] = [
     LayoutId::KinectV2,
     LayoutId::AzureKinect32,
     LayoutId::ZedBody34,
     LayoutId::ZedBody38,
     LayoutId::MediaPipe33,
     LayoutId::XsensMvn23,
+    LayoutId::KinectV1,
+    LayoutId::OpenNi15,
 ];
 
 const ALL_AXES: [Axes; 4] =
@@ -33,6 +35,8 @@ fn each_layout_has_its_joint_count_and_unique_names() {
         (LayoutId::ZedBody38, zed_body38::JOINT_COUNT, 38),
         (LayoutId::MediaPipe33, mediapipe::JOINT_COUNT, 33),
         (LayoutId::XsensMvn23, xsens_mvn::JOINT_COUNT, 23),
+        (LayoutId::KinectV1, kinect_v1::JOINT_COUNT, 20),
+        (LayoutId::OpenNi15, openni15::JOINT_COUNT, 15),
     ];
     for (layout, module_count, sdk_count) in module_counts {
         assert_eq!(layout.joint_count(), sdk_count, "{layout:?}");
@@ -80,6 +84,15 @@ fn index_constants_name_the_joint_at_that_index() {
         (LayoutId::XsensMvn23, xsens_mvn::T12, "T12"),
         (LayoutId::XsensMvn23, xsens_mvn::RIGHT_HAND, "RightHand"),
         (LayoutId::XsensMvn23, xsens_mvn::LEFT_TOE, "LeftToe"),
+        (LayoutId::KinectV1, kinect_v1::HIP_CENTER, "HipCenter"),
+        (LayoutId::KinectV1, kinect_v1::SHOULDER_CENTER, "ShoulderCenter"),
+        (LayoutId::KinectV1, kinect_v1::HAND_LEFT, "HandLeft"),
+        (LayoutId::KinectV1, kinect_v1::HIP_LEFT, "HipLeft"),
+        (LayoutId::KinectV1, kinect_v1::FOOT_RIGHT, "FootRight"),
+        (LayoutId::OpenNi15, openni15::NECK, "NECK"),
+        (LayoutId::OpenNi15, openni15::RIGHT_HAND, "RIGHT_HAND"),
+        (LayoutId::OpenNi15, openni15::TORSO, "TORSO"),
+        (LayoutId::OpenNi15, openni15::RIGHT_FOOT, "RIGHT_FOOT"),
     ];
     for &(layout, index, name) in checks {
         assert_eq!(joint_names(layout)[index], name, "{layout:?}");
@@ -135,6 +148,10 @@ fn body_point(part: &str, side: Side) -> [f32; 3] {
         "spine_low" => [0.0, 1.11, 0.0],
         "spine_navel" => [0.0, 1.20, 0.0],
         "spine_mid" => [0.0, 1.268, 0.0],
+        // Kinect v1's Spine and ShoulderCenter at their measured fractions (0.120, 0.688) of the pelvis-to-head
+        // chain (`kinect_v1`).
+        "v1_spine" => [0.0, 1.079, 0.0],
+        "v1_shoulder_center" => [0.0, 1.455, 0.0],
         "spine_chest" => [0.0, 1.34, 0.0],
         "spine_t8" => [0.0, 1.36, 0.0],
         "spine_3" => [0.0, 1.40, 0.0],
@@ -223,6 +240,13 @@ fn part_of(layout: LayoutId, name: &str) -> (&'static str, Side) {
         (LayoutId::MediaPipe33, "EYE_INNER") => "eye_inner",
         (LayoutId::MediaPipe33, "EYE_OUTER") => "eye_outer",
         (LayoutId::MediaPipe33, "MOUTH") => "mouth",
+        (LayoutId::KinectV1, "HipCenter") => "pelvis",
+        (LayoutId::KinectV1, "Spine") => "v1_spine",
+        (LayoutId::KinectV1, "ShoulderCenter") => "v1_shoulder_center",
+        (LayoutId::OpenNi15, "NECK") => "neck_base",
+        (LayoutId::OpenNi15, "TORSO") => "spine_mid",
+        (LayoutId::OpenNi15, "HAND") => "wrist",
+        (LayoutId::OpenNi15, "FOOT") => "ankle",
         (LayoutId::XsensMvn23, "Pelvis") => "pelvis",
         (LayoutId::XsensMvn23, "L5") => "spine_low",
         (LayoutId::XsensMvn23, "L3") => "spine_navel",
@@ -523,6 +547,8 @@ fn sdk_confidences_map_onto_the_wire_scale() {
     let zed = [f32::NAN, 0.0, 20.0, 50.0, 100.0].map(zed_body38::confidence_from_keypoint_confidence);
     assert_eq!(zed, [0, 0, 51, 128, 255]);
     assert_eq!(xsens_mvn::CONFIDENCE, 255);
+    assert_eq!([0, 1, 2, 3].map(kinect_v1::confidence_from_tracking_state), [0, 128, 255, 0]);
+    assert_eq!([f32::NAN, 0.0, 0.5, 1.0].map(openni15::confidence_from_position_confidence), [0, 0, 128, 255]);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -601,4 +627,59 @@ fn docs_show_the_tables_the_code_uses() {
     } else {
         panic!("docs/layouts.md is stale (SKELACT_BLESS=1 rewrites it); the tables should read:\n{}", stale.join("\n"));
     }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Real Kinect v1 frames: the device's mapping equals the training code's (models/skelact_models/layouts.py)
+
+/// `tests/fixtures/layouts/kinect_v1.json`, written by `models/tools/write_layout_golden.py` from real NW-UCLA and
+/// UTD-MHAD frames: each frame's 20 Kinect v1 joints and the NTU-25 joints Python computes from them. The device
+/// must compute the same f32 values, bit for bit (both sides evaluate the same rules in f32, in the same order).
+#[test]
+fn real_kinect_v1_frames_map_as_the_training_code_maps_them() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/layouts/kinect_v1.json");
+    let text = std::fs::read_to_string(&path).expect("tests/fixtures/layouts/kinect_v1.json is readable");
+    let golden: serde_json::Value = serde_json::from_str(&text).expect("valid JSON");
+    assert_eq!(golden["layout"], "KinectV1");
+    let format = SourceFormat::new(LayoutId::KinectV1, Units::Metres, Axes::XLeftYUpZForward);
+    let frames = golden["frames"].as_array().expect("frames");
+    let mut datasets = Vec::new();
+    for frame in frames {
+        let what = frame["source"].as_str().expect("source");
+        datasets.push(frame["dataset"].as_str().expect("dataset").to_owned());
+        let xyz = |v: &serde_json::Value| -> [f32; 3] {
+            let row = v.as_array().expect("a joint is [x, y, z]");
+            core::array::from_fn(|k| row[k].as_f64().expect("number") as f32)
+        };
+        let joints: Vec<Joint> = frame["joints"]
+            .as_array()
+            .expect("joints")
+            .iter()
+            .map(|v| {
+                let [x, y, z] = xyz(v);
+                Joint { x, y, z, confidence: 255 }
+            })
+            .collect();
+        let pose = map(&format, &joints, 1);
+        let expected = frame["ntu"].as_array().expect("ntu");
+        let valid = frame["valid"].as_array().expect("valid");
+        for ntu in 0..NTU_JOINTS {
+            let name = NTU_JOINT_NAMES[ntu];
+            assert_eq!(pose.valid[ntu], valid[ntu].as_bool().expect("bool"), "{what}: {name} validity");
+            let want = xyz(&expected[ntu]);
+            assert_eq!(pose.joints[ntu].map(f32::to_bits), want.map(f32::to_bits), "{what}: {name}");
+        }
+        assert_plausible_kinect_v1_frame(&pose, what);
+    }
+    for dataset in ["nw-ucla", "utd-mhad"] {
+        assert!(datasets.iter().any(|d| d == dataset), "the golden file has a frame of {dataset}");
+    }
+}
+
+/// A real standing person mapped from Kinect v1: spine joints in Kinect v2's order from bottom to top.
+fn assert_plausible_kinect_v1_frame(pose: &Pose, what: &str) {
+    use joint::*;
+    let y = |j: usize| pose.joints[j][1];
+    assert!(y(HEAD) > y(NECK) && y(NECK) > y(SPINE_SHOULDER) && y(SPINE_SHOULDER) > y(SPINE_MID), "{what}");
+    assert!(y(SPINE_MID) > y(SPINE_BASE) && y(SPINE_BASE) > y(KNEE_LEFT) && y(KNEE_LEFT) > y(ANKLE_LEFT), "{what}");
 }

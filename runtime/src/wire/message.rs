@@ -34,6 +34,10 @@ pub enum LayoutId {
     MediaPipe33 = 4,
     /// Xsens MVN, 23 segments.
     XsensMvn23 = 5,
+    /// Kinect v1 (Kinect 360, Kinect for Windows SDK 1.x), 20 joints.
+    KinectV1 = 6,
+    /// OpenNI / NiTE user tracking (Asus Xtion and other PrimeSense devices), 15 joints.
+    OpenNi15 = 7,
 }
 
 impl LayoutId {
@@ -46,6 +50,8 @@ impl LayoutId {
             LayoutId::ZedBody38 => 38,
             LayoutId::MediaPipe33 => 33,
             LayoutId::XsensMvn23 => 23,
+            LayoutId::KinectV1 => 20,
+            LayoutId::OpenNi15 => 15,
         }
     }
 }
