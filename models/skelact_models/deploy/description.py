@@ -15,16 +15,25 @@ VERSION = 1
 NAME = "model.json"
 REPO_ROOT = Path(__file__).resolve().parents[3]
 
-# The frame-side settings the default models are validated with: a 64-frame track ring (about 2.1 s at 30 Hz,
-# which holds most of one action of the synthetic corpus and NTU), a window every 8 frames, the first one after
-# half a ring. These are `TrackConfig::for_frames(64)` and `WindowConfig::default()` of the runtime.
-DEFAULT_WINDOW = {"raw_frames": 64, "stride_frames": 8, "min_frames": 32, "max_gap_frames": 10,
-                  "timeout_us": 1_000_000, "partner_max_distance_m": 1.5, "min_confidence": 1}
+# The frame-side settings the default models are validated with (a 64-frame track ring, about 2.1 s at 30 Hz, which
+# holds most of one action of the synthetic corpus and NTU; a window every 8 frames, the first one after half a ring)
+# and the decision rules (`decision_from_scores` may tune them to a model). They are the runtime's
+# `TrackConfig::for_frames(64)`, `WindowConfig::default()` and `DecisionConfig::default()`, not a copy of them:
+# tests/fixtures/defaults.json holds them, the Rust test tests/tests/python_defaults.rs keeps that file equal to the
+# Rust defaults, and it is read here.
+DEFAULTS_PATH = REPO_ROOT / "tests" / "fixtures" / "defaults.json"
 
-# The runtime's `DecisionConfig::default()`; `decision_from_scores` may tune it to a model.
-DEFAULT_DECISION = {"smoothing_windows": 3, "enter_threshold": 0.6, "exit_threshold": 0.4, "switch_margin": 0.1,
-                    "min_duration_us": 300_000, "cooldown_us": 500_000, "unknown_threshold": 0.35,
-                    "emit_unknown": False}
+
+def _rust_defaults():
+    try:
+        defaults = json.loads(DEFAULTS_PATH.read_text())
+    except FileNotFoundError as err:
+        raise FileNotFoundError(f"{DEFAULTS_PATH} is missing: skelact_models runs from a checkout of the "
+                                "repository (pip install -e models), which has it") from err
+    return defaults["window"], defaults["decision"]
+
+
+DEFAULT_WINDOW, DEFAULT_DECISION = _rust_defaults()
 
 
 def sha256_file(path):
