@@ -1,5 +1,6 @@
 //! Feeds arbitrary bytes, split at arbitrary points, into the streaming decoder.
-//! Run: `cargo +nightly fuzz run decoder` (from the repository root; needs `cargo install cargo-fuzz`).
+//! Run: `cargo +nightly fuzz run decoder` (from the repository root; `cargo xtask ci` does this and installs
+//! cargo-fuzz when it is missing).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;

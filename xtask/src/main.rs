@@ -1,6 +1,7 @@
 //! `cargo xtask`: the project's automation. One binary, subcommands, no install steps outside this file tree.
 
 mod bundle;
+mod ci;
 mod deploy;
 mod engine;
 mod python;
@@ -14,8 +15,9 @@ const USAGE: &str = "\
 usage: cargo xtask <command>
 
 commands:
-  test      run every test: cargo tests of the workspace, then the Python tests of models/ (creates .venv)
-  ci        what CI runs (same as `test`)
+  test      what CI runs, the same as `ci`
+  ci        every guardrail in order: fmt, clippy, doc, test, no-std, pytest (creates .venv), ruff, fuzz
+            (60 s per fuzz target; installs cargo-fuzz when missing). `--skip STEP[,STEP...]` leaves steps out
   bench     the benchmarks behind docs/performance.md: the runtime's criterion benches (decode, frontend), then
             `skelact bench` (release) on the default bundle at 1 and 2 threads, tract against onnxruntime when
             .venv has it. `bench --quick` runs criterion's quick mode and fewer inference runs
@@ -48,7 +50,7 @@ fn main() -> Result<()> {
         }
     };
     match command {
-        "test" | "ci" => test_all(),
+        "test" | "ci" => ci::ci(rest),
         "bench" => bench(rest),
         "setup" => python::setup(),
         "pytest" => python::pytest(rest),
@@ -118,19 +120,6 @@ fn bench(args: &[String]) -> Result<()> {
             eprintln!("xtask: no .venv (cargo xtask setup): tract only, without the onnxruntime ratio");
         }
         run(&mut command)?;
-    }
-    Ok(())
-}
-
-fn test_all() -> Result<()> {
-    run(cargo().args(["test", "--workspace", "--all-targets"]))?;
-    // The no_std build is part of the contract: check it explicitly so an accidental `std` use fails CI.
-    run(cargo().args(["build", "--package", "skelact-runtime", "--no-default-features"]))?;
-    if project_root().join("models").join("pyproject.toml").is_file() {
-        python::setup()?;
-        python::pytest(&[])?;
-    } else {
-        eprintln!("xtask: models/ has no Python package yet; skipping the Python tests");
     }
     Ok(())
 }
