@@ -1,7 +1,8 @@
 //! Wire protocol v1 (normative spec: `docs/protocol.md`).
 //!
-//! Layers, bottom up: [`cobs`] framing, [`packet`] (version byte, postcard message, CRC-32, delimiter), and the
-//! streaming [`Decoder`] that turns byte chunks of any size into messages and link statistics.
+//! Layers, bottom up: [`cobs`] framing, packets ([`encode_packet`] and [`decode_packet`]: version byte, postcard
+//! message, CRC-32, delimiter), and the streaming [`Decoder`] that turns byte chunks of any size into messages and
+//! link statistics.
 
 pub mod cobs;
 mod decoder;
