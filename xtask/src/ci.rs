@@ -2,7 +2,8 @@
 //! project declares, run in order, each step echoing its commands and a failure naming its step.
 //!
 //! Steps: `fmt`, `clippy`, `doc`, `test`, `no-std`, `pytest` (creates `.venv` first), `ruff`, `fuzz`. Any of them
-//! can be left out with `--skip STEP[,STEP…]` while iterating; CI runs them all.
+//! can be left out with `--skip STEP[,STEP…]` while iterating, and `--keep-going` runs the rest after a failure;
+//! CI runs them all and stops at the first failure.
 
 use std::fs;
 use std::path::Path;
@@ -36,41 +37,60 @@ const STEPS: &[Step] = &[
     Step { name: "fuzz", what: "every fuzz target for 60 s each (cargo +nightly fuzz)", run: fuzz },
 ];
 
-/// Runs every step not named in `--skip`, stopping at the first failure, then prints how long each took.
+/// Runs every step not named in `--skip`, stopping at the first failure (or, with `--keep-going`, running the rest
+/// and naming every failed step at the end), then prints how long each step took.
 pub fn ci(args: &[String]) -> Result<()> {
-    let skip = parse_skip(args)?;
+    let options = parse_options(args)?;
     let started = Instant::now();
     let mut timings: Vec<(&str, Duration)> = Vec::new();
-    let selected: Vec<&Step> = STEPS.iter().filter(|s| !skip.contains(&s.name)).collect();
+    let mut failed: Vec<&str> = Vec::new();
+    let selected: Vec<&Step> = STEPS.iter().filter(|s| !options.skip.contains(&s.name)).collect();
     for (number, step) in selected.iter().enumerate() {
         eprintln!("\n==> xtask ci: step {}/{} `{}`: {}", number + 1, selected.len(), step.name, step.what);
         let step_started = Instant::now();
         let outcome = (step.run)();
         timings.push((step.name, step_started.elapsed()));
         if let Err(error) = outcome {
-            print_timings(&timings, started.elapsed());
-            return Err(error.context(format!("CI step `{}` failed", step.name)));
+            let error = error.context(format!("CI step `{}` failed", step.name));
+            if !options.keep_going {
+                print_timings(&timings, started.elapsed());
+                return Err(error);
+            }
+            eprintln!("xtask ci: {error:#}");
+            failed.push(step.name);
         }
     }
     print_timings(&timings, started.elapsed());
-    for name in &skip {
+    for name in &options.skip {
         eprintln!("xtask ci: step `{name}` was skipped (--skip)");
+    }
+    if !failed.is_empty() {
+        bail!("CI steps failed: {}", failed.join(", "));
     }
     Ok(())
 }
 
-fn parse_skip(args: &[String]) -> Result<Vec<&'static str>> {
-    let mut skip = Vec::new();
+struct Options {
+    skip: Vec<&'static str>,
+    keep_going: bool,
+}
+
+fn parse_options(args: &[String]) -> Result<Options> {
+    let mut options = Options { skip: Vec::new(), keep_going: false };
     let mut args = args.iter();
     while let Some(arg) = args.next() {
+        if arg == "--keep-going" {
+            options.keep_going = true;
+            continue;
+        }
         let list = match arg.strip_prefix("--skip=") {
             Some(list) => list,
             None if arg == "--skip" => args.next().context("--skip needs a step name")?,
-            None => bail!("unknown argument `{arg}`; usage: cargo xtask ci [--skip STEP[,STEP...]]"),
+            None => bail!("unknown argument `{arg}`; usage: cargo xtask ci [--keep-going] [--skip STEP[,STEP...]]"),
         };
         for name in list.split(',') {
             match STEPS.iter().find(|s| s.name == name) {
-                Some(step) => skip.push(step.name),
+                Some(step) => options.skip.push(step.name),
                 None => {
                     let names: Vec<&str> = STEPS.iter().map(|s| s.name).collect();
                     bail!("no CI step `{name}`; the steps are {}", names.join(", "));
@@ -78,7 +98,7 @@ fn parse_skip(args: &[String]) -> Result<Vec<&'static str>> {
             }
         }
     }
-    Ok(skip)
+    Ok(options)
 }
 
 fn print_timings(timings: &[(&str, Duration)], total: Duration) {

@@ -17,7 +17,8 @@ usage: cargo xtask <command>
 commands:
   test      what CI runs, the same as `ci`
   ci        every guardrail in order: fmt, clippy, doc, test, no-std, pytest (creates .venv), ruff, fuzz
-            (60 s per fuzz target; installs cargo-fuzz when missing). `--skip STEP[,STEP...]` leaves steps out
+            (60 s per fuzz target; installs cargo-fuzz when missing). `--skip STEP[,STEP...]` leaves steps out,
+            `--keep-going` runs the remaining steps after a failure
   bench     the benchmarks behind docs/performance.md: the runtime's criterion benches (decode, frontend), then
             `skelact bench` (release) on the default bundle at 1 and 2 threads, tract against onnxruntime when
             .venv has it. `bench --quick` runs criterion's quick mode and fewer inference runs
