@@ -23,6 +23,36 @@ def _train(args):
         out = Path(args.out) if args.out else ZOO / "hcn"
         report = run_hcn(out, HcnRecipe(seed=args.seed), threads=args.threads)
         print(json.dumps(report, indent=1))
+    elif args.recipe == "real-hcn":
+        from dataclasses import replace
+
+        from . import real
+
+        recipe = real.RealHcnRecipe.tiny(args.dataset, args.seed) if args.tiny else \
+            real.RealHcnRecipe(dataset=args.dataset, seed=args.seed)
+        overrides = {k: v for k, v in (("epochs", args.epochs), ("batch_size", args.batch)) if v is not None}
+        recipe = replace(recipe, **overrides)
+        out = Path(args.out) if args.out else ZOO / f"hcn-{args.dataset}"
+        report = real.run_hcn(out, recipe, threads=args.threads)
+        print(json.dumps({"dataset": args.dataset, "accuracy": report["fine_tuned"]["accuracy"],
+                          "seconds": report["timings_s"]["total_s"]}))
+    elif args.recipe == "real-stars":
+        from dataclasses import replace
+
+        from . import real
+
+        recipe = real.RealStarsRecipe.tiny(args.seed) if args.tiny else real.RealStarsRecipe(seed=args.seed)
+        recipe = replace(recipe, synthetic=args.synthetic)
+        if args.mamp_epochs is not None:
+            recipe = replace(recipe, mamp=replace(recipe.mamp, epochs=args.mamp_epochs))
+        if args.stars_epochs is not None:
+            recipe = replace(recipe, stars=replace(recipe.stars, epochs=args.stars_epochs))
+        if args.epochs is not None:
+            recipe = replace(recipe, fine_tune_epochs=args.epochs)
+        out = Path(args.out) if args.out else ZOO / ("stars-real-synthetic" if args.synthetic else "stars-real")
+        report = real.run_stars(out, recipe, threads=args.threads)
+        print(json.dumps({d: {k: r[k] for k in ("linear_probe", "knn_1")} | {"fine_tuned": r["fine_tuned"]["accuracy"]}
+                          for d, r in report["results"].items()}))
 
 
 def _session(args):
@@ -110,13 +140,21 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="skelact_models", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     train = sub.add_parser("train", help="train a recipe into models/zoo/")
-    train.add_argument("recipe", choices=["default", "hcn"],
+    train.add_argument("recipe", choices=["default", "hcn", "real-hcn", "real-stars"],
                        help="default: small STARS (MAMP, STARS tuning, head, evaluation, ONNX); hcn: supervised HCN")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--threads", type=int, default=2, help="torch threads (results are reproducible for a given "
                                                                "seed and thread count)")
     train.add_argument("--out", help="output folder (default models/zoo/<recipe>)")
     train.add_argument("--tiny", action="store_true", help="seconds-scale settings, to check the pipeline end to end")
+    train.add_argument("--dataset", choices=["nw-ucla", "utd-mhad"], default="nw-ucla",
+                       help="real-hcn: the dataset (its standard protocol)")
+    train.add_argument("--epochs", type=int, help="real-hcn: training epochs; real-stars: fine-tuning epochs")
+    train.add_argument("--batch", type=int, help="real-hcn: batch size")
+    train.add_argument("--mamp-epochs", type=int, help="real-stars: MAMP epochs")
+    train.add_argument("--stars-epochs", type=int, help="real-stars: STARS tuning epochs")
+    train.add_argument("--synthetic", action="store_true",
+                       help="real-stars: add the synthetic corpus's pre-training pool to MAMP and STARS")
     train.set_defaults(func=_train)
     session = sub.add_parser("session", help="write synthetic session recordings (JSON lines + ground truth)")
     session.add_argument("--out", required=True, help="output folder")

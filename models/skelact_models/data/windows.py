@@ -75,6 +75,19 @@ def random_rotation(batch, rng, max_angle=0.3):
     return torch.einsum("nij,njtvm->nitvm", rot, batch)
 
 
-def training_batch(sequences, frames_out, rng, rotate=True, interval=(0.5, 1.0)):
+def random_scale(batch, rng, max_change=0.1):
+    """Scales each window's x, y and z by factors drawn from [1 - max_change, 1 + max_change] (people of other
+    sizes and proportions). batch [N, 3, T, V, M]; absent (all-zero) frames stay zero."""
+    factors = rng.uniform(1.0 - max_change, 1.0 + max_change, size=(batch.shape[0], 3)).astype(np.float32)
+    return batch * torch.from_numpy(factors)[:, :, None, None, None]
+
+
+def training_batch(sequences, frames_out, rng, rotate=True, interval=(0.5, 1.0), scale=0.0, max_angle=0.3):
+    """Random crops resized to `frames_out`, then random rotations (`rotate`) of up to `max_angle` rad about each
+    axis and, when `scale` > 0, random per-axis scaling by up to ±`scale`."""
     batch = torch.from_numpy(np.stack([random_crop_resize(s, frames_out, rng, interval) for s in sequences]))
-    return random_rotation(batch, rng) if rotate else batch
+    if rotate:
+        batch = random_rotation(batch, rng, max_angle)
+    if scale > 0:
+        batch = random_scale(batch, rng, scale)
+    return batch

@@ -109,18 +109,20 @@ def mlp_head(width, classes, hidden=None):
 
 
 def fine_tune(encoder, head, data, frames, epochs=10, batch_size=64, lr=1e-3, weight_decay=0.05, seed=0,
-              forward=None, log_every=20):
+              forward=None, log_every=20, scale=0.0, label_smoothing=0.0, encoder_lr_scale=1.0):
     """Supervised training of encoder and head together (cross-entropy, AdamW, cosine schedule).
-    `forward(encoder, x)` maps a window batch to features (default: encoder(x))."""
+    `forward(encoder, x)` maps a window batch to features (default: encoder(x)). `scale` adds random scaling to the
+    augmentation; `encoder_lr_scale` multiplies the learning rate of the encoder's own parameters."""
     torch.manual_seed(seed)
     rng = np.random.default_rng([seed, 14])
     forward = forward or (lambda enc, x: enc(x))
-    params, seen = [], set()
-    for p in list(encoder.parameters()) + list(head.parameters()):
-        if p.requires_grad and id(p) not in seen:  # the head may be part of the encoder module (HCN's fc8)
-            seen.add(id(p))
-            params.append(p)
-    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    head_params = [p for p in head.parameters() if p.requires_grad]
+    seen = {id(p) for p in head_params}  # the head may be part of the encoder module (HCN's fc8)
+    encoder_params = [p for p in encoder.parameters() if p.requires_grad and id(p) not in seen]
+    groups = [{"params": head_params, "scale": 1.0}]
+    if encoder_params:
+        groups.append({"params": encoder_params, "scale": encoder_lr_scale})
+    optimizer = torch.optim.AdamW(groups, lr=lr, weight_decay=weight_decay)
     batch = min(batch_size, len(data))
     steps_per_epoch = max(1, len(data) // batch)
     total = steps_per_epoch * epochs
@@ -134,11 +136,11 @@ def fine_tune(encoder, head, data, frames, epochs=10, batch_size=64, lr=1e-3, we
         losses = []
         for b in range(steps_per_epoch):
             idx = order[b * batch:(b + 1) * batch]
-            x = training_batch([data.sequences[i] for i in idx], frames, rng)
+            x = training_batch([data.sequences[i] for i in idx], frames, rng, scale=scale)
             y = torch.as_tensor(data.labels[idx])
             for group in optimizer.param_groups:
-                group["lr"] = cosine_schedule(step, total, steps_per_epoch, lr, lr * 1e-3)
-            loss = F.cross_entropy(head(forward(encoder, x)), y)
+                group["lr"] = cosine_schedule(step, total, steps_per_epoch, lr, lr * 1e-3) * group["scale"]
+            loss = F.cross_entropy(head(forward(encoder, x)), y, label_smoothing=label_smoothing)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
