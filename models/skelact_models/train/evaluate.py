@@ -10,15 +10,14 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from ..data.windows import training_batch
-from .common import cosine_schedule, log
+from .common import cosine_schedule
+from .loop import run_epochs
 
 
 @torch.no_grad()
@@ -123,33 +122,17 @@ def fine_tune(encoder, head, data, frames, epochs=10, batch_size=64, lr=1e-3, we
     if encoder_params:
         groups.append({"params": encoder_params, "scale": encoder_lr_scale})
     optimizer = torch.optim.AdamW(groups, lr=lr, weight_decay=weight_decay)
-    batch = min(batch_size, len(data))
-    steps_per_epoch = max(1, len(data) // batch)
-    total = steps_per_epoch * epochs
-    history = []
-    step = 0
-    started = time.time()
+    steps_per_epoch = max(1, len(data) // min(batch_size, len(data)))
     encoder.train()
     head.train()
-    for epoch in range(epochs):
-        order = rng.permutation(len(data))
-        losses = []
-        for b in range(steps_per_epoch):
-            idx = order[b * batch:(b + 1) * batch]
-            x = training_batch([data.sequences[i] for i in idx], frames, rng, scale=scale)
-            y = torch.as_tensor(data.labels[idx])
-            for group in optimizer.param_groups:
-                group["lr"] = cosine_schedule(step, total, steps_per_epoch, lr, lr * 1e-3) * group["scale"]
-            loss = F.cross_entropy(head(forward(encoder, x)), y, label_smoothing=label_smoothing)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            losses.append(float(loss.detach()))
-            step += 1
-            if log_every and step % log_every == 0:
-                log(f"fine-tune step {step}/{total} loss {np.mean(losses[-log_every:]):.4f}")
-        history.append(float(np.mean(losses)))
-        log(f"fine-tune epoch {epoch + 1}/{epochs} loss {history[-1]:.4f} ({time.time() - started:.0f} s)")
+
+    def batch_loss(idx):
+        x = training_batch([data.sequences[i] for i in idx], frames, rng, scale=scale)
+        y = torch.as_tensor(data.labels[idx])
+        return F.cross_entropy(head(forward(encoder, x)), y, label_smoothing=label_smoothing)
+
+    history = run_epochs("fine-tune", optimizer, len(data), epochs, batch_size, rng, batch_loss,
+                         lambda step, total: cosine_schedule(step, total, steps_per_epoch, lr, lr * 1e-3), log_every)
     encoder.eval()
     head.eval()
     return history

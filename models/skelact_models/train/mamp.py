@@ -9,7 +9,6 @@ so tokens that move more are masked more often and the model must predict the in
 
 from __future__ import annotations
 
-import time
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -18,7 +17,8 @@ import torch.nn as nn
 
 from ..data.windows import training_batch
 from ..encoders.transformer import MampDecoder, SkeletonTransformer, TransformerConfig, bodies_first, segments
-from .common import cosine_schedule, log
+from .common import cosine_schedule
+from .loop import run_epochs
 
 
 @dataclass(frozen=True)
@@ -106,33 +106,16 @@ def pretrain(data, model_config: TransformerConfig, config: MampConfig, seed=0, 
         (no_decay if param.ndim <= 1 or "pos_" in name or "mask_token" in name else decay).append(param)
     optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": config.weight_decay},
                                    {"params": no_decay, "weight_decay": 0.0}], lr=config.lr, betas=config.betas)
-    steps_per_epoch = max(1, len(data) // config.batch_size)
-    total = steps_per_epoch * config.epochs
+    steps_per_epoch = max(1, len(data) // min(config.batch_size, len(data)))
     warmup = steps_per_epoch * config.warmup_epochs
-    history = []
-    step = 0
     model.train()
-    started = time.time()
-    for epoch in range(config.epochs):
-        order = rng.permutation(len(data))
-        epoch_loss = []
-        for b in range(steps_per_epoch):
-            idx = order[b * config.batch_size:(b + 1) * config.batch_size]
-            x = training_batch([data.sequences[i] for i in idx], model_config.frames, rng,
-                               interval=config.crop_interval)
-            lr = cosine_schedule(step, total, warmup, config.lr, config.min_lr)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            loss = model(x, config.mask_ratio, config.tau, generator, config.skip_empty_bodies)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            epoch_loss.append(float(loss.detach()))
-            step += 1
-            if log_every and step % log_every == 0:
-                log(f"mamp step {step}/{total} loss {np.mean(epoch_loss[-log_every:]):.5f} lr {lr:.2e}")
-        history.append(float(np.mean(epoch_loss)))
-        log(f"mamp epoch {epoch + 1}/{config.epochs} loss {history[-1]:.5f} ({time.time() - started:.0f} s)")
+
+    def batch_loss(idx):
+        x = training_batch([data.sequences[i] for i in idx], model_config.frames, rng, interval=config.crop_interval)
+        return model(x, config.mask_ratio, config.tau, generator, config.skip_empty_bodies)
+
+    history = run_epochs("mamp", optimizer, len(data), config.epochs, config.batch_size, rng, batch_loss,
+                         lambda step, total: cosine_schedule(step, total, warmup, config.lr, config.min_lr), log_every)
     return model.encoder, history
 
 

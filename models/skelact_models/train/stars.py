@@ -9,7 +9,6 @@ temperature 0.07), symmetrically. Only the second half of the encoder is tuned, 
 
 from __future__ import annotations
 
-import time
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -19,7 +18,8 @@ import torch.nn.functional as F
 
 from ..data.windows import training_batch
 from ..encoders.transformer import SkeletonTransformer, bodies_first, body_presence
-from .common import cosine_schedule, log
+from .common import cosine_schedule
+from .loop import run_epochs
 
 
 @dataclass(frozen=True)
@@ -140,37 +140,20 @@ def tune(encoder: SkeletonTransformer, data, config: StarsConfig, seed=0, log_ev
     head = NnclrHead(encoder.width, config, torch.Generator().manual_seed(seed + 2))
     groups, first_tuned = parameter_groups(encoder, head, config)
     optimizer = torch.optim.AdamW(groups, lr=config.lr, betas=config.betas)
-    batch = min(config.batch_size, len(data))
-    steps_per_epoch = max(1, len(data) // batch)
-    total = steps_per_epoch * config.epochs
+    steps_per_epoch = max(1, len(data) // min(config.batch_size, len(data)))
     warmup = steps_per_epoch * config.warmup_epochs
     frames = encoder.config.frames
-    history = []
-    step = 0
-    started = time.time()
     encoder.train()
     head.train()
-    for epoch in range(config.epochs):
-        order = rng.permutation(len(data))
-        losses = []
-        for b in range(steps_per_epoch):
-            idx = order[b * batch:(b + 1) * batch]
-            seqs = [data.sequences[i] for i in idx]
-            view1 = training_batch(seqs, frames, rng, interval=config.crop_interval)
-            view2 = training_batch(seqs, frames, rng, interval=config.crop_interval)
-            lr = cosine_schedule(step, total, warmup, config.lr, config.min_lr)
-            for group in optimizer.param_groups:
-                group["lr"] = lr * group["scale"]
-            loss = head.loss(encode_tuned(encoder, view1, first_tuned), encode_tuned(encoder, view2, first_tuned))
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            losses.append(float(loss.detach()))
-            step += 1
-            if log_every and step % log_every == 0:
-                log(f"stars step {step}/{total} loss {np.mean(losses[-log_every:]):.4f} lr {lr:.2e}")
-        history.append(float(np.mean(losses)))
-        log(f"stars epoch {epoch + 1}/{config.epochs} loss {history[-1]:.4f} ({time.time() - started:.0f} s)")
+
+    def batch_loss(idx):
+        seqs = [data.sequences[i] for i in idx]
+        view1 = training_batch(seqs, frames, rng, interval=config.crop_interval)
+        view2 = training_batch(seqs, frames, rng, interval=config.crop_interval)
+        return head.loss(encode_tuned(encoder, view1, first_tuned), encode_tuned(encoder, view2, first_tuned))
+
+    history = run_epochs("stars", optimizer, len(data), config.epochs, config.batch_size, rng, batch_loss,
+                         lambda step, total: cosine_schedule(step, total, warmup, config.lr, config.min_lr), log_every)
     for param in encoder.parameters():
         param.requires_grad_(True)
     encoder.eval()
