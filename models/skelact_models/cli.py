@@ -51,7 +51,8 @@ def _train(args):
             recipe = replace(recipe, fine_tune_epochs=args.epochs)
         out = Path(args.out) if args.out else ZOO / ("stars-real-synthetic" if args.synthetic else "stars-real")
         report = real.run_stars(out, recipe, threads=args.threads)
-        print(json.dumps({d: {k: r[k] for k in ("linear_probe", "knn_1")} | {"fine_tuned": r["fine_tuned"]["accuracy"]}
+        print(json.dumps({d: {k: r[k] for k in ("linear_probe", "knn_1")}
+                          | {"fine_tuned": r.get("fine_tuned", {}).get("accuracy")}
                           for d, r in report["results"].items()}))
 
 
@@ -149,7 +150,8 @@ def main(argv=None):
     train.add_argument("--tiny", action="store_true", help="seconds-scale settings, to check the pipeline end to end")
     train.add_argument("--dataset", choices=["nw-ucla", "utd-mhad"], default="nw-ucla",
                        help="real-hcn: the dataset (its standard protocol)")
-    train.add_argument("--epochs", type=int, help="real-hcn: training epochs; real-stars: fine-tuning epochs")
+    train.add_argument("--epochs", type=int,
+                       help="real-hcn: training epochs; real-stars: fine-tuning epochs (0: linear probe and 1-NN only)")
     train.add_argument("--batch", type=int, help="real-hcn: batch size")
     train.add_argument("--mamp-epochs", type=int, help="real-stars: MAMP epochs")
     train.add_argument("--stars-epochs", type=int, help="real-stars: STARS tuning epochs")

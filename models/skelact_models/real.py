@@ -260,7 +260,7 @@ def run_stars(out_dir, recipe: RealStarsRecipe = RealStarsRecipe(), threads=2, e
     preprocess = PreprocessConfig(frames_out=recipe.model.frames, crop_ratio=recipe.crop_ratio)
     fine_tuned = {}
     timings = {"mamp_s": pre["mamp_s"], "stars_s": pre["stars_s"]}
-    for dataset in recipe.datasets:
+    for dataset in recipe.datasets if recipe.fine_tune_epochs > 0 else ():
         t = time.time()
         tuned, head, history = fine_tune_stars(encoder, recipe, dataset, trains[dataset])
         timings[f"fine_tune_{dataset}_s"] = time.time() - t
@@ -276,15 +276,19 @@ def run_stars(out_dir, recipe: RealStarsRecipe = RealStarsRecipe(), threads=2, e
         probe = linear_probe(f_train, train.labels, len(names), epochs=recipe.probe_epochs, seed=recipe.seed)
         with torch.no_grad():
             probe_logits = probe(f_test)
+        r = {"protocol": DATASETS[dataset]["protocol"], "train_sequences": len(train), "test_sequences": len(test),
+             "linear_probe": accuracy(probe_logits, test.labels),
+             "knn_1": accuracy(knn_predict(f_train, train.labels, f_test, k=1), test.labels)}
+        log(f"STARS {dataset}: linear probe {r['linear_probe']:.4f}, 1-NN {r['knn_1']:.4f}")
+        if dataset not in fine_tuned:
+            results[dataset] = r
+            continue
         tuned, head, history = fine_tuned[dataset]
         with torch.no_grad():
             ft_logits = head(extract_features(tuned, test_windows))
-        r = {"protocol": DATASETS[dataset]["protocol"], "train_sequences": len(train), "test_sequences": len(test),
-             "linear_probe": accuracy(probe_logits, test.labels),
-             "knn_1": accuracy(knn_predict(f_train, train.labels, f_test, k=1), test.labels),
-             "fine_tuned": scores(ft_logits, test.labels, names), "fine_tune_loss": history}
-        log(f"STARS {dataset}: linear probe {r['linear_probe']:.4f}, 1-NN {r['knn_1']:.4f}, fine-tuned "
-            f"{r['fine_tuned']['accuracy']:.4f}")
+        r["fine_tuned"] = scores(ft_logits, test.labels, names)
+        r["fine_tune_loss"] = history
+        log(f"STARS {dataset}: fine-tuned {r['fine_tuned']['accuracy']:.4f}")
         folder = out_dir / dataset
         folder.mkdir(exist_ok=True)
         torch.save({"format": "skelact-stars", "version": 1, "model": recipe.model.to_dict(),
@@ -325,8 +329,8 @@ def _stars_markdown(r):
              f"training sequences; seed {r['seed']}, {r['threads']} threads.", "",
              "| dataset | protocol | linear probe | 1-NN | fine-tuned |", "|---|---|---|---|---|"]
     for d, x in r["results"].items():
-        lines.append(f"| {d} | {x['protocol']} | {x['linear_probe']:.4f} | {x['knn_1']:.4f} | "
-                     f"{x['fine_tuned']['accuracy']:.4f} |")
+        tuned = f"{x['fine_tuned']['accuracy']:.4f}" if "fine_tuned" in x else "not run"
+        lines.append(f"| {d} | {x['protocol']} | {x['linear_probe']:.4f} | {x['knn_1']:.4f} | {tuned} |")
     lines += ["", "| stage | seconds |", "|---|---|", *[f"| {k[:-2]} | {v:.0f} |" for k, v in r["timings_s"].items()],
               ""]
     return "\n".join(lines)
