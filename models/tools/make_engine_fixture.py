@@ -1,7 +1,7 @@
 """Make the engine conformance fixture: a tiny STARS-shaped encoder, its ONNX export, inputs and onnxruntime outputs.
 
 Every backend of the device (tract, TensorRT) must reproduce onnxruntime's outputs on these inputs within named
-tolerances (`board/src/conformance.rs`). The model is small so that the fixture stays under 300 KB and the Rust
+tolerances (`board/backends/conformance/src/lib.rs`). The model is small so that the fixture stays under 300 KB and the Rust
 test runs in well under a second, but it has the operators of the real encoder: a segment embedding of 4 frames,
 learned temporal and spatial positional embeddings, pre-norm transformer blocks with the attention written out as
 matrix products and a softmax, exact (erf) GELU, mean pooling over tokens and bodies, and a linear head.

@@ -1,6 +1,6 @@
 //! The boundary where a network runs: one fixed-shape f32 tensor in, one fixed-shape f32 tensor out.
 //!
-//! Backends (tract on the CPU, TensorRT on the GPU) live in `skelact-board`; this crate names none of them.
+//! Backends (tract on the CPU, TensorRT on the GPU) live in `board/backends/` (`skelact-tract`, `skelact-tensorrt`); this crate names none of them.
 //! The layers above only need [`Engine`], so they are tested with [`TestEngine`], which is deterministic
 //! arithmetic and not a backend.
 

@@ -9,12 +9,14 @@
 //! | [`softmax`] | logits | probabilities |
 //! | [`LinearHead`] | embedding (or logits) | logits, probabilities |
 //! | [`PrototypeHead`] | embedding | k-NN vote over enrolled exemplars, per-label best similarity |
+//! | [`EnrolledOverLinear`] | embeddings of every stream | enrolled exemplars' k-NN vote when one is close enough, else the linear head's fused probabilities |
 //! | [`TextPrototypeHead`] | embedding | cosine similarity to label text embeddings, softmax(similarity / T) |
 //! | [`fuse_softmax`] | logits of several streams | weighted mean of the per-stream softmax |
 //!
 //! Cosine similarity with a zero vector is undefined, and every head reports it as [`HeadError::ZeroVector`]
 //! rather than inventing a score: a zero embedding means the network produced nothing usable.
 
+mod enrolled;
 mod fusion;
 mod linear;
 pub(crate) mod math;
@@ -22,6 +24,7 @@ mod prototype;
 mod softmax;
 mod text;
 
+pub use enrolled::EnrolledOverLinear;
 pub use fusion::{fuse_softmax, stream_probabilities};
 pub use linear::LinearHead;
 pub use prototype::{PrototypeHead, PrototypeMatch, DEFAULT_MAX_K};

@@ -21,8 +21,6 @@ pub mod decision;
 pub mod engine;
 pub mod head;
 pub mod layout;
-#[cfg(feature = "std")]
-pub mod ntu;
 pub mod pipeline;
 pub mod preprocess;
 pub mod skeleton;

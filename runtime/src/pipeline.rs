@@ -9,7 +9,7 @@
 
 use crate::decision::{DecisionConfig, DecisionError, Decisions};
 use crate::engine::{Engine, EngineError};
-use crate::head::{stream_probabilities, HeadError, LinearHead, PrototypeHead, TextPrototypeHead};
+use crate::head::{stream_probabilities, EnrolledOverLinear, HeadError, LinearHead, PrototypeHead, TextPrototypeHead};
 use crate::layout::{map_body, SourceFormat};
 use crate::preprocess::{Outputs, PreprocessConfig, PreprocessError, Preprocessor, Streams};
 use crate::skeleton::Pose;
@@ -109,13 +109,24 @@ pub struct Frontend<const TRACKS: usize = 4, const FRAMES: usize = 64> {
 }
 
 impl<const TRACKS: usize, const FRAMES: usize> Frontend<TRACKS, FRAMES> {
-    /// A frontend for sensors speaking `format` until a `Hello` says otherwise.
+    /// A frontend for sensors speaking `format` until a `Hello` says otherwise, keeping `FRAMES` frames per track.
     pub fn new(config: FrontendConfig, format: SourceFormat) -> Result<Self, PipelineError> {
+        Self::with_history(config, format, FRAMES)
+    }
+
+    /// As [`Frontend::new`], keeping `history_frames` (`1..=FRAMES`) frames per track: a device compiled once with
+    /// room for its longest supported window serves a model of any window up to that (see
+    /// [`Tracks::with_history`]).
+    pub fn with_history(
+        config: FrontendConfig,
+        format: SourceFormat,
+        history_frames: usize,
+    ) -> Result<Self, PipelineError> {
         Ok(Frontend {
             format,
             min_confidence: config.min_confidence,
             window_config: config.window,
-            tracks: Tracks::new(config.tracks)?,
+            tracks: Tracks::with_history(config.tracks, history_frames)?,
             window: WindowFrames::new(),
             preprocessor: Preprocessor::new(config.preprocess)?,
             poses: [Pose::MISSING; MAX_BODIES],
@@ -214,6 +225,9 @@ pub enum Head<'a, const MAX_K: usize = 16> {
     Prototype { head: PrototypeHead<'a, MAX_K>, min_similarity: f32 },
     /// The joint engine outputs an embedding, compared with label text embeddings (zero-shot labels).
     Text { head: TextPrototypeHead<'a>, min_similarity: f32 },
+    /// The engines output embeddings; exemplars enrolled on the device are checked first, the bundle's linear head
+    /// scores every other window (see [`EnrolledOverLinear`]).
+    EnrolledOverLinear(EnrolledOverLinear<'a, MAX_K>),
 }
 
 /// The engines of a model, one per input stream. Bone and motion are optional.
@@ -312,6 +326,9 @@ impl<'a, E: Engine, const MAX_OUT: usize, const BODIES: usize, const MAX_CLASSES
             Head::Linear(linear) => linear.input_len() == out && linear.classes() == classes,
             Head::Prototype { head, .. } => head.dim() == out && !multi_stream,
             Head::Text { head, .. } => head.dim() == out && head.labels() == classes && !multi_stream,
+            Head::EnrolledOverLinear(head) => {
+                head.dim() == out && head.bundle_classes() <= classes && head.label_bound() <= classes
+            }
         };
         if !head_fits {
             return Err(PipelineError::Config(
@@ -368,7 +385,12 @@ impl<'a, E: Engine, const MAX_OUT: usize, const BODIES: usize, const MAX_CLASSES
         let (streams, stream_weights) = self.engines.run_streams(tensors, &mut self.outputs)?;
         self.windows_run = self.windows_run.wrapping_add(1);
         let t = window.end_us;
-        match &self.head {
+        match &mut self.head {
+            Head::EnrolledOverLinear(head) => {
+                let scores = &mut self.scores[..classes];
+                head.scores(&self.outputs, &stream_weights[..streams], &mut self.logits, scores)?;
+                self.decisions.update(window.body_id, t, scores, emit)?;
+            }
             Head::Logits | Head::Linear(_) => {
                 for s in 0..streams {
                     match &self.head {

@@ -79,7 +79,8 @@ pub enum TrackError {
     DuplicateSequence { sequence: u32 },
     /// The [`TrackId`] names a track that has been evicted (or never existed).
     UnknownTrack,
-    /// `stride_frames` is 0, `timeout_us` is 0, or `min_frames` is not in `1..=FRAMES`.
+    /// `stride_frames` is 0, `timeout_us` is 0, the history is not in `1..=FRAMES`, or `min_frames` is not in
+    /// `1..=history`.
     InvalidConfig,
 }
 
@@ -91,7 +92,7 @@ impl core::fmt::Display for TrackError {
             }
             TrackError::UnknownTrack => f.write_str("no such track (it was evicted)"),
             TrackError::InvalidConfig => {
-                f.write_str("invalid track config: stride and timeout must be > 0, min_frames in 1..=FRAMES")
+                f.write_str("invalid track config: stride and timeout must be > 0, history in 1..=FRAMES, min_frames in 1..=history")
             }
         }
     }
@@ -180,8 +181,10 @@ pub struct Track<const FRAMES: usize> {
     timestamps_us: [u64; FRAMES],
     /// Ring index of the newest slot (meaningless while `len == 0`).
     newest: usize,
-    /// Slots of history held, at most FRAMES.
+    /// Slots of history held, at most `capacity`.
     len: usize,
+    /// Slots of the ring in use (`1..=FRAMES`): the history length the device was configured with at run time.
+    capacity: usize,
     last_seen_us: u64,
     /// Consecutive frames the body has been missing since it was last seen.
     missing_run: u32,
@@ -190,8 +193,9 @@ pub struct Track<const FRAMES: usize> {
 }
 
 impl<const FRAMES: usize> Track<FRAMES> {
-    fn empty() -> Self {
+    fn empty(capacity: usize) -> Self {
         Track {
+            capacity,
             active: false,
             id: TrackId { slot: 0, serial: 0 },
             body_id: 0,
@@ -228,13 +232,13 @@ impl<const FRAMES: usize> Track<FRAMES> {
     }
 
     fn push(&mut self, pose: Option<&Pose>, timestamp_us: u64) {
-        self.newest = if self.len == 0 { 0 } else { (self.newest + 1) % FRAMES };
+        self.newest = if self.len == 0 { 0 } else { (self.newest + 1) % self.capacity };
         self.present[self.newest] = pose.is_some();
         if let Some(pose) = pose {
             self.poses[self.newest] = *pose;
         }
         self.timestamps_us[self.newest] = timestamp_us;
-        self.len = (self.len + 1).min(FRAMES);
+        self.len = (self.len + 1).min(self.capacity);
         self.frames_since_window = self.frames_since_window.saturating_add(1);
     }
 
@@ -263,7 +267,8 @@ impl<const FRAMES: usize> Track<FRAMES> {
         self.body_id
     }
 
-    /// Frames of history held (present or absent), at most FRAMES. Zero after a reset until the body returns.
+    /// Frames of history held (present or absent), at most the configured history. Zero after a reset until the
+    /// body returns.
     pub fn len(&self) -> usize {
         self.len
     }
@@ -286,7 +291,7 @@ impl<const FRAMES: usize> Track<FRAMES> {
         if back >= self.len {
             return None;
         }
-        let index = (self.newest + FRAMES - back) % FRAMES;
+        let index = (self.newest + self.capacity - back) % self.capacity;
         let pose = if self.present[index] { Some(&self.poses[index]) } else { None };
         Some(TrackFrame { pose, timestamp_us: self.timestamps_us[index] })
     }
@@ -318,24 +323,34 @@ pub struct Tracks<const TRACKS: usize = 4, const FRAMES: usize = 64> {
 }
 
 impl<const TRACKS: usize, const FRAMES: usize> Tracks<TRACKS, FRAMES> {
-    /// Empty tracks. Fails with [`TrackError::InvalidConfig`] when the config cannot work with `FRAMES`.
+    /// Empty tracks that keep `FRAMES` frames of history each. Fails with [`TrackError::InvalidConfig`] when the
+    /// config cannot work with `FRAMES`.
     pub fn new(config: TrackConfig) -> Result<Self, TrackError> {
-        if config.stride_frames == 0 || config.timeout_us == 0 || config.min_frames == 0 || config.min_frames > FRAMES {
+        Self::with_history(config, FRAMES)
+    }
+
+    /// Empty tracks that keep `history_frames` (`1..=FRAMES`) frames of history each: the storage is sized at
+    /// compile time for the longest history a build supports, and the history a model needs is chosen at run
+    /// time, so that one build serves every model without a copy of the code per length.
+    pub fn with_history(config: TrackConfig, history_frames: usize) -> Result<Self, TrackError> {
+        let history_ok = (1..=FRAMES).contains(&history_frames);
+        let config_ok = config.stride_frames > 0 && config.timeout_us > 0 && config.min_frames > 0;
+        if !history_ok || !config_ok || config.min_frames > history_frames {
             return Err(TrackError::InvalidConfig);
         }
-        Ok(Self::empty(config))
+        Ok(Self::empty(config, history_frames))
     }
 
     /// Empty tracks with [`TrackConfig::for_frames`]`(FRAMES)`, which is always valid.
     pub fn with_defaults() -> Self {
-        Self::empty(TrackConfig::for_frames(FRAMES))
+        Self::empty(TrackConfig::for_frames(FRAMES), FRAMES)
     }
 
-    fn empty(config: TrackConfig) -> Self {
+    fn empty(config: TrackConfig, history_frames: usize) -> Self {
         const { assert!(FRAMES > 0, "a track needs at least one frame of history") };
         Tracks {
             config,
-            slots: core::array::from_fn(|_| Track::empty()),
+            slots: core::array::from_fn(|_| Track::empty(history_frames)),
             last_sequence: None,
             last_timestamp_us: 0,
             next_serial: 0,
@@ -597,6 +612,30 @@ mod tests {
             assert_eq!(Small::new(bad).err(), Some(TrackError::InvalidConfig));
         }
         assert!(Small::new(TrackConfig { min_frames: 8, ..config() }).is_ok());
+        assert_eq!(Small::with_history(config(), 9).err(), Some(TrackError::InvalidConfig));
+        assert_eq!(Small::with_history(config(), 3).err(), Some(TrackError::InvalidConfig));
+    }
+
+    #[test]
+    fn a_shorter_history_than_the_storage_behaves_like_a_ring_of_that_length() {
+        fn push<const N: usize>(tracks: &mut Tracks<2, N>, n: u32) {
+            for i in 0..n {
+                let mut pose = Pose::MISSING;
+                pose.joints[joint::SPINE_MID] = [i as f32, 0.0, 2.5];
+                pose.valid[joint::SPINE_MID] = true;
+                tracks.push_frame(i, u64::from(i) * 33 * MS, [(7, &pose)]).unwrap();
+            }
+        }
+        let mut short = Tracks::<2, 8>::with_history(config(), 5).unwrap();
+        let mut exact = Tracks::<2, 5>::new(config()).unwrap();
+        push(&mut short, 12);
+        push(&mut exact, 12);
+        let (s, e) = (short.iter().next().unwrap(), exact.iter().next().unwrap());
+        assert_eq!(s.len(), 5);
+        assert_eq!(s.len(), e.len());
+        for back in 0..6 {
+            assert_eq!(s.frame(back).and_then(marker), e.frame(back).and_then(marker), "{back} frames back");
+        }
     }
 
     #[test]

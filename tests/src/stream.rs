@@ -1,20 +1,21 @@
 //! Long protocol-v1 streams built from the real NTU recordings, for pipeline tests and benches.
 
-use skelact_runtime::ntu;
+use skelact_formats::ntu;
 use skelact_runtime::wire::{encode_packet, Frame, Message, MAX_PACKET_LEN};
 
 /// The frames of every NTU fixture played forwards then backwards, repeated until `count` frames, with
-/// continuous sequence numbers and timestamps so that tracks see one long, gapless session.
-pub fn looped_ntu_frames(count: usize) -> Option<Vec<Frame>> {
+/// continuous sequence numbers and timestamps so that tracks see one long, gapless session. Without recordings,
+/// why not (for [`crate::skip`]); a recording that does not parse is a failure, not a skip.
+pub fn looped_ntu_frames(count: usize) -> Result<Vec<Frame>, String> {
     let mut source = Vec::new();
-    for path in crate::ntu_recordings() {
-        let recording = ntu::read_file(&path).ok()?;
+    for path in crate::ntu_recordings()? {
+        let recording = ntu::read_file(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let frames = ntu::to_protocol_frames(&recording, ntu::NTU_FPS_MILLIHERTZ);
         source.extend(frames.iter().cloned());
         source.extend(frames.iter().rev().cloned());
     }
     if source.is_empty() {
-        return None;
+        return Err("the NTU recordings hold no frame".into());
     }
     let frames = (0..count)
         .map(|i| {
@@ -24,7 +25,7 @@ pub fn looped_ntu_frames(count: usize) -> Option<Vec<Frame>> {
             frame
         })
         .collect();
-    Some(frames)
+    Ok(frames)
 }
 
 /// Encodes messages into one byte stream.

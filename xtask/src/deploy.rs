@@ -116,7 +116,7 @@ fn write_bundle(options: &BundleOptions) -> Result<()> {
 
 /// Builds the device binary (dev profile: its dependencies, tract included, are optimized there) and returns it.
 fn skelact_binary() -> Result<PathBuf> {
-    crate::run(cargo().args(["build", "--package", "skelact-board", "--bin", "skelact"]))?;
+    crate::run(cargo().args(["build", "--package", "skelact", "--bin", "skelact"]))?;
     let target = crate::target_dir();
     let binary = target.join("debug").join("skelact");
     if !binary.is_file() {

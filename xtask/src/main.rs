@@ -104,7 +104,7 @@ fn bench(args: &[String]) -> Result<()> {
         criterion.args(["--", "--quick"]);
     }
     run(&mut criterion)?;
-    run(cargo().args(["build", "--release", "--package", "skelact-board", "--bin", "skelact"]))?;
+    run(cargo().args(["build", "--release", "--package", "skelact", "--bin", "skelact"]))?;
     let target = target_dir();
     let skelact = target.join("release").join("skelact");
     let bundle = project_root().join("models").join("zoo").join("default.skb");

@@ -381,16 +381,18 @@ impl<'a> Manifest<'a> {
         }
     }
 
-    /// The frame-side settings for a device whose track rings hold `ring_frames` frames (the `FRAMES` of
-    /// [`crate::pipeline::Frontend`]).
+    /// The frame-side settings for a device whose track rings can hold `ring_frames` frames (the `FRAMES` of
+    /// [`crate::pipeline::Frontend`]). The device keeps exactly the model's `window.raw_frames` of history
+    /// ([`crate::pipeline::Frontend::with_history`]): a longer history would feed windows longer than the model
+    /// was validated on.
     ///
     /// Errors: [`BundleError::WrongLayout`] unless the model takes NTU-25 (the only layout the runtime's
-    /// preprocessing produces), [`BundleError::RingFrames`] unless `ring_frames` equals the model's raw window:
-    /// a longer ring would feed windows longer than the model was validated on.
+    /// preprocessing produces), [`BundleError::RingFrames`] when `ring_frames` is shorter than the model's raw
+    /// window.
     pub fn frontend_config(&self, ring_frames: usize) -> Result<FrontendConfig, BundleError> {
         self.check_layout(LayoutId::KinectV2)?;
         let w = &self.window;
-        if ring_frames != w.raw_frames as usize {
+        if ring_frames < w.raw_frames as usize {
             let device = u32::try_from(ring_frames).unwrap_or(u32::MAX);
             return Err(BundleError::RingFrames { bundle: w.raw_frames, device });
         }

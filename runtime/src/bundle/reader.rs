@@ -310,15 +310,18 @@ fn check_storage(needed: usize, actual: usize) -> Result<(), BundleError> {
 }
 
 /// Whether a TensorRT engine can be deserialized on a device running TensorRT `runtime` on a GPU of compute
-/// capability `gpu`. TensorRT loads an engine only on the exact version (build included) and GPU architecture
-/// it was built for, so both must match exactly; the backend calls this before handing the bytes to TensorRT,
-/// whose own refusal would be far less clear.
+/// capability `gpu`: the one compatibility rule of skelact. TensorRT loads an engine only on the release
+/// (major.minor.patch) and GPU architecture it was built for, so both must match exactly. The build number is
+/// recorded in the bundle but not compared: the TensorRT library reports only major.minor.patch
+/// (`getInferLibVersion`). The device calls this (through [`Bundle::tensorrt_engine`]) before handing the bytes
+/// to TensorRT, whose own refusal would be far less clear.
 pub fn check_tensorrt(
     engine: &TensorRtEngine,
     runtime: TensorRtVersion,
     gpu: ComputeCapability,
 ) -> Result<(), BundleError> {
-    if engine.tensorrt != runtime {
+    let release = |v: TensorRtVersion| (v.major, v.minor, v.patch);
+    if release(engine.tensorrt) != release(runtime) {
         return Err(BundleError::TensorRtVersionMismatch { engine: engine.tensorrt, runtime });
     }
     if engine.compute_capability != gpu {

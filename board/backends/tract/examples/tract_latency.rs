@@ -1,0 +1,71 @@
+//! Per-run latency of the tract backend on any ONNX file, with heap allocations per run (`skelact bench` takes a bundle).
+//!
+//! `cargo run -p skelact-tract --release --example tract_latency -- MODEL.onnx [THREADS] [RUNS]`
+//! Prints min / p50 / p99 over RUNS runs (default 200) after 10 warm-up runs, on a seeded input, and the heap
+//! allocations per run (all of them tract's: the engine reuses its own buffers).
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+/// Counts allocations, to show what a run costs the heap.
+struct Counting;
+
+static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: forwarded unchanged to the system allocator.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: forwarded unchanged to the system allocator.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+use skelact_tract::{TractEngine, TractOptions};
+use skelact_runtime::engine::Engine;
+
+fn main() -> anyhow::Result<()> {
+    let mut args = std::env::args().skip(1);
+    let path = args.next().ok_or_else(|| anyhow::anyhow!("usage: tract_latency MODEL.onnx [THREADS] [RUNS]"))?;
+    let threads: usize = args.next().map_or(Ok(1), |a| a.parse())?;
+    let runs: usize = args.next().map_or(Ok(200), |a| a.parse())?;
+    let onnx = std::fs::read(&path)?;
+    let started = Instant::now();
+    let mut engine = TractEngine::load(&onnx, &TractOptions { threads, input_shape: None, output_name: None })?;
+    let load = started.elapsed();
+    // A deterministic input in the range of centred coordinates.
+    let input: Vec<f32> = (0..engine.input_len()).map(|i| ((i * 7919 % 1000) as f32 / 1000.0 - 0.5) * 0.6).collect();
+    let mut output = vec![0.0; engine.output_len()];
+    for _ in 0..10 {
+        engine.run(&input, &mut output)?;
+    }
+    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    engine.run(&input, &mut output)?;
+    let allocations = ALLOCATIONS.load(Ordering::Relaxed) - before;
+    let mut times: Vec<f64> = (0..runs)
+        .map(|_| {
+            let t = Instant::now();
+            engine.run(&input, &mut output).map(|()| t.elapsed().as_secs_f64() * 1e3)
+        })
+        .collect::<Result<_, _>>()?;
+    times.sort_by(f64::total_cmp);
+    let pick = |q: f64| times[((times.len() - 1) as f64 * q).round() as usize];
+    println!(
+        "{path}: input {:?}, threads {threads}, load {:.0} ms, runs {runs}: min {:.3} ms, p50 {:.3} ms, p99 {:.3} ms, \
+         {allocations} allocations per run",
+        engine.input_shape(),
+        load.as_secs_f64() * 1e3,
+        pick(0.0),
+        pick(0.5),
+        pick(0.99)
+    );
+    Ok(())
+}

@@ -1,0 +1,5 @@
+//! `skelact`: the binary's host-side tools, shared with its tests. The daemon and the model path live in
+//! `skelact-device`; this crate adds what only a host or a field tester needs and the daemon never links:
+//! [`scoring`] of events against ground truth (the demo's summary).
+
+pub mod scoring;

@@ -1,0 +1,132 @@
+//! `skelact`: the device application.
+//!
+//! Subcommands: `run` (the daemon), `demo`, `replay`, `record`, `convert`, `enroll`, `info`, `bench`, `validate`, `version`.
+//! Each lives in `cli/`; this file only parses arguments.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use skelact_links::serial::DEFAULT_BAUD;
+use skelact_device::logging::{self, LogFormat};
+
+mod commands;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "skelact",
+    version,
+    about = "Skeleton action recognition on the device: serial ingest, inference, events"
+)]
+struct Cli {
+    /// Log line format on stderr (filter with SKELACT_LOG, e.g. `debug` or `skelact_device=debug`).
+    #[arg(long, value_enum, global = true, default_value_t = LogFormat::KeyValue)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the daemon: frames from a serial port in, events out (link, stdout, UDP, GPIO).
+    Run(commands::run::RunArgs),
+    /// Replay the committed synthetic session into the runtime over a pseudo-terminal and score the events.
+    Demo(commands::demo::DemoArgs),
+    /// Capture the raw protocol-v1 stream from a serial port into a recording file.
+    Record(RecordArgs),
+    /// Send a recording (or an NTU, PKU-MMD or session file) over a serial port or to stdout, paced by its timestamps.
+    Replay(ReplayArgs),
+    /// Write an NTU .skeleton, PKU-MMD .txt or session .jsonl file as a protocol-v1 recording.
+    Convert(commands::convert::ConvertArgs),
+    /// Learn an action from a few examples into the bundle's enrollment overlay.
+    Enroll(commands::enroll::EnrollArgs),
+    /// Print a bundle's manifest.
+    Info(commands::info::InfoArgs),
+    /// Measure per-window inference latency (tract, and onnxruntime where available).
+    Bench(commands::bench::BenchArgs),
+    /// Run raw windows (.npy) through the device's preprocessing, backend and head; write the outputs as .npy for
+    /// `cargo xtask validate`.
+    Validate(commands::validate::ValidateArgs),
+    /// Print the version, the protocol version and the backends built in.
+    Version,
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("limit").args(["frames", "seconds"])))]
+struct RecordArgs {
+    /// Serial port of the sensor, e.g. /dev/ttyACM0 (reopened if it goes away during the recording).
+    #[arg(long)]
+    port: PathBuf,
+    /// Baud rate (ignored by USB CDC-ACM).
+    #[arg(long, default_value_t = DEFAULT_BAUD)]
+    baud: u32,
+    /// Recording file to write (the packet bytes as received).
+    #[arg(long)]
+    out: PathBuf,
+    /// Stop after this many valid frames.
+    #[arg(long)]
+    frames: Option<u64>,
+    /// Stop after this many seconds.
+    #[arg(long)]
+    seconds: Option<f64>,
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("sink").args(["port", "stdout"]).required(true)))]
+#[command(group(clap::ArgGroup::new("pace").args(["speed", "fast"])))]
+struct ReplayArgs {
+    /// A protocol-v1 recording (`skelact record`), an NTU .skeleton, a PKU-MMD .txt or a session .jsonl.
+    file: PathBuf,
+    /// The file's format [default: from its extension].
+    #[arg(long, value_enum)]
+    format: Option<skelact_formats::InputFormat>,
+    /// Serial port to send to (a real port, or the slave side of a pseudo-terminal).
+    #[arg(long)]
+    port: Option<PathBuf>,
+    /// Write the bytes to stdout instead.
+    #[arg(long)]
+    stdout: bool,
+    /// Baud rate when sending to a port.
+    #[arg(long, default_value_t = DEFAULT_BAUD)]
+    baud: u32,
+    /// Playback speed relative to the sensor's timestamps (2 = twice as fast).
+    #[arg(long, default_value_t = 1.0)]
+    speed: f64,
+    /// Send as fast as the sink takes it, ignoring timestamps.
+    #[arg(long)]
+    fast: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    logging::init(cli.log_format);
+    let result = match cli.command {
+        Command::Record(args) => commands::record::run(&args.port, args.baud, &args.out, args.frames, args.seconds),
+        Command::Replay(args) => {
+            let sink = match args.port {
+                Some(port) => commands::replay::Sink::Port { path: port, baud: args.baud },
+                None => commands::replay::Sink::Stdout,
+            };
+            let speed = if args.fast { None } else { Some(args.speed) };
+            commands::replay::run(&args.file, args.format, sink, speed)
+        }
+        Command::Run(args) => commands::run::run(args),
+        Command::Demo(args) => commands::demo::run(args),
+        Command::Convert(args) => commands::convert::run(args),
+        Command::Enroll(args) => commands::enroll::run(args),
+        Command::Info(args) => commands::info::run(args),
+        Command::Bench(args) => commands::bench::run(args),
+        Command::Validate(args) => commands::validate::run(&args),
+        Command::Version => {
+            commands::print_version();
+            Ok(())
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("skelact: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

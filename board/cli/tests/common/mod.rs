@@ -1,0 +1,185 @@
+//! Shared by the board's integration tests: bundles built from the committed ONNX models, the committed synthetic
+//! session, and a host-side reader for what the device writes back.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use skelact_links::ByteLink;
+use skelact_formats::{self as sources, InputFormat};
+use skelact_runtime::bundle::{
+    BundleWriter, DecisionParams, EncoderFamily, HeadSpec, Label, Manifest, PreprocessParams, SectionKind, StreamKind,
+    StreamModel, TensorSpec, ValidationSummary, WindowParams,
+};
+use skelact_runtime::decision::DecisionConfig;
+use skelact_runtime::wire::{Decoder, Event, LayoutId, Message, Status};
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+pub fn default_onnx() -> PathBuf {
+    repo_root().join("models/zoo/default/stars_small_joint.onnx")
+}
+
+pub fn tiny_onnx() -> PathBuf {
+    repo_root().join("tests/fixtures/engine/tiny_stars.onnx")
+}
+
+pub fn session_jsonl() -> PathBuf {
+    repo_root().join("models/zoo/sessions/session-s0-p001.jsonl")
+}
+
+pub fn session_segments() -> PathBuf {
+    repo_root().join("models/zoo/sessions/session-s0-p001.segments.json")
+}
+
+/// The session's messages (a Hello, then frames with sequence numbers from their timestamps).
+pub fn session_messages() -> Vec<Message> {
+    sources::read_messages(&session_jsonl(), InputFormat::Session).unwrap()
+}
+
+/// NTU RGB+D 120 action numbers of the synthetic corpus's classes (docs/models.md).
+pub fn ntu_action(class: &str) -> u16 {
+    match class {
+        "hand waving" => 23,
+        "clapping" => 10,
+        "jump up" => 27,
+        "sitting down" => 8,
+        "standing up" => 9,
+        "kicking something" => 24,
+        "squat down" => 80,
+        "arm circles" => 97,
+        "hands up (both hands)" => 95,
+        "cross hands in front (say stop)" => 40,
+        "salute" => 38,
+        "falling" => 43,
+        "hopping (one foot jumping)" => 26,
+        "nod head/bow" => 35,
+        "running on the spot" => 99,
+        "side kick" => 102,
+        "pointing to something with finger" => 31,
+        "cheer up" => 22,
+        "arm swings" => 98,
+        "butt kicks (kick backward)" => 100,
+        "handshaking" => 58,
+        "hugging other person" => 55,
+        "pushing other person" => 52,
+        "high-five" => 112,
+        other => panic!("unknown class {other}"),
+    }
+}
+
+/// The class names of the default model's logits, in output order (ONNX metadata `skelact.classes`).
+pub fn default_classes() -> Vec<String> {
+    use tract_onnx::prelude::Framework;
+    let proto = tract_onnx::onnx().proto_model_for_path(default_onnx()).unwrap();
+    let entry = proto.metadata_props.iter().find(|p| p.key == "skelact.classes").expect("skelact.classes metadata");
+    serde_json::from_str(&entry.value).unwrap()
+}
+
+/// Which output the bundle uses and how.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum TestHead {
+    /// The model's `logits` output, one per class.
+    Logits,
+    /// The model's `embedding` output (64 values), compared with enrolled exemplars.
+    Prototype { dim: u32, k: u16, min_similarity: f32 },
+}
+
+/// A bundle of the default model (T = 64, 64-frame windows every 8 frames) with the given head.
+pub fn default_bundle(head: TestHead, decision: DecisionConfig) -> Vec<u8> {
+    let classes = default_classes();
+    let names: Vec<&str> = classes.iter().map(String::as_str).collect();
+    let labels: Vec<(&str, u16)> = names.iter().map(|n| (*n, ntu_action(n))).collect();
+    build_bundle(&std::fs::read(default_onnx()).unwrap(), 64, 64, head, &labels, decision)
+}
+
+/// A bundle of any one-stream ONNX model with input [1, 3, t, 25, 2].
+pub fn build_bundle(
+    onnx: &[u8],
+    t: u32,
+    raw_frames: u32,
+    head: TestHead,
+    labels: &[(&str, u16)],
+    decision: DecisionConfig,
+) -> Vec<u8> {
+    let mut writer = BundleWriter::new();
+    let section = writer.add(SectionKind::OnnxFp32, onnx).unwrap();
+    let (head, output) = match head {
+        TestHead::Logits => (HeadSpec::Logits, TensorSpec { name: "logits", shape: shape(&[1, labels.len() as u32]) }),
+        TestHead::Prototype { dim, k, min_similarity } => (
+            HeadSpec::Prototype { section: None, exemplars: 0, dim, k, min_similarity },
+            TensorSpec { name: "embedding", shape: shape(&[1, dim]) },
+        ),
+    };
+    let manifest = Manifest {
+        model_name: "stars-small-test",
+        encoder: EncoderFamily::StarsTransformer,
+        layout: LayoutId::KinectV2,
+        bodies: 2,
+        preprocess: PreprocessParams { frames_out: t, crop_ratio: 0.95, align: false },
+        window: WindowParams {
+            raw_frames,
+            stride_frames: 8,
+            min_frames: raw_frames / 2,
+            max_gap_frames: 10,
+            timeout_us: 1_000_000,
+            partner_max_distance_m: 1.5,
+            min_confidence: 1,
+        },
+        streams: heapless::Vec::from_slice(&[StreamModel {
+            stream: StreamKind::Joint,
+            weight: 1.0,
+            onnx_fp32: Some(section),
+            onnx_fp16: None,
+            onnx_int8: None,
+        }])
+        .unwrap(),
+        input: TensorSpec { name: "joint", shape: shape(&[1, 3, t, 25, 2]) },
+        output,
+        head,
+        labels: labels.iter().map(|&(name, action_id)| Label { name, action_id }).collect(),
+        decision: DecisionParams::from(decision),
+        tensorrt: heapless::Vec::new(),
+        checkpoint_sha256: [0x11; 32],
+        validation: ValidationSummary { report_sha256: [0x22; 32], section: None, variants: heapless::Vec::new() },
+    };
+    writer.finish(&manifest).unwrap()
+}
+
+fn shape(dims: &[u32]) -> heapless::Vec<u32, 6> {
+    heapless::Vec::from_slice(dims).unwrap()
+}
+
+/// Writes bytes to `dir/name` and returns the path.
+pub fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+/// What the device wrote back over the link, decoded on the host side.
+#[derive(Debug, Default)]
+pub struct HostSide {
+    decoder: Decoder,
+    pub events: Vec<Event>,
+    pub statuses: Vec<Status>,
+}
+
+impl HostSide {
+    /// Reads what is there (waiting at most `timeout` for the first byte).
+    pub fn pump(&mut self, link: &mut impl ByteLink, timeout: Duration) -> bool {
+        let mut buf = [0u8; 4096];
+        let Ok(n) = link.read(&mut buf, timeout) else { return false };
+        let mut input = &buf[..n];
+        while let Some(outcome) = self.decoder.decode_next(&mut input) {
+            match outcome {
+                Ok(Message::Event(event)) => self.events.push(*event),
+                Ok(Message::Status(status)) => self.statuses.push(*status),
+                _ => {}
+            }
+        }
+        true
+    }
+}

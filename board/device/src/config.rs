@@ -1,0 +1,334 @@
+//! The daemon's TOML configuration and device profiles.
+//!
+//! ```toml
+//! profile = "orin-nano"                    # which profile to use (a built-in one or one below)
+//! bundle = "/opt/skelact/default.skb"      # relative paths are relative to this file
+//!
+//! [daemon]
+//! queue_windows = 2                        # windows waiting for inference before the oldest is dropped
+//! status_interval_ms = 1000
+//! events_to_link = true                    # protocol-v1 Event messages back over the serial link
+//! udp = "192.168.1.20:9000"                # JSON event datagrams (optional)
+//! stdout = "json"                          # "json", "text" or "off"
+//!
+//! [profiles.orin-nano]                     # overrides the built-in profile of that name, field by field
+//! port = "/dev/ttyACM0"
+//! baud = 921600
+//! threads = 2
+//! backend = "auto"                         # "auto", "tract" or "tensorrt"
+//!
+//! [[gpio]]                                 # one output line per action, high while the action lasts
+//! action = 23
+//! chip = "/dev/gpiochip0"
+//! line = 105
+//! active_low = false
+//! ```
+//!
+//! Precedence: command-line options, then the profile, then the `[daemon]` section, then the defaults.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use skelact_links::serial::DEFAULT_BAUD;
+use crate::model::BackendChoice;
+
+/// A device profile: where the sensor is and how to run inference on this board.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Profile {
+    pub description: Option<String>,
+    pub port: Option<PathBuf>,
+    pub baud: Option<u32>,
+    /// tract threads per window.
+    pub threads: Option<usize>,
+    pub backend: Option<BackendChoice>,
+}
+
+/// Where event lines go on stdout.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum StdoutFormat {
+    Json,
+    Text,
+    Off,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DaemonSection {
+    pub queue_windows: Option<usize>,
+    pub status_interval_ms: Option<u64>,
+    pub events_to_link: Option<bool>,
+    pub udp: Option<String>,
+    pub stdout: Option<StdoutFormat>,
+}
+
+/// One GPIO output line for an action.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GpioLine {
+    /// The bundle's action id (as events carry it).
+    pub action: u16,
+    /// The GPIO character device, e.g. `/dev/gpiochip0`.
+    pub chip: PathBuf,
+    /// Line offset on that chip.
+    pub line: u32,
+    #[serde(default)]
+    pub active_low: bool,
+}
+
+/// A configuration file as written.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    pub profile: Option<String>,
+    pub bundle: Option<PathBuf>,
+    pub overlay: Option<PathBuf>,
+    #[serde(default)]
+    pub daemon: DaemonSection,
+    #[serde(default)]
+    pub profiles: BTreeMap<String, Profile>,
+    #[serde(default)]
+    pub gpio: Vec<GpioLine>,
+}
+
+/// The profiles every build knows. Thread counts are starting points for each board's CPU cores (Orin Nano 6,
+/// Orin NX 8, AGX Orin 12), leaving cores for the ingest thread and the system; they are not yet measured on
+/// the boards. `auto` takes TensorRT where the build and the bundle allow it.
+pub fn builtin_profiles() -> BTreeMap<String, Profile> {
+    let jetson = |description: &str, threads| Profile {
+        description: Some(description.into()),
+        port: Some(PathBuf::from("/dev/ttyACM0")),
+        baud: Some(DEFAULT_BAUD),
+        threads: Some(threads),
+        backend: Some(BackendChoice::Auto),
+    };
+    BTreeMap::from([
+        ("orin-nano".to_string(), jetson("Jetson Orin Nano (6 Cortex-A78AE cores)", 2)),
+        ("orin-nx".to_string(), jetson("Jetson Orin NX (8 Cortex-A78AE cores)", 4)),
+        ("orin-agx".to_string(), jetson("Jetson AGX Orin (12 Cortex-A78AE cores)", 4)),
+        (
+            "host".to_string(),
+            Profile {
+                description: Some("a development machine: tract on one thread".into()),
+                port: None,
+                baud: Some(DEFAULT_BAUD),
+                threads: Some(1),
+                backend: Some(BackendChoice::Tract),
+            },
+        ),
+    ])
+}
+
+/// Settings given on the command line; `None` defers to the file.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Overrides {
+    pub profile: Option<String>,
+    pub bundle: Option<PathBuf>,
+    pub overlay: Option<PathBuf>,
+    pub port: Option<PathBuf>,
+    pub baud: Option<u32>,
+    pub threads: Option<usize>,
+    pub backend: Option<BackendChoice>,
+    pub queue_windows: Option<usize>,
+    pub udp: Option<String>,
+    pub stdout: Option<StdoutFormat>,
+}
+
+/// Everything `skelact run` needs, resolved.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunSettings {
+    pub profile: Option<String>,
+    pub bundle: PathBuf,
+    pub overlay: Option<PathBuf>,
+    pub port: PathBuf,
+    pub baud: u32,
+    pub threads: usize,
+    pub backend: BackendChoice,
+    pub queue_windows: usize,
+    pub status_interval_ms: u64,
+    pub events_to_link: bool,
+    pub udp: Option<String>,
+    pub stdout: StdoutFormat,
+    pub gpio: Vec<GpioLine>,
+}
+
+/// Why a configuration could not be read or resolved. Each names the file or the setting.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{path}: {source}")]
+    Parse { path: PathBuf, source: toml::de::Error },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl ConfigFile {
+    /// Reads a file; relative paths in it become relative to its folder.
+    pub fn read(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        let mut config: ConfigFile =
+            toml::from_str(&text).map_err(|source| ConfigError::Parse { path: path.to_path_buf(), source })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let anchor = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        if let Some(bundle) = config.bundle.as_mut() {
+            anchor(bundle);
+        }
+        if let Some(overlay) = config.overlay.as_mut() {
+            anchor(overlay);
+        }
+        Ok(config)
+    }
+
+    /// Merges the file, a profile and the command line into the settings of a run.
+    pub fn resolve(&self, overrides: &Overrides) -> Result<RunSettings, ConfigError> {
+        let invalid = |reason: String| ConfigError::Invalid(reason);
+        let mut profiles = builtin_profiles();
+        for (name, profile) in &self.profiles {
+            let merged = match profiles.get(name) {
+                Some(builtin) => Profile {
+                    description: profile.description.clone().or(builtin.description.clone()),
+                    port: profile.port.clone().or(builtin.port.clone()),
+                    baud: profile.baud.or(builtin.baud),
+                    threads: profile.threads.or(builtin.threads),
+                    backend: profile.backend.or(builtin.backend),
+                },
+                None => profile.clone(),
+            };
+            profiles.insert(name.clone(), merged);
+        }
+        let profile_name = overrides.profile.clone().or(self.profile.clone());
+        let profile = match &profile_name {
+            Some(name) => profiles.get(name).cloned().ok_or_else(|| {
+                invalid(format!("no profile {name:?}; known: {}", profiles.keys().cloned().collect::<Vec<_>>().join(", ")))
+            })?,
+            None => Profile::default(),
+        };
+        let bundle = overrides
+            .bundle
+            .clone()
+            .or(self.bundle.clone())
+            .ok_or_else(|| invalid("no bundle: give --bundle FILE or `bundle = ...` in the config".into()))?;
+        let port = overrides
+            .port
+            .clone()
+            .or(profile.port.clone())
+            .ok_or_else(|| {
+                invalid("no serial port: give --port DEV, a profile with a port, or `port = ...` in a profile".into())
+            })?;
+        let threads = overrides.threads.or(profile.threads).unwrap_or(1);
+        if threads < 1 {
+            return Err(invalid("threads must be at least 1".into()));
+        }
+        let queue_windows = overrides.queue_windows.or(self.daemon.queue_windows).unwrap_or(2);
+        if queue_windows < 1 {
+            return Err(invalid("queue_windows must be at least 1".into()));
+        }
+        let status_interval_ms = self.daemon.status_interval_ms.unwrap_or(1000);
+        if status_interval_ms < 10 {
+            return Err(invalid("status_interval_ms must be at least 10".into()));
+        }
+        for (i, line) in self.gpio.iter().enumerate() {
+            if self.gpio[..i].iter().any(|other| other.action == line.action) {
+                return Err(invalid(format!("gpio: action {} has two lines", line.action)));
+            }
+        }
+        Ok(RunSettings {
+            profile: profile_name,
+            bundle,
+            overlay: overrides.overlay.clone().or(self.overlay.clone()),
+            port,
+            baud: overrides.baud.or(profile.baud).unwrap_or(DEFAULT_BAUD),
+            threads,
+            backend: overrides.backend.or(profile.backend).unwrap_or_default(),
+            queue_windows,
+            status_interval_ms,
+            events_to_link: self.daemon.events_to_link.unwrap_or(true),
+            udp: overrides.udp.clone().or(self.daemon.udp.clone()),
+            stdout: overrides.stdout.or(self.daemon.stdout).unwrap_or(StdoutFormat::Json),
+            gpio: self.gpio.clone(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EXAMPLE: &str = r#"
+profile = "orin-nx"
+bundle = "models/default.skb"
+
+[daemon]
+queue_windows = 3
+udp = "127.0.0.1:9000"
+
+[profiles.orin-nx]
+port = "/dev/ttyTHS0"
+baud = 460800
+
+[profiles.lab]
+port = "/dev/ttyUSB0"
+threads = 1
+backend = "tract"
+
+[[gpio]]
+action = 23
+chip = "/dev/gpiochip0"
+line = 105
+"#;
+
+    #[test]
+    fn profiles_merge_over_the_builtins_and_the_command_line_wins() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("skelact.toml");
+        std::fs::write(&path, EXAMPLE).unwrap();
+        let config = ConfigFile::read(&path).unwrap();
+        let settings = config.resolve(&Overrides::default()).unwrap();
+        assert_eq!(settings.bundle, dir.path().join("models/default.skb"));
+        assert_eq!(settings.port, PathBuf::from("/dev/ttyTHS0"));
+        assert_eq!((settings.baud, settings.threads, settings.backend), (460800, 4, BackendChoice::Auto));
+        assert_eq!((settings.queue_windows, settings.udp.as_deref()), (3, Some("127.0.0.1:9000")));
+        assert_eq!(
+            settings.gpio,
+            vec![GpioLine { action: 23, chip: "/dev/gpiochip0".into(), line: 105, active_low: false }]
+        );
+
+        let overrides = Overrides { profile: Some("lab".into()), baud: Some(115200), ..Overrides::default() };
+        let lab = config.resolve(&overrides).unwrap();
+        assert_eq!(
+            (lab.port.to_str(), lab.baud, lab.threads, lab.backend),
+            (Some("/dev/ttyUSB0"), 115200, 1, BackendChoice::Tract)
+        );
+
+        let unknown = config.resolve(&Overrides { profile: Some("tx2".into()), ..Overrides::default() });
+        assert!(unknown.unwrap_err().to_string().contains("orin-nano"));
+    }
+
+    #[test]
+    fn the_shipped_example_config_is_valid() {
+        let config: ConfigFile = toml::from_str(include_str!("../../dist/skelact.toml")).unwrap();
+        let settings = config.resolve(&Overrides::default()).unwrap();
+        assert_eq!(settings.profile.as_deref(), Some("orin-nano"));
+        assert_eq!((settings.port.to_str(), settings.threads), (Some("/dev/ttyACM0"), 2));
+        let nx = config.resolve(&Overrides { profile: Some("orin-nx".into()), ..Overrides::default() }).unwrap();
+        assert_eq!((nx.threads, nx.baud, nx.backend), (4, DEFAULT_BAUD, BackendChoice::Auto));
+    }
+
+    #[test]
+    fn typos_are_refused_not_ignored() {
+        let error = toml::from_str::<ConfigFile>("[daemon]\nqueue_window = 2\n").unwrap_err().to_string();
+        assert!(error.contains("queue_window"), "{error}");
+        let missing_port =
+            ConfigFile { bundle: Some("b.skb".into()), ..ConfigFile::default() }.resolve(&Overrides::default());
+        assert!(missing_port.unwrap_err().to_string().contains("--port"));
+    }
+}

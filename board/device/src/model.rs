@@ -1,0 +1,505 @@
+//! The one path from a bundle file to running engines and a classifier, used by every command that runs a model
+//! (`run`, `enroll`, `validate`, `bench`, `info`, the demo):
+//!
+//! 1. [`BundleFile::read`]: the file's bytes, in aligned storage (float sections are viewed in place);
+//! 2. [`LoadedModel::open`]: the bundle is parsed and checked once (container, checksum, manifest, sections),
+//!    with its enrollment [`Overlay`]; everything later borrows that parse;
+//! 3. [`LoadedModel::engines`]: one [`DeviceEngine`] per stream on the chosen backend. A TensorRT engine is taken
+//!    only where the runtime's compatibility rule (`Bundle::tensorrt_engine`) says it was built for this device;
+//! 4. [`LoadedModel::classifier`]: the runtime's `Classifier` with the bundle's head, and the overlay's enrolled
+//!    exemplars in it (a prototype head's own bank, or [`EnrolledOverLinear`] over a linear head).
+
+use std::path::{Path, PathBuf};
+
+use skelact_runtime::bundle::{AlignedBytes, Bundle, BundleError, ExemplarStorage, HeadSpec, Precision, StreamKind};
+use skelact_runtime::engine::{Engine, EngineError};
+use skelact_runtime::head::{EnrolledOverLinear, HeadError, PrototypeHead};
+use skelact_runtime::pipeline::{Classifier, FrontendConfig, Head, PipelineError, StreamEngines};
+use skelact_runtime::wire::{Event, LayoutId};
+use skelact_tensorrt::{TensorRtEngine, TensorRtError, TensorRtOptions};
+use skelact_tract::{TractEngine, TractLoadError, TractOptions};
+
+use crate::overlay::{hex, Overlay, OverlayError, DEFAULT_MIN_SIMILARITY};
+
+/// Most labels a device handles: the bundle's (at most 128) plus those enrolled on it.
+pub const MAX_CLASSES: usize = 160;
+/// Most bodies tracked and classified at once (the design's "up to 4 bodies per frame").
+pub const TRACKS: usize = 4;
+/// Longest engine output (logits or embedding) the classifier holds.
+pub const MAX_OUT: usize = 512;
+/// Score vectors kept per body for smoothing (a bundle's `smoothing_windows` must not exceed it).
+pub const HISTORY: usize = 8;
+/// Longest model window in raw frames the device serves (10 s at 30 Hz). The track rings are sized for it once, and
+/// each model uses as much of them as its window needs, so the daemon is compiled once for every model.
+pub const MAX_RAW_FRAMES: usize = 300;
+
+/// The classifier the device runs.
+pub type DeviceClassifier<'a, E> = Classifier<'a, E, MAX_OUT, TRACKS, MAX_CLASSES, HISTORY>;
+
+/// Why a model could not be loaded, or its engines or classifier built. Each names what it refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    #[error("cannot read bundle {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{path} refused: {source}")]
+    Bundle { path: PathBuf, source: BundleError },
+    #[error(transparent)]
+    Overlay(#[from] OverlayError),
+    #[error("{path}: {reason}")]
+    Labels { path: PathBuf, reason: String },
+    #[error("the bundle's windows span {raw_frames} raw frames; this device serves at most {MAX_RAW_FRAMES}")]
+    WindowTooLong { raw_frames: usize },
+    #[error("the bundle has no {what}")]
+    Missing { what: String },
+    #[error("the {stream:?} stream: {source}")]
+    Tract { stream: StreamKind, source: TractLoadError },
+    #[error("--backend tensorrt is unavailable: {0}")]
+    TensorRtUnavailable(TensorRtError),
+    #[error("the {stream:?} stream's TensorRT engine: {source}")]
+    TensorRtEngine { stream: StreamKind, source: BundleError },
+    #[error("the {stream:?} stream on TensorRT: {source}")]
+    TensorRt { stream: StreamKind, source: TensorRtError },
+    #[error("{path}: the classifier: {source}")]
+    Classifier { path: PathBuf, source: PipelineError },
+    #[error("{path}: enrolled exemplar of {label:?}: {source}")]
+    Exemplar { path: PathBuf, label: String, source: HeadError },
+}
+
+/// Which inference backend to use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendChoice {
+    /// TensorRT when this build has it and the bundle holds an engine for this device; tract otherwise.
+    #[default]
+    Auto,
+    /// tract on the CPU.
+    Tract,
+    /// TensorRT on the GPU; refuses to start when it cannot be used.
+    Tensorrt,
+}
+
+/// Whether to load an enrollment overlay.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub enum OverlayChoice {
+    /// `NAME.overlay.json` next to the bundle, when it exists.
+    #[default]
+    BesideBundle,
+    /// This file, which must exist.
+    File(PathBuf),
+    /// None, even if one lies next to the bundle.
+    Ignore,
+}
+
+/// One label as the device reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LabelInfo {
+    pub name: String,
+    pub action_id: u16,
+    /// Whether the label comes from the overlay rather than the bundle.
+    pub enrolled: bool,
+}
+
+/// A bundle file's bytes, in the aligned storage the loaded model borrows.
+#[derive(Debug)]
+pub struct BundleFile {
+    pub path: PathBuf,
+    bytes: AlignedBytes,
+}
+
+impl BundleFile {
+    pub fn read(path: &Path) -> Result<Self, ModelError> {
+        let bytes = AlignedBytes::read(path).map_err(|source| ModelError::Read { path: path.to_path_buf(), source })?;
+        Ok(BundleFile { path: path.to_path_buf(), bytes })
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        self.bytes.as_bytes()
+    }
+}
+
+/// A bundle parsed and checked once, with its overlay. Borrows the [`BundleFile`].
+#[derive(Debug)]
+pub struct LoadedModel<'b> {
+    pub path: PathBuf,
+    pub bundle: Bundle<'b>,
+    pub sha256: [u8; 32],
+    pub labels: Vec<LabelInfo>,
+    pub overlay: Option<Overlay>,
+    pub overlay_path: Option<PathBuf>,
+    /// Raw frames per window: the track history the frontend keeps.
+    pub raw_frames: usize,
+    /// Values per stream tensor.
+    pub tensor_len: usize,
+}
+
+/// The engine of one stream, whichever backend runs it.
+// A model has at most three engines, made once; boxing the larger one would only add an indirection per run.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+pub enum DeviceEngine {
+    Tract(TractEngine),
+    TensorRt(TensorRtEngine),
+}
+
+impl Engine for DeviceEngine {
+    fn input_len(&self) -> usize {
+        match self {
+            DeviceEngine::Tract(e) => e.input_len(),
+            DeviceEngine::TensorRt(e) => e.input_len(),
+        }
+    }
+
+    fn output_len(&self) -> usize {
+        match self {
+            DeviceEngine::Tract(e) => e.output_len(),
+            DeviceEngine::TensorRt(e) => e.output_len(),
+        }
+    }
+
+    fn run(&mut self, input: &[f32], output: &mut [f32]) -> Result<(), EngineError> {
+        match self {
+            DeviceEngine::Tract(e) => e.run(input, output),
+            DeviceEngine::TensorRt(e) => e.run(input, output),
+        }
+    }
+}
+
+impl DeviceEngine {
+    /// `tract` or `tensorrt`, for logs and reports.
+    pub fn backend_name(&self) -> &'static str {
+        match self {
+            DeviceEngine::Tract(_) => "tract",
+            DeviceEngine::TensorRt(_) => "tensorrt",
+        }
+    }
+}
+
+/// How to build the engines.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EngineOptions {
+    pub backend: BackendChoice,
+    /// tract threads per run.
+    pub threads: usize,
+    /// ONNX precision for tract, and the precision a TensorRT engine must have when `exact_precision` is set.
+    pub precision: Precision,
+    /// Refuse rather than fall back to FP32 when the bundle lacks `precision` (validation compares precisions).
+    pub exact_precision: bool,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions { backend: BackendChoice::Auto, threads: 1, precision: Precision::Fp32, exact_precision: false }
+    }
+}
+
+/// Caller-owned storage the classifier's head borrows: a prototype head's exemplar bank, or the enrolled
+/// exemplars, centre, thresholds and query buffer of [`EnrolledOverLinear`]. Empty for other heads.
+#[derive(Debug, Default)]
+pub struct HeadStore {
+    embeddings: Vec<f32>,
+    labels: Vec<u16>,
+    center: Vec<f32>,
+    thresholds: Vec<f32>,
+    query: Vec<f32>,
+}
+
+const STREAMS: [StreamKind; 3] = [StreamKind::Joint, StreamKind::Bone, StreamKind::Motion];
+
+impl<'b> LoadedModel<'b> {
+    /// Parses and checks the bundle (NTU-25 layout) once, and reads its overlay.
+    pub fn open(file: &'b BundleFile, overlay: &OverlayChoice) -> Result<Self, ModelError> {
+        let path = file.path.clone();
+        let bundle = Bundle::open(file.as_bytes(), LayoutId::KinectV2)
+            .map_err(|source| ModelError::Bundle { path: path.clone(), source })?;
+        let manifest = bundle.manifest();
+        let sha256 = bundle.checksum();
+        let mut labels: Vec<LabelInfo> = manifest
+            .labels
+            .iter()
+            .map(|l| LabelInfo { name: l.name.to_string(), action_id: l.action_id, enrolled: false })
+            .collect();
+        let overlay_path = match overlay {
+            OverlayChoice::BesideBundle => Some(Overlay::path_for(&path)).filter(|p| p.exists()),
+            OverlayChoice::File(file) => Some(file.clone()),
+            OverlayChoice::Ignore => None,
+        };
+        let overlay = match &overlay_path {
+            Some(file) => {
+                let overlay = Overlay::read(file, &sha256, manifest.output_len() as usize)?;
+                let refuse = |reason: String| ModelError::Labels { path: file.clone(), reason };
+                if !can_enroll(&manifest.head) && !overlay.exemplars.is_empty() {
+                    return Err(refuse(format!(
+                        "the bundle's head is {}, but enrolled exemplars need a prototype or linear head",
+                        head_name(&manifest.head)
+                    )));
+                }
+                for label in &overlay.labels {
+                    labels.push(LabelInfo { name: label.name.clone(), action_id: label.action_id, enrolled: true });
+                }
+                check_labels(&labels).map_err(refuse)?;
+                if let Some(e) = overlay.exemplars.iter().find(|e| !labels.iter().any(|l| l.name == e.label)) {
+                    return Err(refuse(format!(
+                        "an exemplar names label {:?}, which neither the bundle nor the overlay has",
+                        e.label
+                    )));
+                }
+                tracing::info!(overlay = %file.display(), labels = overlay.labels.len(), exemplars = overlay.exemplars.len(), "enrollment overlay loaded");
+                Some(overlay)
+            }
+            None => None,
+        };
+        if labels.len() > MAX_CLASSES {
+            return Err(ModelError::Labels {
+                path,
+                reason: format!("{} labels, the device handles at most {MAX_CLASSES}", labels.len()),
+            });
+        }
+        let raw_frames = manifest.window.raw_frames as usize;
+        if raw_frames > MAX_RAW_FRAMES {
+            return Err(ModelError::WindowTooLong { raw_frames });
+        }
+        let tensor_len = manifest.tensor_len();
+        Ok(LoadedModel { path, bundle, sha256, labels, overlay, overlay_path, raw_frames, tensor_len })
+    }
+
+    pub fn model_name(&self) -> &str {
+        self.bundle.manifest().model_name
+    }
+
+    pub fn sha256_hex(&self) -> String {
+        hex(&self.sha256)
+    }
+
+    /// Label index → action id.
+    pub fn action_ids(&self) -> Vec<u16> {
+        self.labels.iter().map(|l| l.action_id).collect()
+    }
+
+    /// The name of a label index, or `unknown`.
+    pub fn label_name(&self, label_index: u16) -> &str {
+        if label_index == Event::UNKNOWN {
+            return "unknown";
+        }
+        self.labels.get(usize::from(label_index)).map_or("?", |l| l.name.as_str())
+    }
+
+    /// The frame-side settings. The frontend keeps [`Self::raw_frames`] of history in rings of
+    /// [`MAX_RAW_FRAMES`] (`Frontend::with_history`).
+    pub fn frontend_config(&self) -> Result<FrontendConfig, ModelError> {
+        self.bundle
+            .manifest()
+            .frontend_config(MAX_RAW_FRAMES)
+            .map_err(|source| ModelError::Bundle { path: self.path.clone(), source })
+    }
+
+    /// The embedding (or logits) length of the models.
+    pub fn output_len(&self) -> usize {
+        self.bundle.manifest().output_len() as usize
+    }
+
+    /// Whether enrolled exemplars can be used with this bundle's head (prototype or linear over embeddings).
+    pub fn can_enroll(&self) -> bool {
+        can_enroll(&self.bundle.manifest().head)
+    }
+
+    /// The overlay's exemplars, when there are any and the head is linear: they are checked before the linear head.
+    fn enrolled_over_linear(&self) -> Option<&Overlay> {
+        let linear = matches!(self.bundle.manifest().head, HeadSpec::Linear { .. });
+        self.overlay.as_ref().filter(|o| linear && !o.exemplars.is_empty())
+    }
+
+    /// One engine per stream of the model, on the chosen backend.
+    pub fn engines(&self, options: &EngineOptions) -> Result<StreamEngines<DeviceEngine>, ModelError> {
+        let manifest = self.bundle.manifest();
+        let use_tensorrt = match options.backend {
+            BackendChoice::Tract => false,
+            BackendChoice::Tensorrt => {
+                skelact_tensorrt::build_status().map_err(ModelError::TensorRtUnavailable)?;
+                true
+            }
+            BackendChoice::Auto => match skelact_tensorrt::build_status() {
+                Ok(_) if !manifest.tensorrt.is_empty() => true,
+                Ok(_) => {
+                    tracing::info!("the bundle has no TensorRT engine; using tract");
+                    false
+                }
+                Err(_) => false,
+            },
+        };
+        let mut engines: [Option<DeviceEngine>; 3] = [None, None, None];
+        for stream in STREAMS {
+            if manifest.stream(stream).is_none() {
+                continue;
+            }
+            let engine = if use_tensorrt {
+                match self.tensorrt_engine(stream, options) {
+                    Ok(engine) => engine,
+                    Err(error) if options.backend == BackendChoice::Auto => {
+                        tracing::warn!(%error, ?stream, "TensorRT cannot run this stream; using tract");
+                        self.tract_engine(stream, options)?
+                    }
+                    Err(error) => return Err(error),
+                }
+            } else {
+                self.tract_engine(stream, options)?
+            };
+            engines[stream.position()] = Some(engine);
+        }
+        let [joint, bone, motion] = engines;
+        let joint = joint.ok_or_else(|| ModelError::Missing { what: "joint stream".into() })?;
+        Ok(StreamEngines { joint, bone, motion, weights: manifest.fusion_weights() })
+    }
+
+    fn tract_engine(&self, stream: StreamKind, options: &EngineOptions) -> Result<DeviceEngine, ModelError> {
+        let manifest = self.bundle.manifest();
+        let exact = self.bundle.onnx(stream, options.precision);
+        let onnx = if options.exact_precision { exact } else { exact.or_else(|| self.bundle.onnx(stream, Precision::Fp32)) }
+            .ok_or_else(|| ModelError::Missing {
+                what: format!("{:?} ONNX model of the {stream:?} stream for tract", options.precision),
+            })?;
+        let tract_options = TractOptions {
+            threads: options.threads,
+            input_shape: Some(manifest.input.shape.iter().map(|&d| d as usize).collect()),
+            output_name: Some(manifest.output.name.to_string()),
+        };
+        let engine = TractEngine::load(onnx, &tract_options).map_err(|source| ModelError::Tract { stream, source })?;
+        Ok(DeviceEngine::Tract(engine))
+    }
+
+    fn tensorrt_engine(&self, stream: StreamKind, options: &EngineOptions) -> Result<DeviceEngine, ModelError> {
+        let device = TensorRtEngine::device_info(0).map_err(ModelError::TensorRtUnavailable)?;
+        let (entry, plan) = self
+            .bundle
+            .tensorrt_engine(stream, device.tensorrt, device.compute_capability)
+            .map_err(|source| ModelError::TensorRtEngine { stream, source })?;
+        if options.exact_precision && entry.precision != options.precision {
+            return Err(ModelError::Missing {
+                what: format!("{:?} TensorRT engine of the {stream:?} stream for this device", options.precision),
+            });
+        }
+        let manifest = self.bundle.manifest();
+        let tensorrt_options = TensorRtOptions {
+            device: 0,
+            input_name: Some(manifest.input.name.to_string()),
+            output_name: Some(manifest.output.name.to_string()),
+        };
+        let engine =
+            TensorRtEngine::load(plan, &tensorrt_options).map_err(|source| ModelError::TensorRt { stream, source })?;
+        Ok(DeviceEngine::TensorRt(engine))
+    }
+
+    /// Storage for the head: the bundle's exemplars, the overlay's, and `spare` more (enrollment).
+    pub fn head_store(&self, spare: usize) -> HeadStore {
+        let overlay = self.overlay.as_ref().map_or(0, |o| o.exemplars.len());
+        let (exemplars, dim) = match self.bundle.manifest().head {
+            HeadSpec::Prototype { exemplars, dim, .. } => (exemplars as usize, dim as usize),
+            HeadSpec::Linear { dim, .. } if self.enrolled_over_linear().is_some() => (0, dim as usize),
+            _ => return HeadStore::default(),
+        };
+        // At least one slot: a head with no storage cannot be built, even to enroll into.
+        let capacity = (exemplars + overlay + spare).max(1);
+        HeadStore {
+            embeddings: vec![0.0; capacity * dim],
+            labels: vec![0; capacity],
+            center: Vec::new(),
+            thresholds: Vec::new(),
+            query: vec![0.0; dim],
+        }
+    }
+
+    /// The runtime's window-side half: engines, the bundle's head with the overlay's exemplars (in a prototype
+    /// head's bank, or checked before a linear head), decisions.
+    pub fn classifier<'s, E: Engine>(
+        &'s self,
+        store: &'s mut HeadStore,
+        engines: StreamEngines<E>,
+    ) -> Result<DeviceClassifier<'s, E>, ModelError> {
+        let path = &self.path;
+        let exemplar_error =
+            |label: &str, source: HeadError| ModelError::Exemplar { path: path.clone(), label: label.into(), source };
+        let label_index = |name: &str| -> Result<u16, ModelError> {
+            let index = self.labels.iter().position(|l| l.name == name);
+            // `open` checked that every exemplar names a label, and there are at most MAX_CLASSES.
+            index.and_then(|i| u16::try_from(i).ok()).ok_or_else(|| ModelError::Labels {
+                path: path.clone(),
+                reason: format!("exemplar label {name:?} is not a label"),
+            })
+        };
+        let head = if let Some(overlay) = self.enrolled_over_linear() {
+            let linear = self.bundle.linear_head().ok_or_else(|| ModelError::Missing { what: "linear head".into() })?;
+            let linear = linear.map_err(|source| ModelError::Bundle { path: path.clone(), source })?;
+            let k = usize::from(overlay.k.unwrap_or(1));
+            let fallback = overlay.min_similarity.unwrap_or(DEFAULT_MIN_SIMILARITY);
+            store.center = overlay.center.clone().unwrap_or_default();
+            store.thresholds =
+                self.labels.iter().map(|l| overlay.thresholds.get(&l.name).copied().unwrap_or(fallback)).collect();
+            let HeadStore { embeddings, labels, center, thresholds, query } = store;
+            let dim = query.len();
+            let mut enrolled = PrototypeHead::new(embeddings, labels, dim, k)
+                .map_err(|source| exemplar_error("(all)", source))?;
+            for exemplar in &overlay.exemplars {
+                let centred: Vec<f32> = match overlay.center.as_deref() {
+                    Some(c) => exemplar.embedding.iter().zip(c).map(|(e, c)| e - c).collect(),
+                    None => exemplar.embedding.clone(),
+                };
+                enrolled
+                    .enroll(label_index(&exemplar.label)?, &centred)
+                    .map_err(|source| exemplar_error(&exemplar.label, source))?;
+            }
+            tracing::info!(
+                exemplars = overlay.exemplars.len(),
+                k,
+                centred = !center.is_empty(),
+                "linear head with enrolled actions checked first"
+            );
+            let head = EnrolledOverLinear::new(linear, enrolled, center, thresholds, query)
+                .map_err(|source| exemplar_error("(all)", source))?;
+            Head::EnrolledOverLinear(head)
+        } else {
+            let storage = ExemplarStorage { embeddings: &mut store.embeddings, labels: &mut store.labels };
+            let mut head =
+                self.bundle.head(storage).map_err(|source| ModelError::Bundle { path: path.clone(), source })?;
+            if let (Head::Prototype { head, .. }, Some(overlay)) = (&mut head, &self.overlay) {
+                for exemplar in &overlay.exemplars {
+                    head.enroll(label_index(&exemplar.label)?, &exemplar.embedding)
+                        .map_err(|source| exemplar_error(&exemplar.label, source))?;
+                }
+            }
+            head
+        };
+        let actions = self.action_ids();
+        Classifier::new(engines, head, self.bundle.manifest().decision_config(), &actions)
+            .map_err(|source| ModelError::Classifier { path: path.clone(), source })
+    }
+}
+
+/// Label names and action ids must be unique, and no action id may be the reserved unknown.
+fn check_labels(labels: &[LabelInfo]) -> Result<(), String> {
+    for (i, label) in labels.iter().enumerate() {
+        if label.action_id == Event::UNKNOWN {
+            return Err(format!("label {:?} uses the reserved action id {}", label.name, Event::UNKNOWN));
+        }
+        if let Some(other) = labels[..i].iter().find(|l| l.name == label.name || l.action_id == label.action_id) {
+            return Err(format!(
+                "labels {:?} (action {}) and {:?} (action {}) clash: names and action ids must be unique",
+                other.name, other.action_id, label.name, label.action_id
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Whether exemplars enrolled on the device can be used with `head`.
+pub fn can_enroll(head: &HeadSpec) -> bool {
+    matches!(head, HeadSpec::Prototype { .. } | HeadSpec::Linear { .. })
+}
+
+/// A head's kind in words.
+pub fn head_name(head: &HeadSpec) -> &'static str {
+    match head {
+        HeadSpec::Logits => "logits",
+        HeadSpec::Linear { .. } => "linear",
+        HeadSpec::Prototype { .. } => "prototype",
+        HeadSpec::Text { .. } => "text",
+    }
+}

@@ -1,0 +1,152 @@
+//! skelact-formats: the files the device's tools read and write, each turned into (or read from) a protocol-v1
+//! byte stream, so that a file reaches the device exactly as a sensor's bytes would.
+//!
+//! Inputs that `replay`, `convert`, `demo` and `enroll` read:
+//!
+//! | format | files | what becomes of it |
+//! |---|---|---|
+//! | [`InputFormat::Recording`] | `*.skr` (anything else by default) | the packet bytes as they are |
+//! | [`InputFormat::Ntu`] | `*.skeleton` | NTU RGB+D: a Kinect v2 `Hello`, then one frame per file frame at 30 Hz |
+//! | [`InputFormat::PkuMmd`] | `*.txt` | PKU-MMD skeleton rows ([`pkummd`]) |
+//! | [`InputFormat::Session`] | `*.jsonl` | synthetic sessions ([`session`]), sequences derived from timestamps |
+
+//!
+//! Beside them: [`recording`] (capture and paced replay of protocol-v1 bytes) and [`npy`] (the `.npy` arrays that
+//! carry windows and reference outputs between the desktop pipeline and the device).
+
+pub mod npy;
+pub mod ntu;
+pub mod pkummd;
+pub mod recording;
+pub mod session;
+
+use std::path::{Path, PathBuf};
+
+use skelact_runtime::wire::{
+    encode_packet, Axes, Decoder, EncodeError, Frame, Hello, LayoutId, Message, Units, MAX_PACKET_LEN,
+};
+
+/// Why a file could not be turned into messages. Each names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum FormatError {
+    #[error("cannot read {path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{path}: {source}")]
+    Ntu { path: PathBuf, source: ntu::ReadError },
+    #[error("{path}: {source}")]
+    Text { path: PathBuf, source: SourceError },
+    #[error("{path} is a protocol-v1 recording, not a text input")]
+    NotText { path: PathBuf },
+    #[error("cannot encode a message: {0}")]
+    Encode(EncodeError),
+}
+
+/// A line-numbered reason why a text input was refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("line {line}: {reason}")]
+pub struct SourceError {
+    pub line: usize,
+    pub reason: String,
+}
+
+impl SourceError {
+    pub fn at(line: usize, reason: impl Into<String>) -> Self {
+        SourceError { line, reason: reason.into() }
+    }
+}
+
+/// What a file holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum InputFormat {
+    /// Protocol-v1 packet bytes (`skelact record`, `skelact convert`).
+    Recording,
+    /// NTU RGB+D `.skeleton` text.
+    Ntu,
+    /// PKU-MMD skeleton text, 150 values per row.
+    PkuMmd,
+    /// Synthetic session JSON lines.
+    Session,
+}
+
+impl InputFormat {
+    /// The format a file name suggests.
+    pub fn from_path(path: &Path) -> InputFormat {
+        let extension = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+        match extension.as_str() {
+            "skeleton" => InputFormat::Ntu,
+            "txt" => InputFormat::PkuMmd,
+            "jsonl" => InputFormat::Session,
+            _ => InputFormat::Recording,
+        }
+    }
+}
+
+/// The `Hello` sent before converted frames: NTU-25 (Kinect v2) in metres and camera axes.
+fn kinect_hello(name: &str) -> Hello {
+    ntu::kinect_v2_hello(name, ntu::NTU_FPS_MILLIHERTZ)
+}
+
+/// The messages of a text input (not of a recording, which is bytes already).
+pub fn read_messages(path: &Path, format: InputFormat) -> Result<Vec<Message>, FormatError> {
+    let text = |path: &Path| {
+        std::fs::read_to_string(path).map_err(|source| FormatError::Io { path: path.to_path_buf(), source })
+    };
+    let refused = |source: SourceError| FormatError::Text { path: path.to_path_buf(), source };
+    let (hello, frames): (Hello, Vec<Frame>) = match format {
+        InputFormat::Recording => return Err(FormatError::NotText { path: path.to_path_buf() }),
+        InputFormat::Ntu => {
+            let recording =
+                ntu::read_file(path).map_err(|source| FormatError::Ntu { path: path.to_path_buf(), source })?;
+            (kinect_hello("NTU RGB+D replay"), ntu::to_protocol_frames(&recording, ntu::NTU_FPS_MILLIHERTZ))
+        }
+        InputFormat::PkuMmd => (kinect_hello("PKU-MMD replay"), pkummd::parse(&text(path)?).map_err(refused)?),
+        InputFormat::Session => {
+            let session = session::parse(&text(path)?).map_err(refused)?;
+            (session.hello, session.frames)
+        }
+    };
+    debug_assert!(
+        matches!(hello.layout, LayoutId::KinectV2)
+            && hello.units == Units::Metres
+            && hello.axes == Axes::XLeftYUpZForward
+    );
+    let mut messages = Vec::with_capacity(frames.len() + 1);
+    messages.push(Message::Hello(hello));
+    messages.extend(frames.into_iter().map(Message::Frame));
+    Ok(messages)
+}
+
+/// Encodes messages as one protocol-v1 stream.
+pub fn encode(messages: &[Message]) -> Result<Vec<u8>, FormatError> {
+    let mut stream = Vec::new();
+    let mut packet = vec![0u8; MAX_PACKET_LEN + 1];
+    for message in messages {
+        let n = encode_packet(message, &mut packet).map_err(FormatError::Encode)?;
+        stream.extend_from_slice(&packet[..n]);
+    }
+    Ok(stream)
+}
+
+/// Decodes a whole protocol-v1 stream: the inverse of [`encode`]. Packets that fail to decode are skipped, as the
+/// device would skip them.
+pub fn decode(stream: &[u8]) -> Vec<Message> {
+    let mut decoder: Decoder = Decoder::new();
+    let mut input = stream;
+    let mut messages = Vec::new();
+    while let Some(outcome) = decoder.decode_next(&mut input) {
+        if let Ok(message) = outcome {
+            messages.push(message.clone());
+        }
+    }
+    messages
+}
+
+/// Any input as protocol-v1 bytes: a recording's bytes as they are, a text input encoded.
+pub fn read_stream(path: &Path, format: InputFormat) -> Result<Vec<u8>, FormatError> {
+    match format {
+        InputFormat::Recording => {
+            std::fs::read(path).map_err(|source| FormatError::Io { path: path.to_path_buf(), source })
+        }
+        other => encode(&read_messages(path, other)?),
+    }
+}
