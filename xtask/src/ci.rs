@@ -156,7 +156,8 @@ fn rustup_cargo() -> Command {
 }
 
 fn fuzz() -> Result<()> {
-    let nightly = rustup_cargo().args(["+nightly", "--version"]).output();
+    // Asked not to install it: a toolchain download is not something a CI step should start on its own.
+    let nightly = rustup_cargo().args(["+nightly", "--version"]).env("RUSTUP_AUTO_INSTALL", "0").output();
     if !nightly.as_ref().is_ok_and(|o| o.status.success()) {
         eprintln!("SKIPPED: fuzz: the nightly toolchain is missing (cargo-fuzz needs it); install it with `{NIGHTLY_INSTALL}`");
         return Ok(());
