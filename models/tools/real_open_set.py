@@ -45,10 +45,12 @@ def auroc(positive, negative):
     return float((positive > negative).mean() + 0.5 * (positive == negative).mean())
 
 
-def scores(features, probe, prototypes):
+def scores(features, probe, prototypes, mean, std):
+    """Per window: (score, predicted class) for both scores. Prototype similarity is the cosine in the training
+    features' standardised space (raw features share a large common component: every raw cosine is about 0.998)."""
     with torch.no_grad():
         probs = torch.softmax(probe(features), dim=1)
-    sims = F.normalize(features, dim=1) @ F.normalize(prototypes, dim=1).T
+    sims = F.normalize((features - mean) / std, dim=1) @ F.normalize((prototypes - mean) / std, dim=1).T
     return {"max_softmax": (probs.max(dim=1).values.numpy(), probs.argmax(dim=1).numpy()),
             "prototype_cosine": (sims.max(dim=1).values.numpy(), sims.argmax(dim=1).numpy())}
 
@@ -90,15 +92,17 @@ def main(argv=None):
     y_train = np.array([lookup[c] for c in train.labels[~held_train]])
     y_test = np.array([lookup[c] for c in test.labels[~held_test]])
     probe = linear_probe(f_train[~held_train], y_train, len(known), epochs=300, seed=0)
-    prototypes = torch.stack([f_train[~held_train][y_train == i].mean(dim=0) for i in range(len(known))])
-    train_scores = scores(f_train[~held_train], probe, prototypes)
-    test_known = scores(f_test[~held_test], probe, prototypes)
-    test_unknown = scores(f_test[held_test], probe, prototypes)
+    known_train = f_train[~held_train]
+    prototypes = torch.stack([known_train[y_train == i].mean(dim=0) for i in range(len(known))])
+    mean, std = known_train.mean(dim=0), known_train.std(dim=0).clamp_min(1e-6)
+    train_scores = scores(known_train, probe, prototypes, mean, std)
+    test_known = scores(f_test[~held_test], probe, prototypes, mean, std)
+    test_unknown = scores(f_test[held_test], probe, prototypes, mean, std)
     ntu_dir = REPO.parent / "shared" / "fixtures" / "ntu"
     ntu_scores = None
     if ntu_dir.is_dir():
         ntu_set = ntu.load_folder(ntu_dir)
-        ntu_scores = scores(extract_features(encoder, ntu_set.eval_windows(config)), probe, prototypes)
+        ntu_scores = scores(extract_features(encoder, ntu_set.eval_windows(config)), probe, prototypes, mean, std)
     report["open_set"] = {"known_test": int((~held_test).sum()), "unknown_test": int(held_test.sum()),
                           "closed_set_accuracy": float((test_known["max_softmax"][1] == y_test).mean())}
     for name in ("max_softmax", "prototype_cosine"):
