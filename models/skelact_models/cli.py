@@ -31,8 +31,8 @@ def _train(args):
         recipe = real.RealHcnRecipe.tiny(args.dataset, args.seed) if args.tiny else \
             real.RealHcnRecipe(dataset=args.dataset, seed=args.seed)
         overrides = {k: v for k, v in (("epochs", args.epochs), ("batch_size", args.batch)) if v is not None}
-        recipe = replace(recipe, **overrides)
-        out = Path(args.out) if args.out else ZOO / f"hcn-{args.dataset}"
+        recipe = replace(recipe, align=args.align, **overrides)
+        out = Path(args.out) if args.out else ZOO / f"hcn-{args.dataset}{'-aligned' if args.align else ''}"
         report = real.run_hcn(out, recipe, threads=args.threads)
         print(json.dumps({"dataset": args.dataset, "accuracy": report["fine_tuned"]["accuracy"],
                           "seconds": report["timings_s"]["total_s"]}))
@@ -153,6 +153,7 @@ def main(argv=None):
     train.add_argument("--epochs", type=int,
                        help="real-hcn: training epochs; real-stars: fine-tuning epochs (0: linear probe and 1-NN only)")
     train.add_argument("--batch", type=int, help="real-hcn: batch size")
+    train.add_argument("--align", action="store_true", help="real-hcn: spec step 3, view alignment (MS-G3D)")
     train.add_argument("--mamp-epochs", type=int, help="real-stars: MAMP epochs")
     train.add_argument("--stars-epochs", type=int, help="real-stars: STARS tuning epochs")
     train.add_argument("--synthetic", action="store_true",

@@ -42,14 +42,15 @@ DATASETS = {
 }
 
 
-def load_train(dataset) -> SequenceSet:
-    """The training split of `dataset` (the only split training code reads)."""
-    return DATASETS[dataset]["module"].load_split("train")
+def load_train(dataset, align=False) -> SequenceSet:
+    """The training split of `dataset` (the only split training code reads); `align`: spec step 3 (view
+    alignment)."""
+    return DATASETS[dataset]["module"].load_split("train", align=align)
 
 
-def load_test(dataset) -> SequenceSet:
+def load_test(dataset, align=False) -> SequenceSet:
     """The test split of `dataset`, read for evaluation only, after training."""
-    return DATASETS[dataset]["module"].load_split("test")
+    return DATASETS[dataset]["module"].load_split("test", align=align)
 
 
 def classes(dataset):
@@ -87,6 +88,7 @@ class RealHcnRecipe:
     label_smoothing: float = 0.1
     scale: float = 0.1  # random per-axis scaling by up to ±10%, on top of the random crop and rotation
     crop_ratio: float = 0.95
+    align: bool = False  # spec step 3: MS-G3D view alignment of every sequence (the device does it too)
 
     @classmethod
     def tiny(cls, dataset, seed=0):
@@ -99,7 +101,7 @@ def _hcn_forward(model, x):
 
 def train_hcn(recipe: RealHcnRecipe, train: SequenceSet | None = None):
     """Supervised HCN on the training split. Returns (model, loss history)."""
-    train = train if train is not None else load_train(recipe.dataset)
+    train = train if train is not None else load_train(recipe.dataset, recipe.align)
     torch.manual_seed(recipe.seed)
     model = Hcn(recipe.model, len(classes(recipe.dataset)))
     history = fine_tune(model, model.fc8, train, recipe.model.frames, epochs=recipe.epochs,
@@ -121,13 +123,13 @@ def run_hcn(out_dir, recipe: RealHcnRecipe, threads=2, export=True):
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     names = classes(recipe.dataset)
-    train = load_train(recipe.dataset)
+    train = load_train(recipe.dataset, recipe.align)
     log(f"HCN on {recipe.dataset}: {len(train)} training sequences")
     model, history = train_hcn(recipe, train)
     train_s = time.time() - started
 
-    preprocess = PreprocessConfig(frames_out=recipe.model.frames, crop_ratio=recipe.crop_ratio)
-    test = load_test(recipe.dataset)
+    preprocess = PreprocessConfig(frames_out=recipe.model.frames, crop_ratio=recipe.crop_ratio, align=recipe.align)
+    test = load_test(recipe.dataset, recipe.align)
     windows = test.eval_windows(preprocess)
     result = scores(hcn_logits(model, windows), test.labels, names)
     log(f"HCN {recipe.dataset} test accuracy {result['accuracy']:.4f} ({len(test)} sequences)")
