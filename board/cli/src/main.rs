@@ -1,14 +1,15 @@
 //! `skelact`: the device application.
 //!
-//! Subcommands: `run` (the daemon), `demo`, `replay`, `record`, `convert`, `enroll`, `info`, `bench`, `validate`, `version`.
+//! Subcommands: `run` (the daemon), `demo`, `replay`, `record`, `convert`, `enroll`, `eval`, `info`, `bench`,
+//! `validate`, `version`.
 //! Each lives in `cli/`; this file only parses arguments.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
-use skelact_links::serial::DEFAULT_BAUD;
 use skelact_device::logging::{self, LogFormat};
+use skelact_links::serial::DEFAULT_BAUD;
 
 mod commands;
 
@@ -40,6 +41,8 @@ enum Command {
     Convert(commands::convert::ConvertArgs),
     /// Learn an action from a few examples into the bundle's enrollment overlay.
     Enroll(commands::enroll::EnrollArgs),
+    /// Stream a real dataset's split (NW-UCLA, UTD-MHAD) through the device's path and score it per sequence.
+    Eval(commands::eval::EvalArgs),
     /// Print a bundle's manifest.
     Info(commands::info::InfoArgs),
     /// Measure per-window inference latency (tract, and onnxruntime where available).
@@ -115,6 +118,7 @@ fn main() -> ExitCode {
         Command::Convert(args) => commands::convert::run(args),
         Command::Enroll(args) => commands::enroll::run(args),
         Command::Info(args) => commands::info::run(args),
+        Command::Eval(args) => commands::eval::run(args),
         Command::Bench(args) => commands::bench::run(args),
         Command::Validate(args) => commands::validate::run(&args),
         Command::Version => {

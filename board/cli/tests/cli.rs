@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use skelact_links::ByteLink;
 use skelact_links::pty::PtyPair;
+use skelact_links::ByteLink;
 use skelact_runtime::wire::{encode_packet, Decoder, Frame, Heartbeat, Message, MAX_PACKET_LEN};
 
 const SKELACT: &str = env!("CARGO_BIN_EXE_skelact");

@@ -9,8 +9,8 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::{HostSide, TestHead};
-use skelact_links::pty::PtyPair;
 use skelact_formats as sources;
+use skelact_links::pty::PtyPair;
 use skelact_runtime::decision::DecisionConfig;
 use skelact_runtime::wire::{Decoder, Message};
 

@@ -12,16 +12,16 @@ use std::path::Path;
 use std::time::Duration;
 
 use common::HostSide;
+use skelact::scoring;
 use skelact_device::daemon::outputs::Outputs;
 use skelact_device::daemon::{self, DaemonControl, DaemonOptions, DaemonSummary};
+use skelact_device::model::{BundleFile, EngineOptions, LoadedModel, OverlayChoice};
+use skelact_formats as sources;
 use skelact_links::faults::{FaultConfig, FaultInjector, FaultKind};
+use skelact_links::pty::{point_symlink, MasterEnd, PtyPair};
 use skelact_links::reconnect::{Backoff, ReconnectingReader};
 use skelact_links::serial::{SerialConfig, SerialOpener, DEFAULT_BAUD};
 use skelact_links::ByteLink;
-use skelact_device::model::{BundleFile, EngineOptions, LoadedModel, OverlayChoice};
-use skelact_links::pty::{point_symlink, MasterEnd, PtyPair};
-use skelact::scoring;
-use skelact_formats as sources;
 use skelact_runtime::wire::{Event, Message};
 
 /// Safety limit on 20 ms polls (a minute): a broken daemon fails the test instead of hanging it.
@@ -153,6 +153,7 @@ fn a_replayed_synthetic_session_yields_the_ground_truth_events() {
 fn the_daemon_reconnects_when_the_port_disappears_and_comes_back() {
     let file = default_bundle();
     let model = LoadedModel::open(&file, &OverlayChoice::Ignore).unwrap();
+    let dir = tempfile::tempdir().unwrap();
     let node = dir.path().join("ttySENSOR");
     let messages = common::session_messages();
     let hello = messages[0].clone();

@@ -9,10 +9,10 @@ use std::time::Duration;
 
 use skelact_device::daemon::outputs::Outputs;
 use skelact_device::daemon::{self, DaemonControl, DaemonOptions};
+use skelact_device::model::DeviceClassifier;
 use skelact_links::loopback::{loopback_pair, LoopbackLink};
 use skelact_links::reconnect::{Backoff, ReconnectingReader};
 use skelact_links::{ByteLink, LinkError, LinkOpener};
-use skelact_device::model::DeviceClassifier;
 use skelact_runtime::decision::DecisionConfig;
 use skelact_runtime::engine::{check_lengths, Engine, EngineError};
 use skelact_runtime::pipeline::{Classifier, FrontendConfig, Head, StreamEngines};

@@ -31,8 +31,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use skelact_links::serial::DEFAULT_BAUD;
 use crate::model::BackendChoice;
+use skelact_links::serial::DEFAULT_BAUD;
 
 /// A device profile: where the sensor is and how to run inference on this board.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
@@ -169,8 +169,8 @@ pub enum ConfigError {
 impl ConfigFile {
     /// Reads a file; relative paths in it become relative to its folder.
     pub fn read(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        let text =
+            std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
         let mut config: ConfigFile =
             toml::from_str(&text).map_err(|source| ConfigError::Parse { path: path.to_path_buf(), source })?;
         let base = path.parent().unwrap_or(Path::new("."));
@@ -208,7 +208,10 @@ impl ConfigFile {
         let profile_name = overrides.profile.clone().or(self.profile.clone());
         let profile = match &profile_name {
             Some(name) => profiles.get(name).cloned().ok_or_else(|| {
-                invalid(format!("no profile {name:?}; known: {}", profiles.keys().cloned().collect::<Vec<_>>().join(", ")))
+                invalid(format!(
+                    "no profile {name:?}; known: {}",
+                    profiles.keys().cloned().collect::<Vec<_>>().join(", ")
+                ))
             })?,
             None => Profile::default(),
         };
@@ -217,13 +220,9 @@ impl ConfigFile {
             .clone()
             .or(self.bundle.clone())
             .ok_or_else(|| invalid("no bundle: give --bundle FILE or `bundle = ...` in the config".into()))?;
-        let port = overrides
-            .port
-            .clone()
-            .or(profile.port.clone())
-            .ok_or_else(|| {
-                invalid("no serial port: give --port DEV, a profile with a port, or `port = ...` in a profile".into())
-            })?;
+        let port = overrides.port.clone().or(profile.port.clone()).ok_or_else(|| {
+            invalid("no serial port: give --port DEV, a profile with a port, or `port = ...` in a profile".into())
+        })?;
         let threads = overrides.threads.or(profile.threads).unwrap_or(1);
         if threads < 1 {
             return Err(invalid("threads must be at least 1".into()));

@@ -6,18 +6,17 @@
 //! into the exemplar embedding. One range gives one exemplar, so n ranges are n shots.
 
 use skelact_runtime::engine::{Engine, EngineError};
-use skelact_runtime::layout::SourceFormat;
-use skelact_runtime::pipeline::{Frontend, FrontendConfig, PipelineError, WindowInfo};
+use skelact_runtime::pipeline::{FrontendConfig, WindowInfo};
 use skelact_runtime::preprocess::Outputs;
 use skelact_runtime::wire::Message;
 
-use crate::model::{MAX_RAW_FRAMES, TRACKS};
+use crate::model::{boxed_frontend, FrontendError};
 
 /// Why a recording's windows could not be embedded.
 #[derive(Debug, thiserror::Error)]
 pub enum EnrollError {
-    #[error("the frame side refused its settings: {0}")]
-    Frontend(PipelineError),
+    #[error(transparent)]
+    Frontend(#[from] FrontendError),
     #[error("embedding a window: {0}")]
     Engine(EngineError),
     #[error("no window overlaps {start_s:.2}-{end_s:.2} s (sensor time): is someone in view, and is the range inside the recording?")]
@@ -65,9 +64,7 @@ pub fn embed_windows<E: Engine>(
     body: Option<u32>,
     engine: &mut E,
 ) -> Result<Vec<WindowEmbedding>, EnrollError> {
-    let mut frontend: Box<Frontend<TRACKS, MAX_RAW_FRAMES>> = Box::new(
-        Frontend::with_history(config, SourceFormat::MODEL, raw_frames).map_err(EnrollError::Frontend)?,
-    );
+    let mut frontend = boxed_frontend(config, raw_frames)?;
     let len = frontend.tensor_len();
     let mut tensors = vec![0.0f32; 3 * len];
     let mut found = Vec::new();

@@ -14,7 +14,8 @@ use std::path::{Path, PathBuf};
 use skelact_runtime::bundle::{AlignedBytes, Bundle, BundleError, ExemplarStorage, HeadSpec, Precision, StreamKind};
 use skelact_runtime::engine::{Engine, EngineError};
 use skelact_runtime::head::{EnrolledOverLinear, HeadError, PrototypeHead};
-use skelact_runtime::pipeline::{Classifier, FrontendConfig, Head, PipelineError, StreamEngines};
+use skelact_runtime::layout::SourceFormat;
+use skelact_runtime::pipeline::{Classifier, Frontend, FrontendConfig, Head, PipelineError, StreamEngines};
 use skelact_runtime::wire::{Event, LayoutId};
 use skelact_tensorrt::{TensorRtEngine, TensorRtError, TensorRtOptions};
 use skelact_tract::{TractEngine, TractLoadError, TractOptions};
@@ -35,6 +36,34 @@ pub const MAX_RAW_FRAMES: usize = 300;
 
 /// The classifier the device runs.
 pub type DeviceClassifier<'a, E> = Classifier<'a, E, MAX_OUT, TRACKS, MAX_CLASSES, HISTORY>;
+
+/// The frame side the device runs: rings for [`MAX_RAW_FRAMES`] per body, of which a model uses its window.
+pub type DeviceFrontend = Frontend<TRACKS, MAX_RAW_FRAMES>;
+
+/// Stack for building a [`DeviceFrontend`]: it is built by value (about 0.8 MB, several copies in a debug build)
+/// before it moves to the heap, more than a spawned thread's default 2 MB stack holds.
+const FRONTEND_BUILD_STACK: usize = 32 << 20;
+
+/// A [`DeviceFrontend`] on the heap, keeping `history_frames` of each track (`Frontend::with_history`), for
+/// sensors speaking the model's format until a `Hello` says otherwise. It is built on a short-lived thread with a
+/// stack large enough for it, so that any thread may call this.
+pub fn boxed_frontend(config: FrontendConfig, history_frames: usize) -> Result<Box<DeviceFrontend>, FrontendError> {
+    let build = move || DeviceFrontend::with_history(config, SourceFormat::MODEL, history_frames).map(Box::new);
+    let builder = std::thread::Builder::new().name("skelact-frontend-build".into()).stack_size(FRONTEND_BUILD_STACK);
+    let handle = builder.spawn(build).map_err(FrontendError::Thread)?;
+    handle.join().map_err(|_| FrontendError::Panicked)?.map_err(FrontendError::Config)
+}
+
+/// Why the frame side could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum FrontendError {
+    #[error("the frame side refused its settings: {0}")]
+    Config(PipelineError),
+    #[error("cannot start a thread to build the frame side: {0}")]
+    Thread(std::io::Error),
+    #[error("building the frame side panicked")]
+    Panicked,
+}
 
 /// Why a model could not be loaded, or its engines or classifier built. Each names what it refused.
 #[derive(Debug, thiserror::Error)]
@@ -353,8 +382,9 @@ impl<'b> LoadedModel<'b> {
     fn tract_engine(&self, stream: StreamKind, options: &EngineOptions) -> Result<DeviceEngine, ModelError> {
         let manifest = self.bundle.manifest();
         let exact = self.bundle.onnx(stream, options.precision);
-        let onnx = if options.exact_precision { exact } else { exact.or_else(|| self.bundle.onnx(stream, Precision::Fp32)) }
-            .ok_or_else(|| ModelError::Missing {
+        let onnx =
+            if options.exact_precision { exact } else { exact.or_else(|| self.bundle.onnx(stream, Precision::Fp32)) }
+                .ok_or_else(|| ModelError::Missing {
                 what: format!("{:?} ONNX model of the {stream:?} stream for tract", options.precision),
             })?;
         let tract_options = TractOptions {
@@ -435,8 +465,8 @@ impl<'b> LoadedModel<'b> {
                 self.labels.iter().map(|l| overlay.thresholds.get(&l.name).copied().unwrap_or(fallback)).collect();
             let HeadStore { embeddings, labels, center, thresholds, query } = store;
             let dim = query.len();
-            let mut enrolled = PrototypeHead::new(embeddings, labels, dim, k)
-                .map_err(|source| exemplar_error("(all)", source))?;
+            let mut enrolled =
+                PrototypeHead::new(embeddings, labels, dim, k).map_err(|source| exemplar_error("(all)", source))?;
             for exemplar in &overlay.exemplars {
                 let centred: Vec<f32> = match overlay.center.as_deref() {
                     Some(c) => exemplar.embedding.iter().zip(c).map(|(e, c)| e - c).collect(),

@@ -9,11 +9,14 @@
 //! | [`InputFormat::Ntu`] | `*.skeleton` | NTU RGB+D: a Kinect v2 `Hello`, then one frame per file frame at 30 Hz |
 //! | [`InputFormat::PkuMmd`] | `*.txt` | PKU-MMD skeleton rows ([`pkummd`]) |
 //! | [`InputFormat::Session`] | `*.jsonl` | synthetic sessions ([`session`]), sequences derived from timestamps |
+//! | [`InputFormat::NwUcla`] | `*.json` | an NW-UCLA sequence ([`kinect_v1`]): a Kinect v1 `Hello`, then its frames at 30 Hz |
+//! | [`InputFormat::UtdMhad`] | `*.mat` | a UTD-MHAD `d_skel` sequence ([`kinect_v1`]), likewise |
 
 //!
 //! Beside them: [`recording`] (capture and paced replay of protocol-v1 bytes) and [`npy`] (the `.npy` arrays that
 //! carry windows and reference outputs between the desktop pipeline and the device).
 
+pub mod kinect_v1;
 pub mod npy;
 pub mod ntu;
 pub mod pkummd;
@@ -35,6 +38,8 @@ pub enum FormatError {
     Ntu { path: PathBuf, source: ntu::ReadError },
     #[error("{path}: {source}")]
     Text { path: PathBuf, source: SourceError },
+    #[error("{path}: {source}")]
+    Dataset { path: PathBuf, source: kinect_v1::DatasetError },
     #[error("{path} is a protocol-v1 recording, not a text input")]
     NotText { path: PathBuf },
     #[error("cannot encode a message: {0}")]
@@ -66,6 +71,10 @@ pub enum InputFormat {
     PkuMmd,
     /// Synthetic session JSON lines.
     Session,
+    /// An NW-UCLA sequence (JSON, Kinect v1).
+    NwUcla,
+    /// A UTD-MHAD skeleton sequence (MATLAB v5 `.mat`, Kinect v1).
+    UtdMhad,
 }
 
 impl InputFormat {
@@ -76,6 +85,8 @@ impl InputFormat {
             "skeleton" => InputFormat::Ntu,
             "txt" => InputFormat::PkuMmd,
             "jsonl" => InputFormat::Session,
+            "json" => InputFormat::NwUcla,
+            "mat" => InputFormat::UtdMhad,
             _ => InputFormat::Recording,
         }
     }
@@ -104,9 +115,21 @@ pub fn read_messages(path: &Path, format: InputFormat) -> Result<Vec<Message>, F
             let session = session::parse(&text(path)?).map_err(refused)?;
             (session.hello, session.frames)
         }
+        InputFormat::NwUcla | InputFormat::UtdMhad => {
+            let dataset = |source| FormatError::Dataset { path: path.to_path_buf(), source };
+            let frames = if format == InputFormat::NwUcla {
+                kinect_v1::parse_nwucla(&text(path)?).map_err(dataset)?
+            } else {
+                let bytes =
+                    std::fs::read(path).map_err(|source| FormatError::Io { path: path.to_path_buf(), source })?;
+                kinect_v1::parse_utdmhad(&bytes).map_err(dataset)?
+            };
+            let name = if format == InputFormat::NwUcla { "NW-UCLA replay" } else { "UTD-MHAD replay" };
+            (kinect_v1::kinect_v1_hello(name), kinect_v1::to_protocol_frames(&frames))
+        }
     };
     debug_assert!(
-        matches!(hello.layout, LayoutId::KinectV2)
+        matches!(hello.layout, LayoutId::KinectV2 | LayoutId::KinectV1)
             && hello.units == Units::Metres
             && hello.axes == Axes::XLeftYUpZForward
     );

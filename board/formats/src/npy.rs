@@ -7,7 +7,6 @@
 use std::io::Write as _;
 use std::path::Path;
 
-
 /// An n-dimensional f32 array in C order.
 #[derive(Clone, Debug, PartialEq)]
 pub struct NpyArray {

@@ -435,9 +435,9 @@ pub fn kinect_v2_hello(sensor_name: &str, fps_millihertz: NonZeroU32) -> Hello {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
     use skelact_runtime::layout::{map_body, SourceFormat};
     use skelact_runtime::skeleton::{joint, Pose};
-    use proptest::prelude::*;
     use std::path::PathBuf;
     use std::string::String;
 

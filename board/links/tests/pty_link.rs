@@ -6,10 +6,10 @@ use std::path::Path;
 use std::time::Duration;
 
 use skelact_links::faults::{FaultConfig, FaultInjector, FaultKind};
+use skelact_links::pty::{point_symlink, PtyPair};
 use skelact_links::reconnect::{Backoff, ReconnectingReader};
 use skelact_links::serial::{SerialConfig, SerialOpener, DEFAULT_BAUD};
 use skelact_links::ByteLink;
-use skelact_links::pty::{point_symlink, PtyPair};
 use skelact_runtime::wire::{
     encode_packet, Axes, Body, Frame, Hello, Joint, LayoutId, Message, Units, MAX_PACKET_LEN, PROTOCOL_MAJOR,
     PROTOCOL_MINOR,

@@ -32,8 +32,8 @@ fn run_on_device() {
 
 #[cfg(feature = "tensorrt")]
 fn run_on_device() {
-    use skelact_tensorrt::{TensorRtEngine, TensorRtOptions};
     use skelact_conformance::{check_engine, repository_fixture_dir, Fixture, FP32};
+    use skelact_tensorrt::{TensorRtEngine, TensorRtOptions};
     let fixture = Fixture::load(&repository_fixture_dir(), "tiny_stars").expect("engine fixture");
     let device = TensorRtEngine::device_info(0).expect("a CUDA device");
     let plan = match std::env::var_os("SKELACT_TRT_ENGINE") {

@@ -29,8 +29,8 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
-use skelact_tract::{TractEngine, TractOptions};
 use skelact_runtime::engine::Engine;
+use skelact_tract::{TractEngine, TractOptions};
 
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);

@@ -1,9 +1,9 @@
 //! Prints tract's outputs for every sample of a `.npy` input file: `tract_outputs MODEL.onnx INPUTS.npy`.
 //! A debugging aid for comparing against onnxruntime by eye.
 
-use skelact_tract::{TractEngine, TractOptions};
 use skelact_formats::npy::NpyArray;
 use skelact_runtime::engine::Engine;
+use skelact_tract::{TractEngine, TractOptions};
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();

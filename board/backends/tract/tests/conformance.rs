@@ -1,8 +1,8 @@
 //! The tract backend against onnxruntime's outputs for the committed tiny STARS-shaped encoder.
 
-use skelact_tract::{TractEngine, TractLoadError, TractOptions};
 use skelact_conformance::{check_engine, repository_fixture_dir, Fixture, FP32, INT8};
 use skelact_runtime::engine::{Engine, EngineError};
+use skelact_tract::{TractEngine, TractLoadError, TractOptions};
 
 fn fixture() -> (Fixture, Vec<u8>) {
     let fixture = Fixture::load(&repository_fixture_dir(), "tiny_stars").expect("engine fixture");

@@ -14,17 +14,17 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use clap::Args;
 use serde_json::json;
+use skelact::scoring::{self, Score, DEFAULT_MIN_IOU};
 use skelact_device::daemon::latency::LatencySummary;
 use skelact_device::daemon::outputs::{LineFormat, Outputs};
 use skelact_device::daemon::{self, DaemonControl, DaemonOptions, DaemonSummary};
+use skelact_device::model::{BackendChoice, BundleFile, EngineOptions, LoadedModel, OverlayChoice};
+use skelact_formats::recording::{replay, Pacing};
+use skelact_formats::{self as sources, InputFormat};
+use skelact_links::pty::PtyPair;
 use skelact_links::reconnect::{Backoff, ReconnectingReader};
 use skelact_links::serial::{SerialConfig, SerialOpener, DEFAULT_BAUD};
 use skelact_links::ByteLink;
-use skelact_device::model::{BackendChoice, BundleFile, EngineOptions, LoadedModel, OverlayChoice};
-use skelact_links::pty::PtyPair;
-use skelact_formats::recording::{replay, Pacing};
-use skelact::scoring::{self, Score, DEFAULT_MIN_IOU};
-use skelact_formats::{self as sources, InputFormat};
 use skelact_runtime::wire::{Decoder, Event, Message};
 
 /// The committed defaults, relative to the repository root.

@@ -9,13 +9,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use clap::Args;
+use skelact::scoring;
 use skelact_device::enroll::{self, Example, Range};
-use skelact_links::reconnect::{Backoff, ReconnectingReader};
-use skelact_links::serial::{SerialConfig, SerialOpener, DEFAULT_BAUD};
 use skelact_device::model::{head_name, BackendChoice, BundleFile, EngineOptions, LoadedModel, OverlayChoice};
 use skelact_device::overlay::{Exemplar, Overlay, OverlayLabel};
-use skelact::scoring;
 use skelact_formats::{self as sources, InputFormat};
+use skelact_links::reconnect::{Backoff, ReconnectingReader};
+use skelact_links::serial::{SerialConfig, SerialOpener, DEFAULT_BAUD};
 use skelact_runtime::bundle::{ExemplarStorage, HeadSpec};
 use skelact_runtime::wire::Message;
 

@@ -4,6 +4,7 @@ pub mod bench;
 pub mod convert;
 pub mod demo;
 pub mod enroll;
+pub mod eval;
 pub mod info;
 pub mod record;
 pub mod replay;
@@ -12,8 +13,8 @@ pub mod validate;
 
 use std::path::{Path, PathBuf};
 
-use skelact_tensorrt as tensorrt;
 use skelact_runtime::wire::{PROTOCOL_MAJOR, PROTOCOL_MINOR};
+use skelact_tensorrt as tensorrt;
 
 pub fn print_version() {
     println!("skelact {} (protocol v{PROTOCOL_MAJOR}.{PROTOCOL_MINOR})", env!("CARGO_PKG_VERSION"));

@@ -5,10 +5,10 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
+use skelact_formats::recording::Recorder;
 use skelact_links::reconnect::{Backoff, ReconnectingLink};
 use skelact_links::serial::{SerialConfig, SerialOpener};
 use skelact_links::ByteLink;
-use skelact_formats::recording::Recorder;
 
 /// How long one read waits, which bounds how late a `--seconds` limit is noticed.
 const POLL: Duration = Duration::from_millis(100);

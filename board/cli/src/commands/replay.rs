@@ -5,10 +5,10 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::bail;
-use skelact_links::serial::{SerialConfig, SerialLink};
-use skelact_links::ByteLink;
 use skelact_formats::recording::{replay, Pacing};
 use skelact_formats::{self as sources, InputFormat};
+use skelact_links::serial::{SerialConfig, SerialLink};
+use skelact_links::ByteLink;
 
 #[derive(Debug)]
 pub enum Sink {

@@ -9,11 +9,11 @@ use clap::Args;
 use skelact_device::config::{ConfigFile, Overrides, RunSettings, StdoutFormat};
 use skelact_device::daemon::outputs::{LineFormat, Outputs};
 use skelact_device::daemon::{self, DaemonControl, DaemonOptions, DaemonSummary};
+use skelact_device::model::{BackendChoice, BundleFile, EngineOptions, LoadedModel, OverlayChoice};
 use skelact_links::gpio::ActionPins;
 use skelact_links::reconnect::{Backoff, ReconnectingReader};
 use skelact_links::serial::{SerialConfig, SerialOpener};
 use skelact_links::LinkOpener;
-use skelact_device::model::{BackendChoice, BundleFile, EngineOptions, LoadedModel, OverlayChoice};
 
 #[derive(Debug, Args)]
 pub struct RunArgs {

@@ -5,8 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use skelact_links::ByteLink;
 use skelact_formats::{self as sources, InputFormat};
+use skelact_links::ByteLink;
 use skelact_runtime::bundle::{
     BundleWriter, DecisionParams, EncoderFamily, HeadSpec, Label, Manifest, PreprocessParams, SectionKind, StreamKind,
     StreamModel, TensorSpec, ValidationSummary, WindowParams,

@@ -1,7 +1,7 @@
 //! The daemon: serial bytes in, events out, on two threads.
 //!
 //! - The **ingest** thread (the caller's) reads the link through a [`ReconnectingReader`], decodes packets, runs
-//!   the frame side of the pipeline ([`Frontend`]: layouts, tracks, windows, preprocessing) on every frame, and
+//!   the frame side of the pipeline (the runtime's `Frontend`: layouts, tracks, windows, preprocessing) on every frame, and
 //!   queues due windows. It also writes everything that goes back over the link: events and periodic `Status`.
 //! - The **inference** thread runs the window side (the runtime's `Classifier`: engines, head, fusion, decisions) on
 //!   queued windows and publishes events to the other outputs (stdout lines, UDP, GPIO).
@@ -19,20 +19,18 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use skelact_runtime::engine::Engine;
-use skelact_runtime::pipeline::PipelineError;
-use skelact_runtime::layout::SourceFormat;
-use skelact_runtime::pipeline::{Frontend, FrontendConfig, Tensors};
+use skelact_runtime::pipeline::{FrontendConfig, Tensors};
 use skelact_runtime::preprocess::Outputs as TensorOutputs;
 use skelact_runtime::wire::{
     encode_packet, DecodeError, Event, Frame, Health, LinkStats, Message, Status, MAX_PACKET_LEN,
 };
 
-use skelact_links::reconnect::{ReconnectStats, ReconnectingReader};
-use skelact_links::LinkOpener;
-use crate::model::{DeviceClassifier, MAX_RAW_FRAMES, TRACKS};
+use crate::model::{boxed_frontend, DeviceClassifier, DeviceFrontend, FrontendError, TRACKS};
 use latency::{LatencyHistogram, LatencySummary};
 use outputs::Outputs;
 use queue::{Job, WindowJob, WindowQueue};
+use skelact_links::reconnect::{ReconnectStats, ReconnectingReader};
+use skelact_links::LinkOpener;
 
 /// How the daemon behaves.
 #[derive(Clone, Debug, PartialEq)]
@@ -141,8 +139,8 @@ struct Shared {
 /// Why the daemon could not start. Once running, everything that goes wrong is counted, logged and survived.
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
-    #[error("the frame side refused its settings: {0}")]
-    Frontend(PipelineError),
+    #[error(transparent)]
+    Frontend(#[from] FrontendError),
     #[error("the engines take {engines} values, preprocessing makes {preprocessing}")]
     TensorLength { engines: usize, preprocessing: usize },
     #[error("cannot start the inference thread: {0}")]
@@ -172,8 +170,7 @@ pub fn run<O: LinkOpener, E: Engine + Send>(
     options: &DaemonOptions,
     control: &DaemonControl,
 ) -> Result<DaemonSummary, DaemonError> {
-    let frontend: Box<Frontend<TRACKS, MAX_RAW_FRAMES>> =
-        Box::new(Frontend::with_history(config, SourceFormat::MODEL, raw_frames).map_err(DaemonError::Frontend)?);
+    let frontend = boxed_frontend(config, raw_frames)?;
     let tensor_len = frontend.tensor_len();
     if classifier.input_len() != tensor_len {
         return Err(DaemonError::TensorLength { engines: classifier.input_len(), preprocessing: tensor_len });
@@ -255,7 +252,7 @@ pub fn run<O: LinkOpener, E: Engine + Send>(
 
 /// The frame side, on the ingest thread.
 struct Ingest<'q> {
-    frontend: Box<Frontend<TRACKS, MAX_RAW_FRAMES>>,
+    frontend: Box<DeviceFrontend>,
     queue: &'q WindowQueue,
     control: &'q DaemonControl,
     /// Body ids with a track after the latest frame, as last told to the inference thread.
