@@ -91,7 +91,8 @@ pub fn pytest(extra: &[String]) -> Result<()> {
         bail!(".venv does not exist yet: run `cargo xtask setup` first");
     }
     let mut command = Command::new(venv_python());
-    command.args(["-m", "pytest", "models/tests", "-q"]).args(extra);
+    // `-rs` prints why each skipped test was skipped, so that a pass that skipped something says so.
+    command.args(["-m", "pytest", "models/tests", "-q", "-rs"]).args(extra);
     let target = crate::target_dir();
     for (variable, name) in [("SKELACT_BIN", "skelact"), ("SKELACT_XTASK_BIN", "xtask")] {
         let binary = target.join("debug").join(name);
