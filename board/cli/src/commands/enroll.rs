@@ -166,7 +166,7 @@ pub fn run(args: EnrollArgs) -> anyhow::Result<()> {
         overlay.add_to_center(&sum, windows.len() as u64);
     }
     let center = if linear { overlay.center.clone() } else { None };
-    report_examples(&examples, &source, &model, &bundle, &overlay, center.as_deref())?;
+    report_examples(&examples, &source, &model, bundle, &overlay, center.as_deref())?;
     for example in &examples {
         overlay.exemplars.push(Exemplar {
             label: args.label.clone(),

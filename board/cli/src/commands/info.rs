@@ -26,9 +26,9 @@ pub fn run(args: InfoArgs) -> anyhow::Result<()> {
     let model = LoadedModel::open(&file, &overlay)?;
     let bundle = &model.bundle;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&info_json(&model, &bundle)?)?);
+        println!("{}", serde_json::to_string_pretty(&info_json(&model, bundle)?)?);
     } else {
-        print_text(&model, &bundle);
+        print_text(&model, bundle);
     }
     Ok(())
 }
