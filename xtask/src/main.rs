@@ -6,7 +6,7 @@ mod deploy;
 mod engine;
 mod python;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 use anyhow::{bail, Context, Result};
@@ -67,8 +67,14 @@ fn main() -> Result<()> {
 }
 
 /// The repository root, found from this crate's manifest so that xtask works from any directory.
+///
+/// `cargo run` (the `cargo xtask` alias) sets CARGO_MANIFEST_DIR for the process too, and that one comes first:
+/// the path compiled in is the checkout that last built the binary, which is another clone when two checkouts
+/// share a CARGO_TARGET_DIR.
 pub fn project_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask/ has a parent").to_path_buf()
+    let manifest_dir =
+        std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(|| env!("CARGO_MANIFEST_DIR").into(), PathBuf::from);
+    manifest_dir.parent().expect("xtask/ has a parent").to_path_buf()
 }
 
 /// Runs a command in the repository root, echoing it, and fails with its exit status.
