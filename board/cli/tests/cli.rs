@@ -135,7 +135,7 @@ fn bad_inputs_say_why() {
 
     let output = Command::new(SKELACT).arg("version").output().unwrap();
     assert!(output.status.success());
-    assert!(String::from_utf8_lossy(&output.stdout).contains("protocol v1.0"));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("protocol v1.1"));
 
     let missing = dir.path().join("absent.skr");
     let output = Command::new(SKELACT).args(["replay", missing.to_str().unwrap(), "--stdout"]).output().unwrap();

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 /// Protocol major version. A packet with another major version is refused.
 pub const PROTOCOL_MAJOR: u8 = 1;
 /// Protocol minor version. Minor versions only append; a v1.x receiver reads every v1.y packet it knows.
-pub const PROTOCOL_MINOR: u8 = 0;
+pub const PROTOCOL_MINOR: u8 = 1;
 
 /// Most bodies one `Frame` may carry (Kinect v2 tracks six).
 pub const MAX_BODIES: usize = 6;
