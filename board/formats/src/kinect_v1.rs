@@ -14,7 +14,7 @@ use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 
 use skelact_runtime::layout::kinect_v1::JOINT_COUNT;
-use skelact_runtime::wire::{self, Axes, Body, Frame, Hello, Joint, LayoutId, Units};
+use skelact_runtime::wire::{Body, Frame, Hello, Joint, LayoutId};
 
 use crate::ntu;
 
@@ -37,7 +37,7 @@ pub enum DatasetError {
     Mat(String),
     #[error("{0}")]
     Shape(String),
-    #[error("{0}")]
+    #[error("cannot read it: {0}")]
     Io(std::io::Error),
 }
 
@@ -133,11 +133,10 @@ impl Dataset {
     /// of another kind. Labels and splits come from the name alone, so a split is chosen without opening files.
     pub fn sequence(self, path: &Path) -> Option<SequenceFile> {
         let name = path.file_name()?.to_str()?;
-        let (stem, extension) = match self {
-            Dataset::NwUcla => (name.strip_suffix(".json")?, "json"),
-            Dataset::UtdMhad => (name.strip_suffix("_skeleton.mat")?, "mat"),
+        let stem = match self {
+            Dataset::NwUcla => name.strip_suffix(".json")?,
+            Dataset::UtdMhad => name.strip_suffix("_skeleton.mat")?,
         };
-        debug_assert!(!extension.is_empty());
         let number = |prefix: char| -> Option<u32> {
             stem.split('_').find_map(|f| f.strip_prefix(prefix)).and_then(|v| v.parse().ok())
         };
@@ -272,21 +271,7 @@ pub fn to_protocol_frames(frames: &[KinectV1Frame]) -> Vec<Frame> {
 
 /// The `Hello` a Kinect v1 sender announces: Kinect v1 layout, metres, Kinect camera axes, 30 Hz.
 pub fn kinect_v1_hello(sensor_name: &str) -> Hello {
-    let mut name = heapless::String::new();
-    for c in sensor_name.chars() {
-        if name.push(c).is_err() {
-            break;
-        }
-    }
-    Hello {
-        protocol_major: wire::PROTOCOL_MAJOR,
-        protocol_minor: wire::PROTOCOL_MINOR,
-        layout: LayoutId::KinectV1,
-        units: Units::Metres,
-        axes: Axes::XLeftYUpZForward,
-        nominal_fps_millihertz: FPS_MILLIHERTZ.get(),
-        sensor_name: name,
-    }
+    crate::kinect_camera_hello(LayoutId::KinectV1, sensor_name, FPS_MILLIHERTZ)
 }
 
 #[cfg(test)]

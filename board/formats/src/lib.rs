@@ -23,10 +23,14 @@ pub mod pkummd;
 pub mod recording;
 pub mod session;
 
+use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 
+use kinect_v1::Dataset;
+
 use skelact_runtime::wire::{
-    encode_packet, Axes, Decoder, EncodeError, Frame, Hello, LayoutId, Message, Units, MAX_PACKET_LEN,
+    encode_packet, Axes, Decoder, EncodeError, Frame, Hello, LayoutId, Message, Units, MAX_PACKET_LEN, PROTOCOL_MAJOR,
+    PROTOCOL_MINOR,
 };
 
 /// Why a file could not be turned into messages. Each names the file.
@@ -97,6 +101,26 @@ fn kinect_hello(name: &str) -> Hello {
     ntu::kinect_v2_hello(name, ntu::NTU_FPS_MILLIHERTZ)
 }
 
+/// The `Hello` of a Kinect sender (v1 or v2 layout): metres, Kinect camera axes. `sensor_name` is cut to the
+/// protocol's 32 bytes at a character boundary.
+pub fn kinect_camera_hello(layout: LayoutId, sensor_name: &str, fps_millihertz: NonZeroU32) -> Hello {
+    let mut name = heapless::String::new();
+    for c in sensor_name.chars() {
+        if name.push(c).is_err() {
+            break;
+        }
+    }
+    Hello {
+        protocol_major: PROTOCOL_MAJOR,
+        protocol_minor: PROTOCOL_MINOR,
+        layout,
+        units: Units::Metres,
+        axes: Axes::XLeftYUpZForward,
+        nominal_fps_millihertz: fps_millihertz.get(),
+        sensor_name: name,
+    }
+}
+
 /// The messages of a text input (not of a recording, which is bytes already).
 pub fn read_messages(path: &Path, format: InputFormat) -> Result<Vec<Message>, FormatError> {
     let text = |path: &Path| {
@@ -116,15 +140,12 @@ pub fn read_messages(path: &Path, format: InputFormat) -> Result<Vec<Message>, F
             (session.hello, session.frames)
         }
         InputFormat::NwUcla | InputFormat::UtdMhad => {
-            let dataset = |source| FormatError::Dataset { path: path.to_path_buf(), source };
-            let frames = if format == InputFormat::NwUcla {
-                kinect_v1::parse_nwucla(&text(path)?).map_err(dataset)?
-            } else {
-                let bytes =
-                    std::fs::read(path).map_err(|source| FormatError::Io { path: path.to_path_buf(), source })?;
-                kinect_v1::parse_utdmhad(&bytes).map_err(dataset)?
+            let (dataset, name) = match format {
+                InputFormat::NwUcla => (Dataset::NwUcla, "NW-UCLA replay"),
+                _ => (Dataset::UtdMhad, "UTD-MHAD replay"),
             };
-            let name = if format == InputFormat::NwUcla { "NW-UCLA replay" } else { "UTD-MHAD replay" };
+            let frames =
+                dataset.read(path).map_err(|source| FormatError::Dataset { path: path.to_path_buf(), source })?;
             (kinect_v1::kinect_v1_hello(name), kinect_v1::to_protocol_frames(&frames))
         }
     };

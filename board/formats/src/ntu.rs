@@ -23,7 +23,7 @@ use std::vec::Vec;
 
 use skelact_runtime::layout::kinect_v2;
 use skelact_runtime::skeleton::NTU_JOINTS;
-use skelact_runtime::wire::{self, Axes, Body, Frame, Hello, Joint, LayoutId, Units};
+use skelact_runtime::wire::{self, Body, Frame, Hello, Joint, LayoutId};
 
 /// NTU RGB+D was recorded at 30 Hz.
 pub const NTU_FPS_MILLIHERTZ: NonZeroU32 = match NonZeroU32::new(30_000) {
@@ -415,21 +415,7 @@ fn to_wire_body(body: &NtuBody) -> Body {
 /// The `Hello` a Kinect v2 sender of NTU recordings announces: Kinect v2 layout, metres, Kinect camera axes.
 /// `sensor_name` is cut to the protocol's 32 bytes at a character boundary.
 pub fn kinect_v2_hello(sensor_name: &str, fps_millihertz: NonZeroU32) -> Hello {
-    let mut name = heapless::String::new();
-    for c in sensor_name.chars() {
-        if name.push(c).is_err() {
-            break;
-        }
-    }
-    Hello {
-        protocol_major: wire::PROTOCOL_MAJOR,
-        protocol_minor: wire::PROTOCOL_MINOR,
-        layout: LayoutId::KinectV2,
-        units: Units::Metres,
-        axes: Axes::XLeftYUpZForward,
-        nominal_fps_millihertz: fps_millihertz.get(),
-        sensor_name: name,
-    }
+    crate::kinect_camera_hello(LayoutId::KinectV2, sensor_name, fps_millihertz)
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! `skelact eval`: a real dataset's split through the device's own path, scored per sequence.
 //!
-//! Each sequence file becomes the byte stream a Kinect v1 sensor would send (`Hello`, then its frames at 30 Hz),
+//! Each sequence file becomes the byte stream `skelact replay` sends for it (a Kinect v1 `Hello`, then its frames at
+//! 30 Hz),
 //! and goes through what `skelact run` runs: the protocol decoder, the Kinect v1 → NTU-25 layout mapping, the
 //! tracks, the window and the preprocessing (`Frontend`), the engines and the head (`Classifier`). The sequence's
 //! prediction is the top label of its **last window**: the track's history at the end of the stream (the most the
@@ -21,8 +22,8 @@ use skelact_device::model::{
     boxed_frontend, BackendChoice, BundleFile, DeviceClassifier, DeviceEngine, EngineOptions, LoadedModel,
     OverlayChoice,
 };
-use skelact_formats::kinect_v1::{self, Dataset, Split};
-use skelact_formats::{self as sources};
+use skelact_formats::kinect_v1::{Dataset, Split};
+use skelact_formats::{self as sources, InputFormat};
 use skelact_runtime::pipeline::{Tensors, WindowInfo};
 use skelact_runtime::preprocess::Outputs;
 use skelact_runtime::wire::{Decoder, Message};
@@ -130,9 +131,9 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     let mut results = Vec::with_capacity(sequences.len());
     let mut latencies_ms = Vec::with_capacity(sequences.len());
     for (i, sequence) in sequences.iter().enumerate() {
-        let frames = args.dataset.read(&sequence.path).with_context(|| format!("{}", sequence.path.display()))?;
-        let mut messages = vec![Message::Hello(kinect_v1::kinect_v1_hello("skelact eval"))];
-        messages.extend(kinect_v1::to_protocol_frames(&frames).into_iter().map(Message::Frame));
+        // The stream `skelact replay` would send for this file.
+        let messages = sources::read_messages(&sequence.path, InputFormat::from_path(&sequence.path))?;
+        let frame_count = messages.iter().filter(|m| matches!(m, Message::Frame(_))).count();
         let stream = sources::encode(&messages)?;
         let started = Instant::now();
         let last = last_window(&model, &mut classifier, &stream)?;
@@ -148,14 +149,14 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
                     .unwrap_or((0, f32::NEG_INFINITY));
                 let predicted =
                     if score < unknown_threshold { None } else { class_of_label.get(best).copied().flatten() };
-                SequenceResult { name, truth: sequence.label, predicted, score, frames: frames.len(), window_frames }
+                SequenceResult { name, truth: sequence.label, predicted, score, frames: frame_count, window_frames }
             }
             None => SequenceResult {
                 name,
                 truth: sequence.label,
                 predicted: None,
                 score: 0.0,
-                frames: frames.len(),
+                frames: frame_count,
                 window_frames: 0,
             },
         };
