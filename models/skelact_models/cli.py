@@ -14,9 +14,9 @@ ZOO = REPO_ROOT / "models" / "zoo"
 def _train(args):
     from .recipes import DefaultRecipe, HcnRecipe, run_default, run_hcn
 
-    if args.recipe == "default":
+    if args.recipe == "stars-synthetic":
         recipe = DefaultRecipe.tiny(args.seed) if args.tiny else DefaultRecipe(seed=args.seed)
-        out = Path(args.out) if args.out else ZOO / ("default-tiny" if args.tiny else "default")
+        out = Path(args.out) if args.out else ZOO / ("stars-synthetic-tiny" if args.tiny else "stars-synthetic")
         report = run_default(out, recipe, threads=args.threads)
         print(json.dumps({k: report["results"][k] for k in ("xsub", "xview", "unseen")}, indent=1, default=str))
     elif args.recipe == "hcn":
@@ -30,8 +30,9 @@ def _train(args):
 
         recipe = real.RealHcnRecipe.tiny(args.dataset, args.seed) if args.tiny else \
             real.RealHcnRecipe(dataset=args.dataset, seed=args.seed)
-        overrides = {k: v for k, v in (("epochs", args.epochs), ("batch_size", args.batch)) if v is not None}
-        recipe = replace(recipe, align=args.align, **overrides)
+        overrides = {k: v for k, v in (("epochs", args.epochs), ("batch_size", args.batch), ("yaw_deg", args.yaw))
+                     if v is not None}
+        recipe = replace(recipe, align=args.align, validate=args.validate, **overrides)
         out = Path(args.out) if args.out else ZOO / f"hcn-{args.dataset}{'-aligned' if args.align else ''}"
         report = real.run_hcn(out, recipe, threads=args.threads)
         print(json.dumps({"dataset": args.dataset, "accuracy": report["fine_tuned"]["accuracy"],
@@ -63,15 +64,20 @@ def _session(args):
     config = synthetic.SyntheticConfig(seed=args.seed)
     labels = None if args.include_held_out else [
         i for i, name in enumerate(config.classes) if name not in synthetic.HELD_OUT_CLASSES]
+    names = {}
+    if args.vocabulary == "utd-mhad":
+        names = synthetic.UTD_MHAD_COUNTERPARTS
+        labels = [i for i, name in enumerate(config.classes) if name in names]
     out = Path(args.out)
     for i in range(args.count):
         subject = args.subject + i
         session = synthetic.session(config, subject_index=subject, actions=args.actions, seed=args.seed,
                                     camera_deg=args.azimuth, labels=labels)
-        name = out / f"session-s{args.seed}-p{subject:03d}"
-        frames, segments = write_session(session, name, config.classes,
+        vocabulary = "" if args.vocabulary == "synthetic" else f"{args.vocabulary}-"
+        name = out / f"session-{vocabulary}s{args.seed}-p{subject:03d}"
+        frames, segments = write_session(session, name, config.classes, names=names,
                                          provenance={"generator": "skelact_models.data.synthetic", "seed": args.seed,
-                                                     "actions": args.actions,
+                                                     "actions": args.actions, "vocabulary": args.vocabulary,
                                                      "held_out_included": args.include_held_out})
         print(f"wrote {frames} ({len(session.timestamps_us)} frames) and {segments} ({len(session.segments)} segments)")
 
@@ -141,8 +147,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="skelact_models", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     train = sub.add_parser("train", help="train a recipe into models/zoo/")
-    train.add_argument("recipe", choices=["default", "hcn", "real-hcn", "real-stars"],
-                       help="default: small STARS (MAMP, STARS tuning, head, evaluation, ONNX); hcn: supervised HCN")
+    train.add_argument("recipe", choices=["stars-synthetic", "hcn", "real-hcn", "real-stars"],
+                       help="stars-synthetic: small STARS on the synthetic corpus (MAMP, STARS tuning, head, evaluation, "
+                            "ONNX); hcn: supervised HCN on the synthetic corpus; real-hcn, real-stars: on real data")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--threads", type=int, default=2, help="torch threads (results are reproducible for a given "
                                                                "seed and thread count)")
@@ -154,6 +161,10 @@ def main(argv=None):
                        help="real-hcn: training epochs; real-stars: fine-tuning epochs (0: linear probe and 1-NN only)")
     train.add_argument("--batch", type=int, help="real-hcn: batch size")
     train.add_argument("--align", action="store_true", help="real-hcn: spec step 3, view alignment (MS-G3D)")
+    train.add_argument("--yaw", type=float, help="real-hcn: random turns about the vertical, up to this many degrees")
+    train.add_argument("--validate", action="store_true",
+                       help="real-hcn: train on part of the training split and report the rest (NW-UCLA view 2, "
+                            "UTD-MHAD subject 7); the test split is not read")
     train.add_argument("--mamp-epochs", type=int, help="real-stars: MAMP epochs")
     train.add_argument("--stars-epochs", type=int, help="real-stars: STARS tuning epochs")
     train.add_argument("--synthetic", action="store_true",
@@ -170,12 +181,15 @@ def main(argv=None):
     session.add_argument("--include-held-out", action="store_true",
                          help="also use the classes held out of the default model's training (they should come out "
                               "as unknown)")
+    session.add_argument("--vocabulary", choices=["synthetic", "utd-mhad"], default="synthetic",
+                         help="utd-mhad: only the synthetic actions with a UTD-MHAD counterpart, named as in UTD-MHAD "
+                              "(the labels of the default model, trained on UTD-MHAD)")
     session.set_defaults(func=_session)
     classify = sub.add_parser("classify-segments",
                               help="classify each ground-truth segment of a session recording with a default-recipe "
                                    "checkpoint (reads the recording format back, runs spec v1 on the segment)")
     classify.add_argument("session", help="NAME.jsonl (NAME.segments.json beside it)")
-    classify.add_argument("--model", default=str(ZOO / "default" / "stars_small.pt"))
+    classify.add_argument("--model", default=str(ZOO / "stars-synthetic" / "stars_small.pt"))
     classify.add_argument("--threads", type=int, default=2)
     classify.add_argument("--window", type=int, default=0,
                           help="also classify sliding windows of this many frames inside each segment (0: off)")

@@ -26,7 +26,7 @@ import torch
 from . import __version__
 from .data import synthetic
 from .data.windows import SequenceSet
-from .encoders.hcn import Hcn, HcnConfig
+from .encoders.hcn import Hcn, HcnConfig, HcnOnJoint
 from .encoders.transformer import SkeletonTransformer, TransformerConfig, count_parameters, describe, flops_per_window
 from .export import export_hcn, export_transformer, run_onnxruntime
 from .preprocess import PreprocessConfig, motion_stream
@@ -303,6 +303,21 @@ def run_hcn(out_dir, recipe: HcnRecipe = HcnRecipe(), threads=2, export=True):
         export_hcn(model, out_dir / "hcn.onnx", metadata={"skelact.classes": json.dumps(names)})
     (out_dir / "report.json").write_text(json.dumps(report, indent=1) + "\n")
     return report
+
+
+def load_encoder(checkpoint):
+    """Loads any deployable checkpoint: (encoder, head, payload). The encoder maps the joint tensor
+    [N, 3, T, 25, 2] to the embedding and `head` maps that to logits: a default-recipe STARS checkpoint, or an HCN
+    one (`format` "skelact-hcn", as `cargo xtask train real-hcn` writes), whose motion stream is then computed inside
+    the encoder (`HcnOnJoint`). `payload["encoder"]` names the family the bundle records."""
+    payload = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    if payload.get("format") == "skelact-hcn":
+        hcn = Hcn(HcnConfig(**payload["model"]), len(payload["classes"]))
+        hcn.load_state_dict(payload["state"])
+        hcn.eval()
+        return HcnOnJoint(hcn).eval(), hcn.fc8, {**payload, "encoder_family": "Hcn"}
+    encoder, head, payload = load_default(checkpoint)
+    return encoder, head, {**payload, "encoder_family": "StarsTransformer"}
 
 
 def load_default(checkpoint):

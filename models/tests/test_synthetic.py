@@ -114,6 +114,21 @@ def test_session_segments_and_recording_round_trip(tmp_path):
     assert all(s["start_us"] < s["end_us"] for s in truth["segments"])
 
 
+def test_a_utd_mhad_session_names_its_actions_as_utd_mhad_does(tmp_path):
+    from skelact_models.data import utdmhad
+
+    counterparts = sy.UTD_MHAD_COUNTERPARTS
+    assert set(counterparts.values()) <= set(utdmhad.CLASSES)
+    labels = [SMALL.classes.index(n) for n in counterparts if n in SMALL.classes]
+    session = sy.session(SMALL, subject_index=1, actions=6, labels=labels)
+    _, segments_path = write_session(session, tmp_path / "s", SMALL.classes, names=counterparts)
+    truth = json.loads(segments_path.read_text())
+    assert [s["class"] for s in truth["segments"]] == [counterparts[s.name] for s in session.segments]
+    # The NTU action numbers still say which simulated action was performed.
+    assert [s["ntu_action"] for s in truth["segments"]] == [sy.CLASSES[sy.CLASS_NAMES.index(s.name)].ntu_id
+                                                           for s in session.segments]
+
+
 def test_recording_reader_rejects_bad_files(tmp_path):
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"format": "something-else", "version": 1}\n')

@@ -550,7 +550,7 @@ mod tests {
         assert!(m.precisions().fp32);
         assert_eq!(m.labels.first().map(|l| (l.name, l.action_id)), Some(("hand waving", 23)));
         assert!(bundle.linear_head().is_some());
-        let checkpoint = fs::read(root.join("models/zoo/default/stars_small.pt")).unwrap();
+        let checkpoint = fs::read(root.join("models/zoo/stars-synthetic/stars_small.pt")).unwrap();
         assert_eq!(
             m.checkpoint_sha256,
             sha256(&checkpoint),

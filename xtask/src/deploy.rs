@@ -150,39 +150,93 @@ fn validate(dir: &Path, rust: bool, extra: &[String]) -> Result<()> {
     python::models_cli(&args)
 }
 
-/// `cargo xtask pipeline default [--retrain] [options]`: every step for the default model, ending with the
-/// committed bundle and validation report in `models/zoo/`.
+/// A model the pipeline knows: where its checkpoint is, how to retrain it, and where its bundle goes.
+struct PipelineModel {
+    name: &'static str,
+    /// The trained checkpoint, relative to the repository.
+    checkpoint: &'static str,
+    /// `skelact_models` arguments that retrain it into the checkpoint's folder.
+    train: &'static [&'static str],
+    /// How long retraining takes on 2 idle cores, for the progress line.
+    train_time: &'static str,
+    /// Extra export arguments.
+    export: &'static [&'static str],
+    /// The bundle's file name under `models/zoo/`; its validation report is written beside it.
+    bundle: &'static str,
+}
+
+/// The models `cargo xtask pipeline NAME` builds. Settings are the ones docs/models.md reports.
+const PIPELINE_MODELS: &[PipelineModel] = &[
+    // The shipped default: HCN trained on UTD-MHAD (real Kinect v1, cross-subject), 128-frame windows so that
+    // each of UTD-MHAD's actions (41-125 frames) fits one window.
+    PipelineModel {
+        name: "default",
+        checkpoint: "models/zoo/default/hcn.pt",
+        train: &["train", "real-hcn", "--dataset", "utd-mhad", "--align", "--out", "models/zoo/default"],
+        train_time: "about 10 minutes",
+        export: &["--raw-frames", "128"],
+        bundle: "default.skb",
+    },
+    // HCN trained on NW-UCLA (cross-view), for the ten daily actions of that benchmark; 208-frame windows hold
+    // its longest sequence (201 frames).
+    PipelineModel {
+        name: "nw-ucla",
+        checkpoint: "models/zoo/hcn-nw-ucla-aligned/hcn.pt",
+        train: &["train", "real-hcn", "--dataset", "nw-ucla", "--align"],
+        train_time: "about 20 minutes",
+        export: &["--raw-frames", "208"],
+        bundle: "nw-ucla.skb",
+    },
+    // The small STARS transformer trained on the synthetic corpus only (the default before real data).
+    PipelineModel {
+        name: "stars-synthetic",
+        checkpoint: "models/zoo/stars-synthetic/stars_small.pt",
+        train: &["train", "stars-synthetic"],
+        train_time: "about 20 minutes",
+        export: &[],
+        bundle: "stars-synthetic.skb",
+    },
+];
+
+fn pipeline_usage() -> String {
+    let names: Vec<&str> = PIPELINE_MODELS.iter().map(|m| m.name).collect();
+    format!(
+        "usage: cargo xtask pipeline {} [--retrain] [--calibration N] [--method minmax|entropy|percentile] [--count N]",
+        names.join("|")
+    )
+}
+
+/// `cargo xtask pipeline NAME [--retrain] [options]`: every step for one of `PIPELINE_MODELS`, ending with its
+/// bundle and validation report in `models/zoo/`.
 fn pipeline(args: &[String]) -> Result<()> {
     let mut args = Args::new(args);
     let retrain = args.flag("--retrain");
     let calibration = args.value("--calibration");
     let method = args.value("--method");
     let count = args.value("--count");
-    let name = args.rest.first().cloned();
-    if name.as_deref() != Some("default") {
-        bail!("usage: cargo xtask pipeline default [--retrain] [--calibration N] [--method minmax|entropy|percentile] [--count N]");
-    }
+    let Some(name) = args.rest.first().cloned() else { bail!(pipeline_usage()) };
+    let Some(model) = PIPELINE_MODELS.iter().find(|m| m.name == name) else { bail!(pipeline_usage()) };
     args.rest.remove(0);
     args.finish()?;
     let root = project_root();
-    let dir = root.join(DEFAULT_MODEL_DIR);
+    let dir = root.join("models/build").join(model.name);
     let zoo = root.join(ZOO);
+    let checkpoint = root.join(model.checkpoint);
     let steps = 5;
     let step = |i: usize, what: &str| eprintln!("\nxtask pipeline [{i}/{steps}] {what}");
 
-    step(
-        1,
-        if retrain {
-            "train the default model (about 20 minutes on 2 cores)"
-        } else {
-            "reuse models/zoo/default/stars_small.pt (--retrain to train)"
-        },
-    );
     if retrain {
-        python::models_cli(&["train".into(), "default".into()])?;
+        step(1, &format!("train {} ({} on 2 idle cores)", model.name, model.train_time));
+        python::models_cli(&model.train.iter().map(|a| a.to_string()).collect::<Vec<_>>())?;
+    } else {
+        step(1, &format!("reuse {} (--retrain to train)", model.checkpoint));
     }
     step(2, "export");
-    python::models_cli(&["export".into(), "--out".into(), dir.display().to_string()])?;
+    let mut export: Vec<String> =
+        vec!["export".into(), "--checkpoint".into(), checkpoint.display().to_string(), "--out".into()];
+    export.push(dir.display().to_string());
+    export.extend(model.export.iter().map(|a| a.to_string()));
+    python::models_cli(&export)?;
     step(3, "quantize");
     let mut quantize = vec!["quantize".to_string(), "--model".into(), dir.display().to_string()];
     if let Some(n) = calibration {
@@ -205,19 +259,21 @@ fn pipeline(args: &[String]) -> Result<()> {
         validated?;
         bail!("the FP32 variants failed validation: no bundle is written (see {})", report.display());
     }
-    let out = zoo.join("default.skb");
+    let out = zoo.join(model.bundle);
     write_bundle(&BundleOptions { model_dir: dir.clone(), out, validation: Some(report), precisions })?;
+    let stem = model.bundle.trim_end_matches(".skb");
     for ext in ["md", "json", "png"] {
         let from = dir.join(format!("validation.{ext}"));
-        let to = zoo.join(format!("default.validation.{ext}"));
+        let to = zoo.join(format!("{stem}.validation.{ext}"));
         fs::copy(&from, &to).with_context(|| format!("could not copy {} to {}", from.display(), to.display()))?;
     }
     eprintln!(
-        "xtask pipeline: models/zoo/default.skb and models/zoo/default.validation.{{md,json,png}} are up to date"
+        "xtask pipeline: models/zoo/{} and models/zoo/{stem}.validation.{{md,json,png}} are up to date",
+        model.bundle
     );
     if !failed.is_empty() {
         bail!(
-            "{} failed validation gates and {} left out of the bundle (figures in models/zoo/default.validation.md)",
+            "{} failed validation gates and {} left out of the bundle (figures in models/zoo/{stem}.validation.md)",
             failed.join(", "),
             if failed.len() == 1 { "was" } else { "were" }
         );

@@ -24,8 +24,8 @@ commands:
             .venv has it. `bench --quick` runs criterion's quick mode and fewer inference runs
   setup     create or update .venv at the repository root from models/requirements.txt
   pytest    run the Python tests of models/ inside .venv (extra arguments go to pytest)
-  train     train a model inside .venv: `train default` runs the default model's full recipe
-            (MAMP pre-training, STARS tuning, head fit, evaluation, ONNX export) into models/zoo/default;
+  train     train a model inside .venv: `train real-hcn --dataset utd-mhad --align --out models/zoo/default`
+            the default model (HCN on real UTD-MHAD), `train stars-synthetic` the synthetic-corpus transformer;
             `train --help` lists recipes and options
   models    run the skelact_models command line inside .venv (`models --help`): synthetic session
             recordings (`models session`), classifying a recording's segments (`models classify-segments`)
@@ -37,8 +37,8 @@ model pipeline (model directory models/build/<model>, see docs/models.md (Deploy
             [vs TensorRT outputs with --tensorrt VARIANT=DIR]; gates; markdown, JSON and confusion-matrix PNG
   bundle    model directory -> .skb bundle (docs/bundle.md); `bundle --check FILE` describes a bundle
   engine    build a TensorRT engine from the Q/DQ or FP16 ONNX and add it to the model (needs TensorRT)
-  pipeline  `pipeline default`: export, quantize, validate, bundle the default model into models/zoo/
-            (--retrain trains the checkpoint first)
+  pipeline  `pipeline default|nw-ucla|stars-synthetic`: export, quantize, validate, bundle a model into
+            models/zoo/NAME.skb (--retrain trains the checkpoint first)
 ";
 
 fn main() -> Result<()> {

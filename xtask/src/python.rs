@@ -104,7 +104,7 @@ pub fn pytest(extra: &[String]) -> Result<()> {
 }
 
 /// Runs the `skelact_models` command line inside the virtual environment, creating it first if needed.
-/// `cargo xtask train default` becomes `python -m skelact_models train default`.
+/// `cargo xtask train real-hcn ...` becomes `python -m skelact_models train real-hcn ...`.
 pub fn models_cli(args: &[String]) -> Result<()> {
     setup()?;
     run(Command::new(venv_python()).args(["-m", "skelact_models"]).args(args))

@@ -259,10 +259,10 @@ fn run_serves_a_port_until_sigterm_and_reports_on_stdout_and_the_link() {
 }
 
 #[test]
-fn enrolling_on_the_linear_default_bundle_adds_an_action_and_keeps_the_shipped_ones() {
+fn enrolling_on_a_linear_bundle_adds_an_action_and_keeps_the_shipped_ones() {
     let dir = tempfile::tempdir().unwrap();
-    let bundle = dir.path().join("default.skb");
-    std::fs::copy(common::repo_root().join("models/zoo/default.skb"), &bundle).unwrap();
+    let bundle = dir.path().join("stars-synthetic.skb");
+    std::fs::copy(common::repo_root().join("models/zoo/stars-synthetic.skb"), &bundle).unwrap();
     let session = common::session_jsonl();
     // The two sitting-down segments of the session, under a new name.
     let output = Command::new(SKELACT)
@@ -274,7 +274,8 @@ fn enrolling_on_the_linear_default_bundle_adds_an_action_and_keeps_the_shipped_o
     assert!(output.status.success(), "{stderr}");
     assert!(stderr.contains("threshold for \"sit\""), "{stderr}");
     let overlay: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join("default.overlay.json")).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("stars-synthetic.overlay.json")).unwrap())
+            .unwrap();
     assert_eq!(overlay["center"].as_array().unwrap().len(), 64);
     assert!(overlay["thresholds"]["sit"].as_f64().unwrap() > 0.0);
 

@@ -1,5 +1,5 @@
 //! The daemon end to end over real pseudo-terminals: the test plays the sensor on the master, the daemon opens
-//! the slave by path (as it opens /dev/ttyACM0) and runs the committed default model with tract, and the test
+//! the slave by path (as it opens /dev/ttyACM0) and runs the committed synthetic-corpus model with tract, and the test
 //! reads the events it writes back over the same link.
 //!
 //! The window queue is made long enough that nothing is dropped, so the events depend only on the bytes sent and
@@ -31,9 +31,9 @@ fn options() -> DaemonOptions {
     DaemonOptions { queue_windows: 10_000, status_interval: Duration::from_millis(100), ..DaemonOptions::default() }
 }
 
-/// The committed default bundle (the one `skelact demo` runs).
-fn default_bundle() -> BundleFile {
-    BundleFile::read(&common::repo_root().join("models/zoo/default.skb")).unwrap()
+/// The committed synthetic-corpus bundle, whose labels are the committed synthetic session's.
+fn synthetic_bundle() -> BundleFile {
+    BundleFile::read(&common::repo_root().join("models/zoo/stars-synthetic.skb")).unwrap()
 }
 
 fn reader(port: &Path) -> ReconnectingReader<SerialOpener> {
@@ -110,7 +110,7 @@ fn frames_of(messages: &[Message]) -> usize {
 
 #[test]
 fn a_replayed_synthetic_session_yields_the_ground_truth_events() {
-    let file = default_bundle();
+    let file = synthetic_bundle();
     let model = LoadedModel::open(&file, &OverlayChoice::Ignore).unwrap();
     let messages = common::session_messages();
     let frames = frames_of(&messages) as u64;
@@ -151,7 +151,7 @@ fn a_replayed_synthetic_session_yields_the_ground_truth_events() {
 
 #[test]
 fn the_daemon_reconnects_when_the_port_disappears_and_comes_back() {
-    let file = default_bundle();
+    let file = synthetic_bundle();
     let model = LoadedModel::open(&file, &OverlayChoice::Ignore).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let node = dir.path().join("ttySENSOR");
@@ -217,7 +217,7 @@ fn run_stream(model: &LoadedModel, stream: Vec<u8>, frames: u64) -> (DaemonSumma
 
 #[test]
 fn a_corrupted_stream_loses_only_the_frames_that_were_hit() {
-    let file = default_bundle();
+    let file = synthetic_bundle();
     let model = LoadedModel::open(&file, &OverlayChoice::Ignore).unwrap();
     let messages: Vec<Message> = common::session_messages().into_iter().take(1 + 400).collect();
     // Packet 0 is the Hello; packet i + 1 is frame i. `ends[k]` is one past packet k's delimiter.

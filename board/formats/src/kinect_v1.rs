@@ -14,7 +14,7 @@ use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 
 use skelact_runtime::layout::kinect_v1::JOINT_COUNT;
-use skelact_runtime::wire::{Body, Frame, Hello, Joint, LayoutId};
+use skelact_runtime::wire::{Body, Frame, Hello, Joint, LayoutId, MAX_BODIES};
 
 use crate::ntu;
 
@@ -267,6 +267,56 @@ pub fn to_protocol_frames(frames: &[KinectV1Frame]) -> Vec<Frame> {
             }
         })
         .collect()
+}
+
+/// Where one sequence lies in a stream built by [`continuous_stream`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlacedSequence {
+    pub path: PathBuf,
+    /// Index into the dataset's classes.
+    pub label: usize,
+    /// The body id its frames carry.
+    pub body_id: u32,
+    /// Timestamps of its first and last frame.
+    pub start_us: u64,
+    pub end_us: u64,
+}
+
+/// Several sequences of a dataset as one continuous 30 Hz recording, as a sensor watching one person after
+/// another would send it: a `Hello`, then each sequence's frames under its own body id (1, 2, …), each followed by
+/// `gap_frames` frames with nobody in view. Frame numbers and timestamps run on across sequences. Returns the
+/// frames and where each sequence lies (the ground truth for scoring the events).
+pub fn continuous_stream(
+    dataset: Dataset,
+    sequences: &[SequenceFile],
+    gap_frames: usize,
+) -> Result<(Vec<Frame>, Vec<PlacedSequence>), DatasetError> {
+    /// Appends a frame numbered and timed after the ones before it; returns its timestamp.
+    fn append(frames: &mut Vec<Frame>, bodies: heapless::Vec<Body, MAX_BODIES>) -> u64 {
+        let index = frames.len();
+        let timestamp_us = ntu::timestamp_us(index, FPS_MILLIHERTZ);
+        frames.push(Frame { sequence: u32::try_from(index).unwrap_or(u32::MAX), timestamp_us, bodies });
+        timestamp_us
+    }
+    let mut frames = Vec::new();
+    let mut placed = Vec::with_capacity(sequences.len());
+    for (i, sequence) in sequences.iter().enumerate() {
+        let body_id = u32::try_from(i + 1).unwrap_or(u32::MAX);
+        let mut span: Option<(u64, u64)> = None;
+        for mut frame in to_protocol_frames(&dataset.read(&sequence.path)?) {
+            for body in &mut frame.bodies {
+                body.id = body_id;
+            }
+            let at = append(&mut frames, frame.bodies);
+            span = Some((span.map_or(at, |s| s.0), at));
+        }
+        for _ in 0..gap_frames {
+            append(&mut frames, heapless::Vec::new());
+        }
+        let (start_us, end_us) = span.unwrap_or_default();
+        placed.push(PlacedSequence { path: sequence.path.clone(), label: sequence.label, body_id, start_us, end_us });
+    }
+    Ok((frames, placed))
 }
 
 /// The `Hello` a Kinect v1 sender announces: Kinect v1 layout, metres, Kinect camera axes, 30 Hz.

@@ -46,8 +46,10 @@ def _joint_row(xyz, valid):
     return [round(float(xyz[0]), 5), round(float(xyz[1]), 5), round(float(xyz[2]), 5), 255]
 
 
-def write_session(session: Session, prefix, classes, provenance=None):
-    """Writes PREFIX.jsonl and PREFIX.segments.json; returns the two paths."""
+def write_session(session: Session, prefix, classes, provenance=None, names=None):
+    """Writes PREFIX.jsonl and PREFIX.segments.json; returns the two paths. `names` renames classes in the ground
+    truth (synthetic name -> the name a model knows the action by, e.g. `synthetic.UTD_MHAD_COUNTERPARTS`)."""
+    names = names or {}
     prefix = Path(prefix)
     prefix.parent.mkdir(parents=True, exist_ok=True)
     frames_path = prefix.with_name(prefix.name + ".jsonl")
@@ -70,12 +72,13 @@ def write_session(session: Session, prefix, classes, provenance=None):
     for seg in session.segments:
         name = classes[seg.label]
         segments.append({
-            "label": seg.label, "class": name, "ntu_action": CLASSES[CLASS_NAMES.index(name)].ntu_id,
+            "label": seg.label, "class": names.get(name, name), "ntu_action": CLASSES[CLASS_NAMES.index(name)].ntu_id,
             "body_id": session.body_id, "start_us": int(session.timestamps_us[seg.start_frame]),
             "end_us": int(session.timestamps_us[seg.end_frame]),
         })
     with open(segments_path, "w", encoding="utf-8") as out:
-        json.dump({"format": SEGMENTS_FORMAT, "version": VERSION, "classes": list(classes), "segments": segments},
+        json.dump({"format": SEGMENTS_FORMAT, "version": VERSION, "classes": [names.get(c, c) for c in classes],
+                   "segments": segments},
                   out, indent=1)
         out.write("\n")
     return frames_path, segments_path

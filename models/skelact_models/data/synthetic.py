@@ -487,6 +487,17 @@ CLASS_NAMES = tuple(c.name for c in CLASSES)
 # Held out of every training stage; used for k-NN and few-shot evaluation of unseen actions.
 HELD_OUT_CLASSES = ("side kick", "cheer up", "arm swings", "high-five")
 
+# Synthetic actions that perform one of UTD-MHAD's actions, with the UTD-MHAD name (the default model's labels), so
+# that a session of them can be scored against a model trained on UTD-MHAD. Chosen by what they show (the simulated
+# wave is one raised hand waving, sitting down ends seated, ...), not by what any model predicts for them.
+UTD_MHAD_COUNTERPARTS = {
+    "hand waving": "right hand wave",
+    "sitting down": "stand to sit",
+    "standing up": "sit to stand",
+    "running on the spot": "jogging in place",
+    "cross hands in front (say stop)": "cross arms in the chest",
+}
+
 
 # ----------------------------------------------------------------------------------------------------------------
 # Cameras and sensor

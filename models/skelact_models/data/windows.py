@@ -82,12 +82,27 @@ def random_scale(batch, rng, max_change=0.1):
     return batch * torch.from_numpy(factors)[:, :, None, None, None]
 
 
-def training_batch(sequences, frames_out, rng, rotate=True, interval=(0.5, 1.0), scale=0.0, max_angle=0.3):
+def random_yaw(batch, rng, max_angle):
+    """Turns each window about the vertical (y) axis by an angle drawn from [-max_angle, max_angle]: the same
+    person seen from another side, which the cross-view benchmarks test and small rotations do not cover."""
+    angles = rng.uniform(-max_angle, max_angle, size=batch.shape[0])
+    rot = np.zeros((batch.shape[0], 3, 3))
+    rot[:, 0, 0] = rot[:, 2, 2] = np.cos(angles)
+    rot[:, 0, 2], rot[:, 2, 0] = -np.sin(angles), np.sin(angles)
+    rot[:, 1, 1] = 1.0
+    return torch.einsum("nij,njtvm->nitvm", torch.from_numpy(rot.astype(np.float32)), batch)
+
+
+def training_batch(sequences, frames_out, rng, rotate=True, interval=(0.5, 1.0), scale=0.0, max_angle=0.3,
+                   yaw=0.0):
     """Random crops resized to `frames_out`, then random rotations (`rotate`) of up to `max_angle` rad about each
-    axis and, when `scale` > 0, random per-axis scaling by up to ±`scale`."""
+    axis, when `yaw` > 0 a further turn of up to ±`yaw` rad about the vertical, and when `scale` > 0 random
+    per-axis scaling by up to ±`scale`."""
     batch = torch.from_numpy(np.stack([random_crop_resize(s, frames_out, rng, interval) for s in sequences]))
     if rotate:
         batch = random_rotation(batch, rng, max_angle)
+    if yaw > 0:
+        batch = random_yaw(batch, rng, yaw)
     if scale > 0:
         batch = random_scale(batch, rng, scale)
     return batch

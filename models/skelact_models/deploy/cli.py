@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
-DEFAULT_CHECKPOINT = REPO_ROOT / "models" / "zoo" / "default" / "stars_small.pt"
+DEFAULT_CHECKPOINT = REPO_ROOT / "models" / "zoo" / "default" / "hcn.pt"
 DEFAULT_MODEL_DIR = REPO_ROOT / "models" / "build" / "default"
 
 
@@ -25,7 +25,7 @@ def _export(args):
 
     try:
         d = export_checkpoint(args.checkpoint, args.out, args.name, windows=args.windows, tolerance=args.tolerance,
-                              seed=args.seed, threads=args.threads)
+                              seed=args.seed, threads=args.threads, raw_frames=args.raw_frames)
     except ParityError as err:
         return _fail(str(err))
     p = d["export"]["parity"]
@@ -39,7 +39,7 @@ def _quantize(args):
     from .quantize import QuantizeError, quantize_model
 
     try:
-        d = quantize_model(args.model, calibration=args.calibration, method=args.method, ops=args.ops.split(","),
+        d = quantize_model(args.model, calibration=args.calibration, method=args.method, ops=args.ops.split(",") if args.ops else None,
                            fp16=not args.no_fp16, seed=args.seed)
     except QuantizeError as err:
         return _fail(str(err))
@@ -54,10 +54,11 @@ def _quantize(args):
 
 def _windows(args):
     from .description import load
-    from .windows import synthetic_windows
+    from .windows import corpus_of, model_windows
 
-    classes = [label["name"] for label in load(args.model)["labels"]]
-    raw = synthetic_windows(classes, args.split, args.count, args.seed)
+    description = load(args.model)
+    classes = [label["name"] for label in description["labels"]]
+    raw = model_windows(corpus_of(description), classes, args.split, args.count, args.seed)
     raw.save(args.out)
     print(f"wrote {len(raw)} {args.split} windows (longest {int(raw.frames.max())} frames) to {args.out}")
     return 0
@@ -94,18 +95,21 @@ def add_parsers(sub):
     export.add_argument("--tolerance", type=float, default=1e-4, help="max abs error allowed (default 1e-4)")
     export.add_argument("--seed", type=int, default=0)
     export.add_argument("--threads", type=int, default=2)
+    export.add_argument("--raw-frames", type=int,
+                        help="frames of history in each window on the device (default: the runtime's, 64)")
     export.set_defaults(func=_export)
 
     quantize = sub.add_parser("quantize", help="INT8 Q/DQ (onnxruntime quantize_static) and FP16 variants")
     quantize.add_argument("--model", default=str(DEFAULT_MODEL_DIR))
     quantize.add_argument("--calibration", type=int, default=256, help="calibration windows (default 256)")
     quantize.add_argument("--method", default="minmax", choices=["minmax", "entropy", "percentile"])
-    quantize.add_argument("--ops", default="MatMul,Gemm", help="operator types to quantize (default MatMul,Gemm)")
+    quantize.add_argument("--ops", help="operator types to quantize (default: MatMul,Gemm for the transformer, "
+                                        "Conv,Gemm for HCN)")
     quantize.add_argument("--no-fp16", action="store_true")
     quantize.add_argument("--seed", type=int, default=1)
     quantize.set_defaults(func=_quantize)
 
-    windows = sub.add_parser("windows", help="write raw windows (.npy) of the synthetic corpus for a model")
+    windows = sub.add_parser("windows", help="write raw windows (.npy) of a model's corpus (synthetic or real)")
     windows.add_argument("--model", default=str(DEFAULT_MODEL_DIR))
     windows.add_argument("--out", required=True)
     windows.add_argument("--split", default="test", choices=["test", "train"])
@@ -115,7 +119,7 @@ def add_parsers(sub):
 
     validate = sub.add_parser("validate", help="every variant against the PyTorch FP32 reference; gates; reports")
     validate.add_argument("--model", default=str(DEFAULT_MODEL_DIR))
-    validate.add_argument("--windows", help="raw window directory (default: the synthetic cross-subject test set)")
+    validate.add_argument("--windows", help="raw window directory (default: the test split of the model's corpus)")
     validate.add_argument("--count", type=int, help="use this many test windows (default all)")
     validate.add_argument("--seed", type=int, default=0)
     validate.add_argument("--out", help="report directory (default the model directory)")

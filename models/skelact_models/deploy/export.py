@@ -19,9 +19,9 @@ import torch
 from ..data import synthetic
 from ..export import export_onnx
 from ..preprocess import PreprocessConfig
-from ..recipes import load_default
+from ..recipes import load_encoder
 from . import description as desc
-from .windows import synthetic_windows
+from .windows import model_windows
 
 INPUT_NAME = "window"
 OUTPUT_NAME = "embedding"
@@ -58,9 +58,18 @@ class OrtModel:
         return np.stack([self.run(windows[i]) for i in it])
 
 
-def class_action_ids(class_names):
-    """NTU RGB+D 120 action numbers of the synthetic classes named after NTU actions."""
-    by_name = {c.name: c.ntu_id for c in synthetic.CLASSES}
+def class_action_ids(class_names, corpus="synthetic"):
+    """The action number each class has in its corpus: NTU RGB+D 120's for the synthetic classes named after NTU
+    actions, the dataset's own (`a<N>` in its file names) for NW-UCLA and UTD-MHAD."""
+    if corpus == "synthetic":
+        by_name = {c.name: c.ntu_id for c in synthetic.CLASSES}
+    else:
+        from ..data import nwucla, utdmhad
+
+        if corpus == "nw-ucla":
+            by_name = dict(zip(nwucla.CLASSES, nwucla.ACTIONS))
+        else:
+            by_name = {name: i + 1 for i, name in enumerate(utdmhad.CLASSES)}
     missing = [n for n in class_names if n not in by_name]
     if missing:
         raise ValueError(f"no NTU action number is known for class {missing[0]!r}")
@@ -110,17 +119,23 @@ def parity(encoder, head, onnx_file, tensors, tolerance, threads=1):
     return result
 
 
-def export_checkpoint(checkpoint, out_dir, model_name=None, windows=32, tolerance=1e-4, seed=0, threads=1):
-    """Runs the export step. Returns the model description (also written to `out_dir/model.json`)."""
+def export_checkpoint(checkpoint, out_dir, model_name=None, windows=32, tolerance=1e-4, seed=0, threads=1,
+                      raw_frames=None):
+    """Runs the export step. Returns the model description (also written to `out_dir/model.json`). `raw_frames`:
+    the device window's history in frames (default the runtime's); a model whose actions run longer than the
+    runtime's default window (UTD-MHAD's last up to 125 frames) needs a longer one to see them whole."""
     checkpoint, out_dir = Path(checkpoint), Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(threads)
-    encoder, head, payload = load_default(checkpoint)
+    encoder, head, payload = load_encoder(checkpoint)
     config = encoder.config
     stream = payload.get("stream", "joint")
     preprocess = PreprocessConfig(**payload["preprocess"])
     classes = list(payload["classes"])
-    name = model_name or f"stars-small-synthetic-xsub-{config.frames}"
+    corpus = payload.get("dataset", "synthetic")
+    family = payload["encoder_family"]
+    name = model_name or (f"stars-small-synthetic-xsub-{config.frames}" if family == "StarsTransformer"
+                          else f"{family.lower()}-{corpus}-{config.frames}")
 
     onnx_file = out_dir / f"{stream}.fp32.onnx"
     example = torch.zeros(1, config.channels, config.frames, config.joints, config.bodies)
@@ -130,27 +145,31 @@ def export_checkpoint(checkpoint, out_dir, model_name=None, windows=32, toleranc
                           "skelact.preprocess": json.dumps(asdict(preprocess))})
     graph = check_graph(onnx_file, config.frames, encoder.width)
 
-    raw = synthetic_windows(classes, "test", windows, seed)
+    raw = model_windows(corpus, classes, "test", windows, seed)
     tensors = raw.tensors(preprocess, stream)
     result = parity(encoder, head, onnx_file, tensors, tolerance, threads)
 
+    window = dict(desc.DEFAULT_WINDOW)
+    if raw_frames:
+        window["raw_frames"] = raw_frames
     weight = head.weight.detach().numpy().astype(np.float32)
     bias = head.bias.detach().numpy().astype(np.float32)
     description = {
-        "format": desc.FORMAT, "version": desc.VERSION, "model_name": name, "encoder": "StarsTransformer",
+        "format": desc.FORMAT, "version": desc.VERSION, "model_name": name, "encoder": family,
         "layout": "KinectV2", "bodies": config.bodies,
         "checkpoint": desc.portable_path(checkpoint), "checkpoint_sha256": desc.sha256_file(checkpoint),
         "model": dict(payload["model"]),
-        "preprocess": asdict(preprocess), "window": dict(desc.DEFAULT_WINDOW), "decision": dict(desc.DEFAULT_DECISION),
+        "preprocess": asdict(preprocess), "window": window, "decision": dict(desc.DEFAULT_DECISION),
         "input": {"name": INPUT_NAME, "shape": [1, config.channels, config.frames, config.joints, config.bodies]},
         "output": {"name": OUTPUT_NAME, "shape": [1, encoder.width]},
         # float32 values written as Python floats: each converts back to the same float32 exactly.
         "head": {"kind": "linear", "dim": encoder.width, "weights": weight.astype(float).tolist(),
                  "bias": bias.astype(float).tolist()},
-        "labels": [{"name": n, "action_id": a} for n, a in zip(classes, class_action_ids(classes))],
+        "labels": [{"name": n, "action_id": a} for n, a in zip(classes, class_action_ids(classes, corpus))],
         "streams": [{"stream": stream, "weight": 1.0, "onnx": {"fp32": onnx_file.name}}],
         "engines": [],
-        "export": {**graph, "parity": result, "data": {"corpus": "synthetic", "split": "xsub-test", "seed": seed}},
+        "data": {"corpus": corpus},
+        "export": {**graph, "parity": result, "data": {"corpus": corpus, "split": "test", "seed": seed}},
     }
     desc.save(out_dir, description)
     return description

@@ -4,8 +4,9 @@ INT8 uses onnxruntime's `quantize_static` in QDQ format with TensorRT's rules: w
 channel, activations symmetric per tensor (TensorRT takes zero points of 0 only), calibrated on real windows of the
 training subjects. Only the operator types in `QUANTIZED_OPS` are quantized by default: tract 0.23.9 disagrees with
 onnxruntime on quantized Softmax (it ignores zero points) and on the quantized attention-scaling Mul before it
-(`models/tools/make_engine_fixture.py`, docs/performance.md), so MatMul and Gemm, which carry almost all the
-weights and multiply-adds, are what is quantized.
+(`models/tools/make_engine_fixture.py`, docs/performance.md), so the weighted operators, which carry almost all the
+weights and multiply-adds, are what is quantized: MatMul and Gemm for the transformer, Conv and Gemm for HCN
+(`--ops`).
 
 FP16 converts weights and arithmetic to float16 with onnxruntime's converter, keeping float32 input and output so
 the device feeds and reads the same tensors in every precision. It is for TensorRT on the GPU.
@@ -20,9 +21,11 @@ import onnx
 
 from ..preprocess import PreprocessConfig
 from . import description as desc
-from .windows import synthetic_windows
+from .windows import corpus_of, model_windows
 
 QUANTIZED_OPS = ("MatMul", "Gemm")
+# What is quantized by default, by encoder family (model.json's `encoder`).
+DEFAULT_OPS = {"StarsTransformer": QUANTIZED_OPS, "Hcn": ("Conv", "Gemm")}
 METHODS = ("minmax", "entropy", "percentile")
 
 
@@ -60,18 +63,32 @@ class _Windows:
         self.index = 0
 
 
+WEIGHTED_OPS = ("MatMul", "Gemm", "Conv")
+
+
 def kept_in_float(path):
-    """Names of the MatMul nodes left in float, for accuracy:
-    - those that multiply two activations (attention's Q·Kᵀ and weights·V): they have no weights to quantize per
-      channel, and quantizing both inputs per tensor costs accuracy;
-    - the first, which embeds the raw window: a per-tensor int8 scale over coordinates of about ±1.5 m is a step
-      of about 12 mm, coarser than the motions that tell actions apart. It is 12 inputs wide, so it is cheap."""
+    """Names of the weighted nodes (MatMul, Gemm, Conv) left in float, for accuracy:
+    - the first ones, which read the raw window (reached from the graph input without passing through another
+      weighted node: STARS's token embedding, HCN's first convolution of the joint stream and of the motion
+      stream computed in the graph): a per-tensor int8 scale over coordinates of about ±1.5 m is a step of about
+      12 mm, coarser than the motions that tell actions apart. They have 3 or 12 inputs, so they are cheap;
+    - the MatMuls that multiply two activations (attention's Q·Kᵀ and weights·V): they have no weights to quantize
+      per channel, and quantizing both inputs per tensor costs accuracy."""
     model = onnx.load(str(path))
     constants = {i.name for i in model.graph.initializer}
     constants |= {o for n in model.graph.node if n.op_type == "Constant" for o in n.output}
-    matmuls = [n for n in model.graph.node if n.op_type in ("MatMul", "Gemm")]
-    products = [n.name for n in matmuls if not any(i in constants for i in n.input)]
-    first = [matmuls[0].name] if matmuls else []
+    weighted = [n for n in model.graph.node if n.op_type in WEIGHTED_OPS]
+    products = [n.name for n in weighted if n.op_type == "MatMul" and not any(i in constants for i in n.input)]
+    # Walk forward from the input through unweighted nodes; the weighted nodes met first read the raw window.
+    reached = {i.name for i in model.graph.input}
+    first = []
+    for node in model.graph.node:  # ONNX graphs are topologically sorted
+        if not any(i in reached for i in node.input):
+            continue
+        if node.op_type in WEIGHTED_OPS:
+            first.append(node.name)
+        else:
+            reached.update(node.output)
     return first + [p for p in products if p not in first]
 
 
@@ -143,13 +160,15 @@ def convert_fp16(fp32_path, fp16_path):
     return {"nodes": len(model.graph.node)}
 
 
-def quantize_model(model_dir, calibration=256, method="minmax", ops=QUANTIZED_OPS, fp16=True, seed=1):
-    """Runs the quantize step on every stream of the model in `model_dir`; updates model.json."""
+def quantize_model(model_dir, calibration=256, method="minmax", ops=None, fp16=True, seed=1):
+    """Runs the quantize step on every stream of the model in `model_dir`; updates model.json. `ops`: the operator
+    types to quantize (default: `DEFAULT_OPS` of the model's encoder family)."""
     model_dir = Path(model_dir)
     description = desc.load(model_dir)
+    ops = tuple(ops) if ops else DEFAULT_OPS.get(description["encoder"], QUANTIZED_OPS)
     preprocess = PreprocessConfig(**description["preprocess"])
     classes = [label["name"] for label in description["labels"]]
-    raw = synthetic_windows(classes, "train", calibration, seed)
+    raw = model_windows(corpus_of(description), classes, "train", calibration, seed)
     records = {}
     for entry in description["streams"]:
         stream = entry["stream"]
@@ -165,8 +184,8 @@ def quantize_model(model_dir, calibration=256, method="minmax", ops=QUANTIZED_OP
     description["quantization"] = {
         "tool": "onnxruntime.quantization.quantize_static", "format": "QDQ", "weights": "int8 symmetric per channel",
         "activations": "int8 symmetric per tensor", "operators": list(ops), "method": method,
-        "kept_in_float": "the first MatMul (input embedding) and activation-by-activation MatMuls (attention)",
-        "calibration": {"windows": len(raw), "corpus": "synthetic", "split": "xsub-train", "seed": seed},
+        "kept_in_float": "the weighted nodes that read the raw window, and activation-by-activation MatMuls",
+        "calibration": {"windows": len(raw), "corpus": corpus_of(description), "split": "train", "seed": seed},
         "streams": records,
     }
     desc.save(model_dir, description)

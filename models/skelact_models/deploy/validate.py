@@ -26,10 +26,10 @@ import numpy as np
 import torch
 
 from ..preprocess import PreprocessConfig, PreprocessError, preprocess_window
-from ..recipes import load_default
+from ..recipes import load_encoder
 from . import description as desc
 from .export import OrtModel
-from .windows import RawWindows, synthetic_windows
+from .windows import RawWindows, corpus_of, model_windows
 
 REFERENCE = "pytorch-fp32"
 DEFAULT_VARIANTS = ("onnxruntime-fp32", "onnxruntime-fp16", "onnxruntime-int8", "tract-fp32", "tract-int8")
@@ -196,9 +196,9 @@ def validate_model(model_dir, windows=None, count=None, seed=0, gates=Gates(), s
     d = desc.load(model_dir)
     preprocess = PreprocessConfig(**d["preprocess"])
     classes = [label["name"] for label in d["labels"]]
-    encoder, head, _ = load_default(_checkpoint(model_dir, d))
-
-    raw = RawWindows.load(windows) if windows else synthetic_windows(classes, "test", count, seed)
+    encoder, head, _ = load_encoder(_checkpoint(model_dir, d))
+    corpus = corpus_of(d)
+    raw = RawWindows.load(windows) if windows else model_windows(corpus, classes, "test", count, seed)
     if windows and count is not None:
         raw = raw.subset(np.arange(min(count, len(raw))))
     windows_dir = raw.save(out / "windows")
@@ -251,7 +251,7 @@ def validate_model(model_dir, windows=None, count=None, seed=0, gates=Gates(), s
     report = {
         "model": d["model_name"], "checkpoint_sha256": d["checkpoint_sha256"],
         "windows": {"count": int(len(labels)), "source": str(windows) if windows else
-                    f"synthetic corpus, cross-subject test subjects (seed {seed})",
+                    f"{corpus} test split ({'all' if count is None else count} windows, seed {seed})",
                     "refused_by_python": int(python_refused.sum()), "longest_frames": int(raw.frames.max())},
         "reference": REFERENCE, "gates": asdict(gates), "variants": figures, "not_run": notes,
         "passed": all(f["passed"] for f in figures),

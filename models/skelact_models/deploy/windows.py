@@ -114,3 +114,36 @@ def synthetic_windows(class_names, split, count=None, seed=0, data_seed=0):
         keys = [keys[i] for i in chosen]
     samples = [synthetic.generate_sample(config, s, corpus_labels[label], r, cam) for s, label, r, cam in keys]
     return RawWindows.from_items(((x.present, x.joints, x.valid) for x in samples), [k[1] for k in keys])
+
+
+def real_windows(dataset, class_names, split, count=None, seed=0):
+    """Whole sequences of a real dataset's standard split ("nw-ucla" cross-view, "utd-mhad" cross-subject) as raw
+    windows after the device's Kinect v1 -> NTU-25 mapping: "test" for parity and validation (evaluation only),
+    "train" for calibration. Labels index `class_names` by the dataset's class names. `count` draws that many
+    sequences at random (seeded), in file order."""
+    from ..data import nwucla, utdmhad
+
+    module = {"nw-ucla": nwucla, "utd-mhad": utdmhad}[dataset]
+    paths = module.list_files(split=split)
+    if count is not None and count < len(paths):
+        chosen = np.sort(np.random.default_rng(seed).choice(len(paths), size=count, replace=False))
+        paths = [paths[i] for i in chosen]
+    sequences = [module.read_sequence(p) for p in paths]
+    unknown = sorted({module.CLASSES[s["label"]] for s in sequences} - set(class_names))
+    if unknown:
+        raise ValueError(f"the model has no class {unknown[0]!r} of {dataset}")
+    labels = [class_names.index(module.CLASSES[s["label"]]) for s in sequences]
+    return RawWindows.from_items((nwucla.to_spec_input(s["joints"]) for s in sequences), labels)
+
+
+def model_windows(corpus, class_names, split, count=None, seed=0):
+    """The windows a model is checked on: its own corpus's ("synthetic", "nw-ucla" or "utd-mhad") test split, or
+    training split for calibration."""
+    if corpus == "synthetic":
+        return synthetic_windows(class_names, split, count, seed)
+    return real_windows(corpus, class_names, split, count, seed)
+
+
+def corpus_of(description):
+    """The corpus a model description was trained on (descriptions written before real data: synthetic)."""
+    return description.get("data", {}).get("corpus", "synthetic")

@@ -105,3 +105,22 @@ class Hcn(nn.Module):
 
     def classify(self, joint, motion):
         return self.fc8(self.forward(joint, motion))
+
+
+class HcnOnJoint(nn.Module):
+    """HCN with the joint tensor as its only input: the motion stream (spec step 7, `motion[:, t] = joint[:, t + 1]
+    - joint[:, t]`, zero at the last frame) is computed inside the graph, so the device feeds one tensor, as it does
+    for every other encoder. `forward(joint)` returns fc7's embedding; the device applies fc8 as its linear head."""
+
+    def __init__(self, hcn: Hcn):
+        super().__init__()
+        self.hcn = hcn
+        self.config = hcn.config
+
+    @property
+    def width(self):
+        return self.hcn.width
+
+    def forward(self, joint):
+        motion = torch.cat([joint[:, :, 1:] - joint[:, :, :-1], torch.zeros_like(joint[:, :, :1])], dim=2)
+        return self.hcn(joint, motion)

@@ -108,10 +108,11 @@ def mlp_head(width, classes, hidden=None):
 
 
 def fine_tune(encoder, head, data, frames, epochs=10, batch_size=64, lr=1e-3, weight_decay=0.05, seed=0,
-              forward=None, log_every=20, scale=0.0, label_smoothing=0.0, encoder_lr_scale=1.0):
+              forward=None, log_every=20, scale=0.0, label_smoothing=0.0, encoder_lr_scale=1.0, yaw=0.0):
     """Supervised training of encoder and head together (cross-entropy, AdamW, cosine schedule).
     `forward(encoder, x)` maps a window batch to features (default: encoder(x)). `scale` adds random scaling to the
-    augmentation; `encoder_lr_scale` multiplies the learning rate of the encoder's own parameters."""
+    augmentation, `yaw` (rad) random turns about the vertical; `encoder_lr_scale` multiplies the learning rate of
+    the encoder's own parameters."""
     torch.manual_seed(seed)
     rng = np.random.default_rng([seed, 14])
     forward = forward or (lambda enc, x: enc(x))
@@ -127,7 +128,7 @@ def fine_tune(encoder, head, data, frames, epochs=10, batch_size=64, lr=1e-3, we
     head.train()
 
     def batch_loss(idx):
-        x = training_batch([data.sequences[i] for i in idx], frames, rng, scale=scale)
+        x = training_batch([data.sequences[i] for i in idx], frames, rng, scale=scale, yaw=yaw)
         y = torch.as_tensor(data.labels[idx])
         return F.cross_entropy(head(forward(encoder, x)), y, label_smoothing=label_smoothing)
 

@@ -5,6 +5,11 @@
 //! slave by path and runs the committed default bundle; another thread reads the events the daemon writes back
 //! over the link. At the end the events received on the sensor side are scored against the session's ground
 //! truth ([`skelact::scoring`]) and the latency and memory figures are printed.
+//!
+//! Then, when the real datasets are there (`--dataset DIR`, `$SKELACT_DATASETS` or `../shared/datasets`), the
+//! same is done with real test-split recordings of the dataset whose actions the bundle knows, played one after
+//! another as one continuous stream. The datasets may not be redistributed, so a fresh clone without them plays
+//! the session only and says so.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -19,6 +24,7 @@ use skelact_device::daemon::latency::LatencySummary;
 use skelact_device::daemon::outputs::{LineFormat, Outputs};
 use skelact_device::daemon::{self, DaemonControl, DaemonOptions, DaemonSummary};
 use skelact_device::model::{BackendChoice, BundleFile, EngineOptions, LoadedModel, OverlayChoice};
+use skelact_formats::kinect_v1::{self, Dataset, SequenceFile, Split};
 use skelact_formats::recording::{replay, Pacing};
 use skelact_formats::{self as sources, InputFormat};
 use skelact_links::pty::PtyPair;
@@ -29,7 +35,7 @@ use skelact_runtime::wire::{Decoder, Event, Message};
 
 /// The committed defaults, relative to the repository root.
 const DEFAULT_BUNDLE: &str = "models/zoo/default.skb";
-const DEFAULT_SESSION: &str = "models/zoo/sessions/session-s0-p001.skr";
+const DEFAULT_SESSION: &str = "models/zoo/sessions/session-utd-mhad-s4-p001.skr";
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {
@@ -37,7 +43,7 @@ pub struct DemoArgs {
     #[arg(long)]
     pub bundle: Option<PathBuf>,
     /// Session to play: a protocol-v1 recording or a session .jsonl
-    /// [default: models/zoo/sessions/session-s0-p001.skr].
+    /// [default: models/zoo/sessions/session-utd-mhad-s4-p001.skr].
     #[arg(long)]
     pub session: Option<PathBuf>,
     /// Ground-truth segments [default: the session's NAME.segments.json].
@@ -61,6 +67,17 @@ pub struct DemoArgs {
     /// Do not print events as they happen.
     #[arg(long)]
     pub quiet: bool,
+    /// Folder holding the real datasets (nw-ucla/, utd-mhad/): after the session, the demo plays test-split
+    /// recordings of the dataset whose actions the bundle knows [default: $SKELACT_DATASETS, else
+    /// ../shared/datasets beside the repository, when present].
+    #[arg(long)]
+    pub dataset: Option<PathBuf>,
+    /// Real test-split recordings to play per class.
+    #[arg(long, default_value_t = 1)]
+    pub per_class: usize,
+    /// Play the committed session only.
+    #[arg(long, conflicts_with = "dataset")]
+    pub no_dataset: bool,
 }
 
 fn committed(given: Option<&PathBuf>, default: &str) -> PathBuf {
@@ -93,12 +110,106 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
     let model = LoadedModel::open(&file, &OverlayChoice::BesideBundle)?;
     let truth = scoring::read_ground_truth(&segments_path)?;
     let stream = sources::read_stream(&session_path, InputFormat::from_path(&session_path))?;
-    let frames_in_stream = count_frames(&stream);
-    anyhow::ensure!(frames_in_stream > 0, "{} holds no frames", session_path.display());
-    let duration_s = session_seconds(&stream);
-    eprintln!(
-        "skelact demo: {} ({} frames, {:.1} s at {}x) -> pseudo-terminal -> {} ({} labels)",
+    let actions: std::collections::BTreeSet<&str> = truth.iter().map(|s| s.label.as_str()).collect();
+    println!(
+        "Playing {}: a synthetic session (simulated person; the datasets may not be redistributed), {} actions of {} kinds: {}",
         session_path.display(),
+        truth.len(),
+        actions.len(),
+        actions.iter().copied().collect::<Vec<_>>().join(", ")
+    );
+    let session = play(&args, &model, &session_path.display().to_string(), &stream, &truth)?;
+    let mut document = json!({
+        "bundle": bundle_path.display().to_string(),
+        "bundle_sha256": model.sha256_hex(),
+        "session": session_path.display().to_string(),
+        "segments": segments_path.display().to_string(),
+        "speed": args.speed,
+        "threads": args.threads,
+        "queue_windows": args.queue_windows,
+    });
+    session.write_json(&mut document, &truth);
+
+    match real_recordings(&args, &model)? {
+        RealRecordings::Played { description, stream, truth, summary } => {
+            println!("\nPlaying {description}");
+            let played = play(&args, &model, &description, &stream, &truth)?;
+            let mut real = summary;
+            played.write_json(&mut real, &truth);
+            document["real"] = real;
+        }
+        RealRecordings::Skipped(why) => println!("\nReal recordings not played: {why}"),
+    }
+    if let Some(path) = &args.summary {
+        std::fs::write(path, serde_json::to_string_pretty(&document)? + "\n")
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        eprintln!("summary written to {}", path.display());
+    }
+    Ok(())
+}
+
+/// What one stream did on the device, scored.
+struct Played {
+    summary: DaemonSummary,
+    received: usize,
+    predicted: Vec<scoring::Segment>,
+    score: Score,
+    window_us: u64,
+    wall: Duration,
+    peak_rss: u64,
+    memory: Option<(u64, u64)>,
+}
+
+impl Played {
+    /// Adds this stream's figures to the JSON summary (the fields `skelact demo --summary` has always written).
+    fn write_json(&self, document: &mut serde_json::Value, truth: &[scoring::Segment]) {
+        let s = &self.summary;
+        let fields = json!({
+            "wall_seconds": self.wall.as_secs_f64(),
+            "matching": {
+                "rule": "event segments stretched back by one window span; same label and body; temporal IoU >= min_iou; one-to-one, greedy by IoU",
+                "min_iou": self.score.min_iou,
+                "window_span_us": self.window_us,
+            },
+            "score": self.score,
+            "predicted": self.predicted,
+            "truth": truth,
+            "latency_ms": s.latency,
+            "window_latency_ms": s.window_latency,
+            "daemon": {
+                "frames": s.frames,
+                "windows_prepared": s.windows_prepared,
+                "windows_run": s.windows_run,
+                "windows_dropped": s.windows_dropped,
+                "windows_failed": s.windows_failed,
+                "events": s.events,
+                "events_received_over_link": self.received,
+                "events_unsent": s.events_unsent,
+                "damaged_packets": s.link.errors(),
+                "dropped_frames": s.link.dropped_frames,
+            },
+            "memory_kib": {"vm_rss_streaming_peak": self.peak_rss, "vm_rss_end": self.memory.map(|m| m.0), "vm_hwm": self.memory.map(|m| m.1)},
+        });
+        if let (Some(target), serde_json::Value::Object(fields)) = (document.as_object_mut(), fields) {
+            target.extend(fields);
+        }
+    }
+}
+
+/// Plays `stream` into a pseudo-terminal at the sensor's pace, runs the daemon on the other end with `model`, reads
+/// the events it writes back, and scores them against `truth`; prints the summary.
+fn play(
+    args: &DemoArgs,
+    model: &LoadedModel<'_>,
+    what: &str,
+    stream: &[u8],
+    truth: &[scoring::Segment],
+) -> anyhow::Result<Played> {
+    let frames_in_stream = count_frames(stream);
+    anyhow::ensure!(frames_in_stream > 0, "{what} holds no frames");
+    let duration_s = session_seconds(stream);
+    eprintln!(
+        "skelact demo: {what} ({} frames, {:.1} s at {}x) -> pseudo-terminal -> {} ({} labels)",
         frames_in_stream,
         duration_s,
         args.speed,
@@ -144,7 +255,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
                     std::thread::sleep(left);
                 }
             };
-            let result = replay(&stream, Pacing::Speed(args.speed), wait, |packet| sensor_writer.write_all(packet));
+            let result = replay(stream, Pacing::Speed(args.speed), wait, |packet| sensor_writer.write_all(packet));
             replay_done.store(true, Ordering::SeqCst);
             result
         });
@@ -210,52 +321,88 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
     })?;
     let wall = started.elapsed();
     let events = received.into_inner().unwrap_or_default();
-    let window_us = scoring::window_span_us(model.raw_frames, sensor_rate_millihertz(&stream));
+    let window_us = scoring::window_span_us(model.raw_frames, sensor_rate_millihertz(stream));
     let predicted =
         scoring::predicted_segments(&events, window_us, |i| labels.get(usize::from(i)).map_or("?", String::as_str));
-    let score = scoring::score(&predicted, &truth, args.min_iou);
+    let score = scoring::score(&predicted, truth, args.min_iou);
     let memory = memory_kib();
-    let peak = peak_rss.into_inner().unwrap_or(0);
-    print_summary(&score, &summary, &summary.latency, events.len(), memory, peak, wall);
-    if let Some(path) = &args.summary {
-        let document = json!({
-            "bundle": bundle_path.display().to_string(),
-            "bundle_sha256": model.sha256_hex(),
-            "session": session_path.display().to_string(),
-            "segments": segments_path.display().to_string(),
-            "speed": args.speed,
-            "threads": args.threads,
-            "queue_windows": args.queue_windows,
-            "wall_seconds": wall.as_secs_f64(),
-            "matching": {
-                "rule": "event segments stretched back by one window span; same label and body; temporal IoU >= min_iou; one-to-one, greedy by IoU",
-                "min_iou": args.min_iou,
-                "window_span_us": window_us,
-            },
-            "score": score,
-            "predicted": predicted,
-            "truth": truth,
-            "latency_ms": summary.latency,
-            "window_latency_ms": summary.window_latency,
-            "daemon": {
-                "frames": summary.frames,
-                "windows_prepared": summary.windows_prepared,
-                "windows_run": summary.windows_run,
-                "windows_dropped": summary.windows_dropped,
-                "windows_failed": summary.windows_failed,
-                "events": summary.events,
-                "events_received_over_link": events.len(),
-                "events_unsent": summary.events_unsent,
-                "damaged_packets": summary.link.errors(),
-                "dropped_frames": summary.link.dropped_frames,
-            },
-            "memory_kib": {"vm_rss_streaming_peak": peak, "vm_rss_end": memory.map(|m| m.0), "vm_hwm": memory.map(|m| m.1)},
-        });
-        std::fs::write(path, serde_json::to_string_pretty(&document)? + "\n")
-            .with_context(|| format!("cannot write {}", path.display()))?;
-        eprintln!("summary written to {}", path.display());
+    let peak_rss = peak_rss.into_inner().unwrap_or(0);
+    print_summary(&score, &summary, &summary.latency, events.len(), memory, peak_rss, wall);
+    Ok(Played { summary, received: events.len(), predicted, score, window_us, wall, peak_rss, memory })
+}
+
+/// Real test-split recordings for the second part of the demo, or why there are none.
+enum RealRecordings {
+    Played { description: String, stream: Vec<u8>, truth: Vec<scoring::Segment>, summary: serde_json::Value },
+    Skipped(String),
+}
+
+/// Gap with nobody in view between two real recordings (1.5 s: longer than the tracks' timeout, so each
+/// recording is a new person to the device, as it is in the dataset).
+const REAL_GAP_FRAMES: usize = 45;
+
+/// The dataset whose label set the bundle knows, and `--per-class` test-split sequences of each of its classes,
+/// as one continuous stream. Sequences are chosen by a fixed rule (class `c` takes the `c·7 + j`-th of its
+/// test sequences, modulo their number, which spreads the choice over the test subjects), never by results.
+fn real_recordings(args: &DemoArgs, model: &LoadedModel<'_>) -> anyhow::Result<RealRecordings> {
+    if args.no_dataset {
+        return Ok(RealRecordings::Skipped("--no-dataset".into()));
     }
-    Ok(())
+    let root = super::eval::datasets_root(args.dataset.as_deref());
+    let knows = |d: Dataset| d.classes().iter().all(|c| model.labels.iter().any(|l| l.name == *c));
+    let Some(dataset) = [Dataset::UtdMhad, Dataset::NwUcla].into_iter().find(|&d| knows(d)) else {
+        return Ok(RealRecordings::Skipped(format!(
+            "{} knows neither NW-UCLA's nor UTD-MHAD's classes",
+            model.model_name()
+        )));
+    };
+    let sequences = match dataset.sequences(&root, Some(Split::Test)) {
+        Ok(found) if !found.is_empty() => found,
+        _ if args.dataset.is_some() => {
+            anyhow::bail!("no {} test sequences under {}", dataset.folder(), root.display())
+        }
+        _ => {
+            return Ok(RealRecordings::Skipped(format!(
+                "no {} under {} (give --dataset DIR to play real recordings)",
+                dataset.folder(),
+                root.display()
+            )))
+        }
+    };
+    let mut chosen = Vec::new();
+    for class in 0..dataset.classes().len() {
+        let of_class: Vec<&SequenceFile> = sequences.iter().filter(|s| s.label == class).collect();
+        for j in 0..args.per_class.min(of_class.len()) {
+            chosen.push(of_class[(class * 7 + j) % of_class.len()].clone());
+        }
+    }
+    let (frames, placed) = kinect_v1::continuous_stream(dataset, &chosen, REAL_GAP_FRAMES)?;
+    let mut messages = Vec::with_capacity(frames.len() + 1);
+    messages.push(Message::Hello(kinect_v1::kinect_v1_hello("skelact demo (real recordings)")));
+    messages.extend(frames.into_iter().map(Message::Frame));
+    let stream = sources::encode(&messages)?;
+    let classes = dataset.classes();
+    let truth: Vec<scoring::Segment> = placed
+        .iter()
+        .map(|p| scoring::Segment {
+            label: classes[p.label].to_string(),
+            body_id: p.body_id,
+            start_us: p.start_us,
+            end_us: p.end_us,
+        })
+        .collect();
+    let names: Vec<String> =
+        placed.iter().filter_map(|p| p.path.file_name().map(|n| n.to_string_lossy().into_owned())).collect();
+    let description = format!(
+        "{} real {} test-split recordings (people never seen in training; {} per class), one after another with {:.1} s of nobody between them, from {}",
+        placed.len(),
+        dataset.folder(),
+        args.per_class,
+        REAL_GAP_FRAMES as f64 / 30.0,
+        root.display()
+    );
+    let summary = json!({"dataset": dataset.folder(), "root": root.display().to_string(), "sequences": names});
+    Ok(RealRecordings::Played { description, stream, truth, summary })
 }
 
 /// `NAME.segments.json` beside `NAME.skr` or `NAME.jsonl`.

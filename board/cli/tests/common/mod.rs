@@ -19,7 +19,7 @@ pub fn repo_root() -> PathBuf {
 }
 
 pub fn default_onnx() -> PathBuf {
-    repo_root().join("models/zoo/default/stars_small_joint.onnx")
+    repo_root().join("models/zoo/stars-synthetic/stars_small_joint.onnx")
 }
 
 pub fn tiny_onnx() -> PathBuf {
