@@ -110,6 +110,13 @@ class RealHcnRecipe:
         return cls(dataset=dataset, seed=seed, model=HcnConfig.tiny(), epochs=1, batch_size=16)
 
 
+# The shipped default model's recipe (`cargo xtask train real-hcn --dataset utd-mhad --align --epochs 120 --out
+# models/zoo/default`): view alignment on, no yaw augmentation, 120 epochs, chosen on validation inside UTD-MHAD's
+# training split (subject 7 held out; `models/tools/real_hcn_sweep.py`, `models/zoo/hcn-sweep.json`), never on test
+# windows.
+DEFAULT_RECIPE = RealHcnRecipe(dataset="utd-mhad", align=True, epochs=120)
+
+
 def _hcn_forward(model, x):
     return model(x, motion_stream(x))
 

@@ -24,7 +24,7 @@ commands:
             .venv has it. `bench --quick` runs criterion's quick mode and fewer inference runs
   setup     create or update .venv at the repository root from models/requirements.txt
   pytest    run the Python tests of models/ inside .venv (extra arguments go to pytest)
-  train     train a model inside .venv: `train real-hcn --dataset utd-mhad --align --out models/zoo/default`
+  train     train a model inside .venv: `train real-hcn --dataset utd-mhad --align --epochs 120 --out models/zoo/default`
             the default model (HCN on real UTD-MHAD), `train stars-synthetic` the synthetic-corpus transformer;
             `train --help` lists recipes and options
   models    run the skelact_models command line inside .venv (`models --help`): synthetic session

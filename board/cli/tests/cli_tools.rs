@@ -68,9 +68,16 @@ fn convert_writes_sessions_as_recordings_with_the_losses_as_sequence_gaps() {
     assert!(decoder.stats().dropped_frames > 0);
     assert_eq!(decoder.stats().errors(), 0);
 
-    // The committed recording is exactly this conversion.
+    // The committed recordings are exactly this conversion of their sessions (the demo's and the tests').
     let committed = common::repo_root().join("models/zoo/sessions/session-s0-p001.skr");
     assert_eq!(std::fs::read(committed).unwrap(), bytes, "regenerate with `skelact convert` (board/README.md)");
+    let demo = common::repo_root().join("models/zoo/sessions/session-utd-mhad-s4-p001");
+    let demo_messages = sources::read_messages(&demo.with_extension("jsonl"), sources::InputFormat::Session).unwrap();
+    assert_eq!(
+        std::fs::read(demo.with_extension("skr")).unwrap(),
+        sources::encode(&demo_messages).unwrap(),
+        "regenerate with `skelact convert` (board/README.md)"
+    );
 }
 
 #[test]

@@ -20,12 +20,25 @@ def _fail(message):
     return 1
 
 
+def _settings(items):
+    """KEY=VALUE items -> {KEY: number}."""
+    settings = {}
+    for item in items or []:
+        key, _, value = item.partition("=")
+        if not value:
+            raise SystemExit(f"error: expected KEY=VALUE, got {item!r}")
+        number = float(value)
+        settings[key] = int(number) if number.is_integer() and "." not in value else number
+    return settings
+
+
 def _export(args):
     from .export import ParityError, export_checkpoint
 
     try:
         d = export_checkpoint(args.checkpoint, args.out, args.name, windows=args.windows, tolerance=args.tolerance,
-                              seed=args.seed, threads=args.threads, raw_frames=args.raw_frames)
+                              seed=args.seed, threads=args.threads, raw_frames=args.raw_frames,
+                              window_settings=_settings(args.window), decision_settings=_settings(args.decision))
     except ParityError as err:
         return _fail(str(err))
     p = d["export"]["parity"]
@@ -97,6 +110,10 @@ def add_parsers(sub):
     export.add_argument("--threads", type=int, default=2)
     export.add_argument("--raw-frames", type=int,
                         help="frames of history in each window on the device (default: the runtime's, 64)")
+    export.add_argument("--window", action="append", metavar="KEY=VALUE",
+                        help="override a window setting of the runtime's defaults, e.g. stride_frames=4 (repeatable)")
+    export.add_argument("--decision", action="append", metavar="KEY=VALUE",
+                        help="override a decision setting, e.g. unknown_threshold=0.5 (repeatable)")
     export.set_defaults(func=_export)
 
     quantize = sub.add_parser("quantize", help="INT8 Q/DQ (onnxruntime quantize_static) and FP16 variants")

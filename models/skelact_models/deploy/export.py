@@ -120,10 +120,12 @@ def parity(encoder, head, onnx_file, tensors, tolerance, threads=1):
 
 
 def export_checkpoint(checkpoint, out_dir, model_name=None, windows=32, tolerance=1e-4, seed=0, threads=1,
-                      raw_frames=None):
+                      raw_frames=None, window_settings=None, decision_settings=None):
     """Runs the export step. Returns the model description (also written to `out_dir/model.json`). `raw_frames`:
     the device window's history in frames (default the runtime's); a model whose actions run longer than the
-    runtime's default window (UTD-MHAD's last up to 125 frames) needs a longer one to see them whole."""
+    runtime's default window (UTD-MHAD's last up to 125 frames) needs a longer one to see them whole.
+    `window_settings` and `decision_settings` override fields of the runtime's window and decision defaults (the
+    bundle's reader checks them)."""
     checkpoint, out_dir = Path(checkpoint), Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(threads)
@@ -152,6 +154,12 @@ def export_checkpoint(checkpoint, out_dir, model_name=None, windows=32, toleranc
     window = dict(desc.DEFAULT_WINDOW)
     if raw_frames:
         window["raw_frames"] = raw_frames
+    decision = dict(desc.DEFAULT_DECISION)
+    for defaults, overrides in ((window, window_settings or {}), (decision, decision_settings or {})):
+        unknown = sorted(set(overrides) - set(defaults))
+        if unknown:
+            raise ValueError(f"no setting named {unknown[0]!r} (settings: {', '.join(defaults)})")
+        defaults.update(overrides)
     weight = head.weight.detach().numpy().astype(np.float32)
     bias = head.bias.detach().numpy().astype(np.float32)
     description = {
@@ -159,7 +167,7 @@ def export_checkpoint(checkpoint, out_dir, model_name=None, windows=32, toleranc
         "layout": "KinectV2", "bodies": config.bodies,
         "checkpoint": desc.portable_path(checkpoint), "checkpoint_sha256": desc.sha256_file(checkpoint),
         "model": dict(payload["model"]),
-        "preprocess": asdict(preprocess), "window": window, "decision": dict(desc.DEFAULT_DECISION),
+        "preprocess": asdict(preprocess), "window": window, "decision": decision,
         "input": {"name": INPUT_NAME, "shape": [1, config.channels, config.frames, config.joints, config.bodies]},
         "output": {"name": OUTPUT_NAME, "shape": [1, encoder.width]},
         # float32 values written as Python floats: each converts back to the same float32 exactly.

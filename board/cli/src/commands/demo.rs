@@ -72,12 +72,19 @@ pub struct DemoArgs {
     /// ../shared/datasets beside the repository, when present].
     #[arg(long)]
     pub dataset: Option<PathBuf>,
-    /// Real test-split recordings to play per class.
+    /// Real recordings to play per class.
     #[arg(long, default_value_t = 1)]
     pub per_class: usize,
+    /// Which split of the dataset's standard protocol to play (test: people the model never saw; train: for
+    /// tuning stream settings without touching the test split).
+    #[arg(long, value_enum, default_value_t = Split::Test)]
+    pub split: Split,
     /// Play the committed session only.
     #[arg(long, conflicts_with = "dataset")]
     pub no_dataset: bool,
+    /// Play the real recordings only (not the committed session).
+    #[arg(long, conflicts_with = "no_dataset")]
+    pub real_only: bool,
 }
 
 fn committed(given: Option<&PathBuf>, default: &str) -> PathBuf {
@@ -108,27 +115,29 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
     let file = BundleFile::read(&bundle_path)
         .with_context(|| format!("the demo needs the default bundle ({DEFAULT_BUNDLE}, or give --bundle)"))?;
     let model = LoadedModel::open(&file, &OverlayChoice::BesideBundle)?;
-    let truth = scoring::read_ground_truth(&segments_path)?;
-    let stream = sources::read_stream(&session_path, InputFormat::from_path(&session_path))?;
-    let actions: std::collections::BTreeSet<&str> = truth.iter().map(|s| s.label.as_str()).collect();
-    println!(
-        "Playing {}: a synthetic session (simulated person; the datasets may not be redistributed), {} actions of {} kinds: {}",
-        session_path.display(),
-        truth.len(),
-        actions.len(),
-        actions.iter().copied().collect::<Vec<_>>().join(", ")
-    );
-    let session = play(&args, &model, &session_path.display().to_string(), &stream, &truth)?;
     let mut document = json!({
         "bundle": bundle_path.display().to_string(),
         "bundle_sha256": model.sha256_hex(),
-        "session": session_path.display().to_string(),
-        "segments": segments_path.display().to_string(),
         "speed": args.speed,
         "threads": args.threads,
         "queue_windows": args.queue_windows,
     });
-    session.write_json(&mut document, &truth);
+    if !args.real_only {
+        let truth = scoring::read_ground_truth(&segments_path)?;
+        let stream = sources::read_stream(&session_path, InputFormat::from_path(&session_path))?;
+        let actions: std::collections::BTreeSet<&str> = truth.iter().map(|s| s.label.as_str()).collect();
+        println!(
+            "Playing {}: a synthetic session (simulated person; the datasets may not be redistributed), {} actions of {} kinds: {}",
+            session_path.display(),
+            truth.len(),
+            actions.len(),
+            actions.iter().copied().collect::<Vec<_>>().join(", ")
+        );
+        let session = play(&args, &model, &session_path.display().to_string(), &stream, &truth)?;
+        document["session"] = json!(session_path.display().to_string());
+        document["segments"] = json!(segments_path.display().to_string());
+        session.write_json(&mut document, &truth);
+    }
 
     match real_recordings(&args, &model)? {
         RealRecordings::Played { description, stream, truth, summary } => {
@@ -341,9 +350,9 @@ enum RealRecordings {
 /// recording is a new person to the device, as it is in the dataset).
 const REAL_GAP_FRAMES: usize = 45;
 
-/// The dataset whose label set the bundle knows, and `--per-class` test-split sequences of each of its classes,
+/// The dataset whose label set the bundle knows, and `--per-class` sequences of each of its classes from `--split`,
 /// as one continuous stream. Sequences are chosen by a fixed rule (class `c` takes the `c·7 + j`-th of its
-/// test sequences, modulo their number, which spreads the choice over the test subjects), never by results.
+/// sequences in the split, modulo their number, which spreads the choice over the subjects), never by results.
 fn real_recordings(args: &DemoArgs, model: &LoadedModel<'_>) -> anyhow::Result<RealRecordings> {
     if args.no_dataset {
         return Ok(RealRecordings::Skipped("--no-dataset".into()));
@@ -356,10 +365,10 @@ fn real_recordings(args: &DemoArgs, model: &LoadedModel<'_>) -> anyhow::Result<R
             model.model_name()
         )));
     };
-    let sequences = match dataset.sequences(&root, Some(Split::Test)) {
+    let sequences = match dataset.sequences(&root, Some(args.split)) {
         Ok(found) if !found.is_empty() => found,
         _ if args.dataset.is_some() => {
-            anyhow::bail!("no {} test sequences under {}", dataset.folder(), root.display())
+            anyhow::bail!("no {} {:?} sequences under {}", dataset.folder(), args.split, root.display())
         }
         _ => {
             return Ok(RealRecordings::Skipped(format!(
@@ -394,14 +403,21 @@ fn real_recordings(args: &DemoArgs, model: &LoadedModel<'_>) -> anyhow::Result<R
     let names: Vec<String> =
         placed.iter().filter_map(|p| p.path.file_name().map(|n| n.to_string_lossy().into_owned())).collect();
     let description = format!(
-        "{} real {} test-split recordings (people never seen in training; {} per class), one after another with {:.1} s of nobody between them, from {}",
+        "{} real {} {}-split recordings ({}{} per class), one after another with {:.1} s of nobody between them, from {}",
         placed.len(),
         dataset.folder(),
+        format!("{:?}", args.split).to_lowercase(),
+        if args.split == Split::Test { "people never seen in training; " } else { "" },
         args.per_class,
         REAL_GAP_FRAMES as f64 / 30.0,
         root.display()
     );
-    let summary = json!({"dataset": dataset.folder(), "root": root.display().to_string(), "sequences": names});
+    let summary = json!({
+        "dataset": dataset.folder(),
+        "split": format!("{:?}", args.split).to_lowercase(),
+        "root": root.display().to_string(),
+        "sequences": names,
+    });
     Ok(RealRecordings::Played { description, stream, truth, summary })
 }
 
