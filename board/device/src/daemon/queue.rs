@@ -64,7 +64,8 @@ impl WindowQueue {
             capacity,
             buffer_len,
             state: Mutex::new(State {
-                jobs: VecDeque::with_capacity(capacity + TRACKS + 2),
+                // Windows, and at most one set of tracked bodies before and after each.
+                jobs: VecDeque::with_capacity(2 * capacity + 2),
                 windows_queued: 0,
                 free,
                 closed: false,
@@ -123,9 +124,15 @@ impl WindowQueue {
     /// Queues a control job; these are never dropped.
     pub fn push_tracked(&self, bodies: heapless::Vec<u32, TRACKS>) {
         let mut state = self.lock();
-        // Only the latest set of tracked bodies matters: replace a queued one rather than pile them up.
-        state.jobs.retain(|job| !matches!(job, Job::Tracked(_)));
-        state.jobs.push_back(Job::Tracked(bodies));
+        // Consecutive sets coalesce: a set that follows another with no window between them supersedes it. A set
+        // queued before some windows keeps its place: moving it behind them (or dropping it for the newer one)
+        // starved retirement whenever windows kept coming, so the decisions of bodies long gone filled the body
+        // table and windows of new bodies failed. At most one set sits behind each queued window, so this is bounded.
+        if let Some(last @ Job::Tracked(_)) = state.jobs.back_mut() {
+            *last = Job::Tracked(bodies);
+        } else {
+            state.jobs.push_back(Job::Tracked(bodies));
+        }
         drop(state);
         self.changed.notify_all();
     }
@@ -136,6 +143,14 @@ impl WindowQueue {
             Some(Job::Window(job)) => {
                 state.windows_queued -= 1;
                 state.dropped += 1;
+                // Two sets of tracked bodies that the dropped window separated are now consecutive: the later one
+                // supersedes the earlier (see `push_tracked`), which keeps sets at most one per queued window.
+                if index > 0
+                    && matches!(state.jobs.get(index - 1), Some(Job::Tracked(_)))
+                    && matches!(state.jobs.get(index), Some(Job::Tracked(_)))
+                {
+                    state.jobs.remove(index - 1);
+                }
                 tracing::debug!(
                     body_id = job.info.body_id,
                     end_us = job.info.end_us,
@@ -225,6 +240,48 @@ mod tests {
         }
         assert_eq!(order, ["t1", "w3", "w4"]);
         assert!(queue.is_idle());
+    }
+
+    #[test]
+    fn tracked_sets_keep_their_place_behind_windows_and_coalesce_when_consecutive() {
+        let queue = WindowQueue::new(8, 8);
+        let set = |ids: &[u32]| heapless::Vec::from_slice(ids).unwrap();
+        assert!(!queue.push_window(job(&queue, 1)));
+        queue.push_tracked(set(&[1]));
+        queue.push_tracked(set(&[1, 2])); // supersedes the set just before it
+        assert!(!queue.push_window(job(&queue, 2)));
+        queue.push_tracked(set(&[2])); // behind window 2: body 1's retirement above is not held back by it
+        queue.close();
+        let mut order = Vec::new();
+        while let Some(job) = queue.pop() {
+            match job {
+                Job::Window(w) => {
+                    order.push(format!("w{}", w.info.body_id));
+                    queue.give_back(w.tensors);
+                }
+                Job::Tracked(t) => order.push(format!("t{:?}", t.as_slice())),
+            }
+        }
+        assert_eq!(order, ["w1", "t[1, 2]", "w2", "t[2]"]);
+
+        // Windows dropped from a full queue leave no pile of sets behind: sets stay at most one per window.
+        let queue = WindowQueue::new(2, 8);
+        for body in 1..=20 {
+            queue.push_window(job(&queue, body));
+            queue.push_tracked(set(&[body]));
+        }
+        queue.close();
+        let mut order = Vec::new();
+        while let Some(job) = queue.pop() {
+            match job {
+                Job::Window(w) => {
+                    order.push(format!("w{}", w.info.body_id));
+                    queue.give_back(w.tensors);
+                }
+                Job::Tracked(t) => order.push(format!("t{:?}", t.as_slice())),
+            }
+        }
+        assert_eq!(order, ["t[18]", "w19", "t[19]", "w20", "t[20]"]);
     }
 
     #[test]
