@@ -186,7 +186,7 @@ const PIPELINE_MODELS: &[PipelineModel] = &[
         train_time: "about 15 minutes",
         // The unknown threshold accepts 90% of an unseen training subject's known actions in the open-set
         // measurement (models/tools/real_open_set_hcn.py, docs/models.md); the exit threshold may not be below it.
-        export: &["--raw-frames", "128", "--decision", "unknown_threshold=0.5", "--decision", "exit_threshold=0.5"],
+        export: &["--raw-frames", "128", "--decision", "unknown_threshold=0.507", "--decision", "exit_threshold=0.507"],
         bundle: "default.skb",
     },
     // HCN trained on NW-UCLA (cross-view), for the ten daily actions of that benchmark; 208-frame windows hold

@@ -251,7 +251,7 @@ fn report(
         100.0 * top1_accuracy,
     );
     println!(
-        "as the device reports (top label unless its score is below unknown_threshold {:.2}): accuracy {:.2} % ({correct}/{n}), unknown {:.2} % ({unknown})",
+        "as the device reports (top label unless its score is below unknown_threshold {:.3}): accuracy {:.2} % ({correct}/{n}), unknown {:.2} % ({unknown})",
         unknown_threshold,
         100.0 * accuracy,
         100.0 * unknown as f64 / n as f64
