@@ -538,44 +538,46 @@ mod tests {
         assert_eq!(err.to_string(), "bundle is for joint layout KinectV2, expected ZedBody34");
     }
 
-    /// The committed default bundle: the device opens it, it offers FP32, its labels carry NTU-120 action numbers,
-    /// and it names the committed validation report by hash; every precision it ships passed validation.
+    /// Every committed bundle the pipeline makes: the device opens it, it offers FP32, its labels carry the
+    /// action numbers of its corpus, it was exported from the committed checkpoint, and it names the committed
+    /// validation report by hash; every precision it ships passed validation.
     #[test]
-    fn the_committed_default_bundle_is_consistent_with_its_validation_report() {
+    fn the_committed_bundles_are_consistent_with_their_checkpoints_and_validation_reports() {
         let root = crate::project_root();
-        let bytes = fs::read(root.join("models/zoo/default.skb")).expect("models/zoo/default.skb is committed");
-        let aligned = skelact_runtime::bundle::AlignedBytes::copy_from(&bytes);
-        let bundle = Bundle::open(aligned.as_bytes(), LayoutId::KinectV2).unwrap();
-        let m = bundle.manifest();
-        assert!(m.precisions().fp32);
-        assert_eq!(m.labels.first().map(|l| (l.name, l.action_id)), Some(("hand waving", 23)));
-        assert!(bundle.linear_head().is_some());
-        let checkpoint = fs::read(root.join("models/zoo/stars-synthetic/stars_small.pt")).unwrap();
-        assert_eq!(
-            m.checkpoint_sha256,
-            sha256(&checkpoint),
-            "the bundle was not exported from the committed checkpoint"
-        );
-        let report = root.join("models/zoo/default.validation.json");
-        if m.validation.variants.is_empty() {
-            assert!(!report.exists(), "a validation report is committed but the bundle carries no figures");
-        } else {
-            let report = fs::read(&report).unwrap();
-            assert_eq!(
-                m.validation.report_sha256,
-                sha256(&report),
-                "default.validation.json is not the bundle's report"
-            );
-            let summary: serde_json::Value = serde_json::from_str(bundle.validation_summary().unwrap()).unwrap();
-            let offered = m.precisions();
-            for v in summary["variants"].as_array().unwrap() {
-                let name = v["variant"].as_str().unwrap();
-                let shipped = (name.ends_with("fp32") && offered.fp32)
-                    || (name.ends_with("fp16") && offered.fp16)
-                    || (name.ends_with("int8") && offered.int8);
-                assert!(!shipped || v["passed"] != false, "{name} is shipped but failed validation");
+        // (bundle, its first label and action number): UTD-MHAD's a1, NW-UCLA's a01, NTU-120's action 23.
+        let first_labels = [
+            ("default.skb", ("right arm swipe to the left", 1)),
+            ("nw-ucla.skb", ("pick up with one hand", 1)),
+            ("stars-synthetic.skb", ("hand waving", 23)),
+        ];
+        for (name, first_label) in first_labels {
+            let model = crate::deploy::pipeline_model(name).expect("a pipeline model makes it");
+            let bytes = fs::read(root.join("models/zoo").join(name)).expect("the bundle is committed");
+            let aligned = skelact_runtime::bundle::AlignedBytes::copy_from(&bytes);
+            let bundle = Bundle::open(aligned.as_bytes(), LayoutId::KinectV2).unwrap();
+            let m = bundle.manifest();
+            assert!(m.precisions().fp32, "{name}");
+            assert_eq!(m.labels.first().map(|l| (l.name, l.action_id)), Some(first_label), "{name}");
+            assert!(bundle.linear_head().is_some(), "{name}");
+            let checkpoint = fs::read(root.join(model.checkpoint)).unwrap();
+            assert_eq!(m.checkpoint_sha256, sha256(&checkpoint), "{name} was not exported from {}", model.checkpoint);
+            let report = root.join("models/zoo").join(name.replace(".skb", ".validation.json"));
+            if m.validation.variants.is_empty() {
+                assert!(!report.exists(), "a validation report is committed but {name} carries no figures");
+            } else {
+                let report = fs::read(&report).unwrap();
+                assert_eq!(m.validation.report_sha256, sha256(&report), "{name}'s validation report is not its own");
+                let summary: serde_json::Value = serde_json::from_str(bundle.validation_summary().unwrap()).unwrap();
+                let offered = m.precisions();
+                for v in summary["variants"].as_array().unwrap() {
+                    let variant = v["variant"].as_str().unwrap();
+                    let shipped = (variant.ends_with("fp32") && offered.fp32)
+                        || (variant.ends_with("fp16") && offered.fp16)
+                        || (variant.ends_with("int8") && offered.int8);
+                    assert!(!shipped || v["passed"] != false, "{name}: {variant} is shipped but failed validation");
+                }
             }
+            refusals(aligned.as_bytes());
         }
-        refusals(aligned.as_bytes());
     }
 }

@@ -151,10 +151,10 @@ fn validate(dir: &Path, rust: bool, extra: &[String]) -> Result<()> {
 }
 
 /// A model the pipeline knows: where its checkpoint is, how to retrain it, and where its bundle goes.
-struct PipelineModel {
+pub(crate) struct PipelineModel {
     name: &'static str,
     /// The trained checkpoint, relative to the repository.
-    checkpoint: &'static str,
+    pub(crate) checkpoint: &'static str,
     /// `skelact_models` arguments that retrain it into the checkpoint's folder.
     train: &'static [&'static str],
     /// How long retraining takes on 2 idle cores, for the progress line.
@@ -209,6 +209,12 @@ const PIPELINE_MODELS: &[PipelineModel] = &[
         bundle: "stars-synthetic.skb",
     },
 ];
+
+/// The pipeline model whose bundle is `models/zoo/{bundle}`.
+#[cfg(test)]
+pub(crate) fn pipeline_model(bundle: &str) -> Option<&'static PipelineModel> {
+    PIPELINE_MODELS.iter().find(|m| m.bundle == bundle)
+}
 
 fn pipeline_usage() -> String {
     let names: Vec<&str> = PIPELINE_MODELS.iter().map(|m| m.name).collect();
