@@ -25,6 +25,9 @@
 //! ```
 //!
 //! Precedence: command-line options, then the profile, then the `[daemon]` section, then the defaults.
+//!
+//! Every number has a range, refused at load with the key's name ([`RANGES`]): a setting can neither make the
+//! daemon allocate without bound (`queue_windows` sizes preallocated window buffers) nor make it useless (`baud = 0`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -33,6 +36,28 @@ use serde::Deserialize;
 
 use crate::model::BackendChoice;
 use skelact_links::serial::DEFAULT_BAUD;
+
+/// Most windows waiting for inference. Each holds three tensors of the model input (115 KiB for T = 64, 58 KiB for
+/// T = 32), all preallocated, so this bounds the queue's memory at about 120 MiB.
+pub const MAX_QUEUE_WINDOWS: usize = 1024;
+
+/// The allowed range of every numeric setting, by key: (key, least, most).
+pub const RANGES: [(&str, u64, u64); 4] = [
+    ("threads", 1, 64),
+    ("queue_windows", 1, MAX_QUEUE_WINDOWS as u64),
+    ("status_interval_ms", 10, 60_000),
+    ("baud", 1200, 12_000_000),
+];
+
+/// `value` of `key` when it lies in the key's range in [`RANGES`], else the error naming the key and the range.
+pub fn in_range(key: &str, value: u64) -> Result<u64, ConfigError> {
+    let (_, least, most) = RANGES.iter().find(|(k, _, _)| *k == key).copied().unwrap_or((key, 0, u64::MAX));
+    if (least..=most).contains(&value) {
+        Ok(value)
+    } else {
+        Err(ConfigError::Invalid(format!("{key} = {value} is out of range: {least} to {most}")))
+    }
+}
 
 /// A device profile: where the sensor is and how to run inference on this board.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
@@ -224,17 +249,12 @@ impl ConfigFile {
             invalid("no serial port: give --port DEV, a profile with a port, or `port = ...` in a profile".into())
         })?;
         let threads = overrides.threads.or(profile.threads).unwrap_or(1);
-        if threads < 1 {
-            return Err(invalid("threads must be at least 1".into()));
-        }
+        in_range("threads", threads as u64)?;
         let queue_windows = overrides.queue_windows.or(self.daemon.queue_windows).unwrap_or(2);
-        if queue_windows < 1 {
-            return Err(invalid("queue_windows must be at least 1".into()));
-        }
-        let status_interval_ms = self.daemon.status_interval_ms.unwrap_or(1000);
-        if status_interval_ms < 10 {
-            return Err(invalid("status_interval_ms must be at least 10".into()));
-        }
+        in_range("queue_windows", queue_windows as u64)?;
+        let status_interval_ms = in_range("status_interval_ms", self.daemon.status_interval_ms.unwrap_or(1000))?;
+        let baud = overrides.baud.or(profile.baud).unwrap_or(DEFAULT_BAUD);
+        in_range("baud", u64::from(baud))?;
         for (i, line) in self.gpio.iter().enumerate() {
             if self.gpio[..i].iter().any(|other| other.action == line.action) {
                 return Err(invalid(format!("gpio: action {} has two lines", line.action)));
@@ -245,7 +265,7 @@ impl ConfigFile {
             bundle,
             overlay: overrides.overlay.clone().or(self.overlay.clone()),
             port,
-            baud: overrides.baud.or(profile.baud).unwrap_or(DEFAULT_BAUD),
+            baud,
             threads,
             backend: overrides.backend.or(profile.backend).unwrap_or_default(),
             queue_windows,
@@ -320,6 +340,32 @@ line = 105
         assert_eq!((settings.port.to_str(), settings.threads), (Some("/dev/ttyACM0"), 2));
         let nx = config.resolve(&Overrides { profile: Some("orin-nx".into()), ..Overrides::default() }).unwrap();
         assert_eq!((nx.threads, nx.baud, nx.backend), (4, DEFAULT_BAUD, BackendChoice::Auto));
+    }
+
+    #[test]
+    fn numbers_out_of_range_are_refused_naming_the_key() {
+        let config = ConfigFile {
+            bundle: Some("b.skb".into()),
+            profile: Some("lab".into()),
+            profiles: BTreeMap::from([(
+                "lab".to_string(),
+                Profile { port: Some("/dev/ttyUSB0".into()), ..Profile::default() },
+            )]),
+            ..ConfigFile::default()
+        };
+        let refused = |overrides: Overrides, config: &ConfigFile| config.resolve(&overrides).unwrap_err().to_string();
+        let error = refused(Overrides { queue_windows: Some(100_000_000), ..Overrides::default() }, &config);
+        assert_eq!(error, "queue_windows = 100000000 is out of range: 1 to 1024");
+        assert!(refused(Overrides { baud: Some(0), ..Overrides::default() }, &config).starts_with("baud = 0"));
+        assert!(refused(Overrides { threads: Some(0), ..Overrides::default() }, &config).starts_with("threads = 0"));
+        let slow = ConfigFile {
+            daemon: DaemonSection { status_interval_ms: Some(u64::MAX), ..DaemonSection::default() },
+            ..config.clone()
+        };
+        assert!(refused(Overrides::default(), &slow).starts_with("status_interval_ms = 18446744073709551615"));
+        // The edges are allowed.
+        let edge = Overrides { queue_windows: Some(1024), baud: Some(1200), threads: Some(64), ..Overrides::default() };
+        assert!(config.resolve(&edge).is_ok());
     }
 
     #[test]

@@ -106,6 +106,8 @@ pub fn memory_kib() -> Option<(u64, u64)> {
 
 pub fn run(args: DemoArgs) -> anyhow::Result<()> {
     anyhow::ensure!(args.speed.is_finite() && args.speed > 0.0, "--speed must be a positive number");
+    skelact_device::config::in_range("queue_windows", args.queue_windows as u64)?;
+    skelact_device::config::in_range("threads", args.threads as u64)?;
     let bundle_path = committed(args.bundle.as_ref(), DEFAULT_BUNDLE);
     let session_path = committed(args.session.as_ref(), DEFAULT_SESSION);
     let segments_path = match &args.segments {
