@@ -11,7 +11,9 @@
 
 use std::path::{Path, PathBuf};
 
-use skelact_runtime::bundle::{AlignedBytes, Bundle, BundleError, ExemplarStorage, HeadSpec, Precision, StreamKind};
+use skelact_runtime::bundle::{
+    AlignedBytes, Bundle, BundleError, ExemplarStorage, HeadSpec, Precision, StreamKind, HEADER_LEN, MAGIC,
+};
 use skelact_runtime::engine::{Engine, EngineError};
 use skelact_runtime::head::{EnrolledOverLinear, HeadError, PrototypeHead};
 use skelact_runtime::layout::SourceFormat;
@@ -70,6 +72,8 @@ pub enum FrontendError {
 pub enum ModelError {
     #[error("cannot read bundle {path}: {source}")]
     Read { path: PathBuf, source: std::io::Error },
+    #[error("{path} refused: {reason}")]
+    Refused { path: PathBuf, reason: String },
     #[error("{path} refused: {source}")]
     Bundle { path: PathBuf, source: BundleError },
     #[error(transparent)]
@@ -135,10 +139,47 @@ pub struct BundleFile {
     bytes: AlignedBytes,
 }
 
+/// The largest bundle file the device reads: the bundles here are 1-6 MB, and TensorRT engines for three streams
+/// in three precisions stay far below it. Larger files are refused before their contents are read.
+pub const MAX_BUNDLE_BYTES: u64 = 256 << 20;
+
+/// Offset of the header's total-length field (`docs/bundle.md`, "Byte layout").
+const HEADER_TOTAL_LENGTH_AT: usize = 16;
+
 impl BundleFile {
+    /// Reads a bundle file, refusing before reading its contents anything that is not a regular file, is larger
+    /// than [`MAX_BUNDLE_BYTES`], or whose header declares another length than the file has (a damaged or sparse
+    /// file). The bundle's own checks (`Bundle::parse`) come after.
     pub fn read(path: &Path) -> Result<Self, ModelError> {
-        let bytes = AlignedBytes::read(path).map_err(|source| ModelError::Read { path: path.to_path_buf(), source })?;
-        Ok(BundleFile { path: path.to_path_buf(), bytes })
+        use std::io::Read as _;
+        let io = |source: std::io::Error| ModelError::Read { path: path.to_path_buf(), source };
+        let refused = |reason: String| ModelError::Refused { path: path.to_path_buf(), reason };
+        let mut file = std::fs::File::open(path).map_err(io)?;
+        let meta = file.metadata().map_err(io)?;
+        if !meta.is_file() {
+            return Err(refused("not a regular file".into()));
+        }
+        let len = meta.len();
+        if len > MAX_BUNDLE_BYTES {
+            return Err(refused(format!("{len} bytes, more than the {MAX_BUNDLE_BYTES} a bundle may have")));
+        }
+        let mut header = [0u8; HEADER_LEN];
+        if len >= HEADER_LEN as u64 {
+            file.read_exact(&mut header).map_err(io)?;
+            let mut declared = [0u8; 8];
+            declared.copy_from_slice(&header[HEADER_TOTAL_LENGTH_AT..HEADER_TOTAL_LENGTH_AT + 8]);
+            let declared = u64::from_le_bytes(declared);
+            if header[..MAGIC.len()] == MAGIC && declared != len {
+                return Err(refused(format!("its header declares {declared} bytes but the file has {len}")));
+            }
+        }
+        // The rest, never more than the limit even if the file grows meanwhile.
+        let mut bytes = header[..(len.min(HEADER_LEN as u64)) as usize].to_vec();
+        file.take(MAX_BUNDLE_BYTES + 1 - bytes.len() as u64).read_to_end(&mut bytes).map_err(io)?;
+        if bytes.len() as u64 > MAX_BUNDLE_BYTES {
+            return Err(refused(format!("it grew past {MAX_BUNDLE_BYTES} bytes while being read")));
+        }
+        Ok(BundleFile { path: path.to_path_buf(), bytes: AlignedBytes::copy_from(&bytes) })
     }
 
     pub fn as_bytes(&self) -> &[u8] {
@@ -531,5 +572,35 @@ pub fn head_name(head: &HeadSpec) -> &'static str {
         HeadSpec::Linear { .. } => "linear",
         HeadSpec::Prototype { .. } => "prototype",
         HeadSpec::Text { .. } => "text",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bundle_files_are_refused_unread_when_not_regular_too_large_or_misdeclared() {
+        let refusal = |path: &Path| BundleFile::read(path).err().map(|e| e.to_string()).unwrap_or_default();
+        // `skelact info /dev/zero` used to read until memory ran out.
+        assert!(refusal(Path::new("/dev/zero")).contains("not a regular file"));
+        let dir = tempfile::tempdir().expect("temporary folder");
+        // A sparse file past the limit is refused from its size alone.
+        let big = dir.path().join("big.skb");
+        std::fs::File::create(&big).and_then(|f| f.set_len(MAX_BUNDLE_BYTES + 1)).expect("sparse file");
+        assert!(refusal(&big).contains("more than the 268435456"), "{}", refusal(&big));
+        // A header that declares another length than the file has.
+        let mut bytes = vec![0u8; 64];
+        bytes[..MAGIC.len()].copy_from_slice(&MAGIC);
+        bytes[16..24].copy_from_slice(&2_000_000_000u64.to_le_bytes());
+        let lying = dir.path().join("lying.skb");
+        std::fs::write(&lying, &bytes).expect("write");
+        assert!(refusal(&lying).contains("declares 2000000000 bytes but the file has 64"), "{}", refusal(&lying));
+        // The committed default bundle reads, whole, and opens.
+        let default = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/zoo/default.skb");
+        let file = BundleFile::read(&default).expect("the committed default bundle reads");
+        let len = std::fs::metadata(&default).map(|m| m.len()).unwrap_or(0);
+        assert_eq!(file.as_bytes().len() as u64, len);
+        assert!(LoadedModel::open(&file, &OverlayChoice::Ignore).is_ok());
     }
 }
