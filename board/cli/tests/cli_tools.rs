@@ -364,3 +364,59 @@ fn run_refuses_an_unavailable_tensorrt_backend_and_a_missing_port_clearly() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("no serial port"));
 }
+
+#[test]
+fn sighup_reloads_the_bundle_and_keeps_serving_the_port() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = logits_bundle(dir.path());
+    let pty = PtyPair::open().unwrap();
+    let mut child = Command::new(SKELACT)
+        .args(["run", "--bundle", path_str(&bundle), "--port", path_str(pty.slave_path()), "--profile", "host"])
+        .args(["--stdout", "off"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (lines_tx, lines_rx) = std::sync::mpsc::channel::<String>();
+    let stderr = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = lines_tx.send(line);
+        }
+    });
+    let mut seen = Vec::new();
+    let mut wait_for = |needle: &str, count: usize| {
+        for _ in 0..600 {
+            if seen.iter().filter(|l: &&String| l.contains(needle)).count() >= count {
+                return;
+            }
+            if let Ok(line) = lines_rx.recv_timeout(Duration::from_millis(100)) {
+                seen.push(line);
+            }
+        }
+        panic!("no {count} x {needle:?} in {seen:?}");
+    };
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    wait_for("daemon running", 1);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGHUP).unwrap();
+    // The first run stops cleanly, then the bundle is loaded again and the daemon serves the same port.
+    wait_for("reloading the configuration and the bundle", 1);
+    wait_for("daemon running", 2);
+    let mut master = pty.master_end().unwrap();
+    let mut host = HostSide::default();
+    {
+        use skelact_links::ByteLink;
+        let messages: Vec<Message> = common::session_messages().into_iter().take(40).collect();
+        master.write_all(&sources::encode(&messages).unwrap()).unwrap();
+    }
+    for _ in 0..300 {
+        host.pump(&mut master, Duration::from_millis(20));
+        if host.statuses.last().is_some_and(|s| s.packets_ok >= 40) {
+            break;
+        }
+    }
+    assert!(host.statuses.last().is_some_and(|s| s.packets_ok >= 40), "the reloaded daemon reads the port");
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    wait_for("daemon stopped", 2);
+    assert!(child.wait().unwrap().success());
+    reader.join().unwrap();
+}

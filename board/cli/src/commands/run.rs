@@ -73,25 +73,42 @@ impl RunArgs {
 }
 
 pub fn run(args: RunArgs) -> anyhow::Result<()> {
-    let config = match &args.config {
-        Some(path) => ConfigFile::read(path)?,
-        None => ConfigFile::default(),
-    };
-    let settings = config.resolve(&args.overrides())?;
-    let overlay = match (&settings.overlay, args.no_overlay) {
-        (_, true) => OverlayChoice::Ignore,
-        (Some(path), false) => OverlayChoice::File(path.clone()),
-        (None, false) => OverlayChoice::BesideBundle,
-    };
-    let file = BundleFile::read(&settings.bundle)?;
-    let model = LoadedModel::open(&file, &overlay)?;
-    let outputs = outputs_for(&settings, &model)?;
-    let opener = SerialOpener(SerialConfig::new(&settings.port, settings.baud));
-    let summary = serve(&model, &settings, opener, &outputs)?;
-    if summary.frames == 0 {
-        tracing::warn!(port = %settings.port.display(), "no frame arrived");
+    // SIGHUP reloads: the daemon stops as for SIGTERM (queued windows finished, open segments closed, final status),
+    // then the configuration and the bundle are read again and it starts over on the same port. A reload that
+    // fails (a bad new bundle or configuration) ends the process with that error, as a start would.
+    loop {
+        let config = match &args.config {
+            Some(path) => ConfigFile::read(path)?,
+            None => ConfigFile::default(),
+        };
+        let settings = config.resolve(&args.overrides())?;
+        let overlay = match (&settings.overlay, args.no_overlay) {
+            (_, true) => OverlayChoice::Ignore,
+            (Some(path), false) => OverlayChoice::File(path.clone()),
+            (None, false) => OverlayChoice::BesideBundle,
+        };
+        let file = BundleFile::read(&settings.bundle)?;
+        let model = LoadedModel::open(&file, &overlay)?;
+        let outputs = outputs_for(&settings, &model)?;
+        let opener = SerialOpener(SerialConfig::new(&settings.port, settings.baud));
+        let (summary, stop) = serve(&model, &settings, opener, &outputs)?;
+        if summary.frames == 0 {
+            tracing::warn!(port = %settings.port.display(), "no frame arrived");
+        }
+        if stop != Stop::Reload {
+            return Ok(());
+        }
+        tracing::info!("SIGHUP: reloading the configuration and the bundle");
     }
-    Ok(())
+}
+
+/// Why the daemon stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stop {
+    /// SIGINT or SIGTERM, or the link ended.
+    Exit,
+    /// SIGHUP: read the configuration and the bundle again and start over.
+    Reload,
 }
 
 /// The outputs a run's settings ask for: stdout lines, UDP, GPIO lines.
@@ -137,13 +154,14 @@ fn gpio_pins(_settings: &RunSettings, _model: &LoadedModel) -> anyhow::Result<Ac
     anyhow::bail!("GPIO lines need the Linux GPIO character device")
 }
 
-/// Builds the pipeline from the model and runs the daemon on `opener`'s link until SIGINT or SIGTERM.
+/// Builds the pipeline from the model and runs the daemon on `opener`'s link until SIGINT, SIGTERM or SIGHUP
+/// (which asks for a reload).
 pub fn serve<O: LinkOpener>(
     model: &LoadedModel,
     settings: &RunSettings,
     opener: O,
     outputs: &Outputs,
-) -> anyhow::Result<DaemonSummary> {
+) -> anyhow::Result<(DaemonSummary, Stop)> {
     let engines = model.engines(&EngineOptions {
         backend: settings.backend,
         threads: settings.threads,
@@ -168,13 +186,16 @@ pub fn serve<O: LinkOpener>(
     );
     let mut reader = ReconnectingReader::new(opener, Backoff::default(), 4096);
     let control = DaemonControl::new();
-    let mut signals = signal_hook::iterator::Signals::new([signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM])
-        .context("cannot install signal handlers")?;
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let mut signals =
+        signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]).context("cannot install signal handlers")?;
     let handle = signals.handle();
+    let reload = std::sync::atomic::AtomicBool::new(false);
     std::thread::scope(|scope| {
         scope.spawn(|| {
             if let Some(signal) = signals.forever().next() {
                 tracing::info!(signal, "stopping");
+                reload.store(signal == SIGHUP, std::sync::atomic::Ordering::SeqCst);
                 control.stop();
             }
         });
@@ -182,6 +203,7 @@ pub fn serve<O: LinkOpener>(
             Ok(daemon::run(&mut reader, frontend, model.raw_frames, classifier, outputs, &options, &control)?)
         });
         handle.close();
-        result
+        let stop = if reload.load(std::sync::atomic::Ordering::SeqCst) { Stop::Reload } else { Stop::Exit };
+        result.map(|summary| (summary, stop))
     })
 }
