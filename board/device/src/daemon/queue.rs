@@ -218,6 +218,21 @@ mod tests {
         }
     }
 
+    /// Pops every job of a closed queue, giving window buffers back: "w<body>" per window, "t[<bodies>]" per set.
+    fn drain(queue: &WindowQueue) -> Vec<String> {
+        let mut order = Vec::new();
+        while let Some(job) = queue.pop() {
+            match job {
+                Job::Window(w) => {
+                    order.push(format!("w{}", w.info.body_id));
+                    queue.give_back(w.tensors);
+                }
+                Job::Tracked(t) => order.push(format!("t{:?}", t.as_slice())),
+            }
+        }
+        order
+    }
+
     #[test]
     fn a_full_queue_drops_its_oldest_window_and_never_a_control_job() {
         let queue = WindowQueue::new(2, 4);
@@ -228,17 +243,7 @@ mod tests {
         assert!(queue.push_window(job(&queue, 4)));
         assert_eq!((queue.dropped(), queue.windows_queued()), (2, 2));
         queue.close();
-        let mut order = Vec::new();
-        while let Some(job) = queue.pop() {
-            match job {
-                Job::Window(w) => {
-                    order.push(format!("w{}", w.info.body_id));
-                    queue.give_back(w.tensors);
-                }
-                Job::Tracked(t) => order.push(format!("t{}", t.len())),
-            }
-        }
-        assert_eq!(order, ["t1", "w3", "w4"]);
+        assert_eq!(drain(&queue), ["t[1]", "w3", "w4"]);
         assert!(queue.is_idle());
     }
 
@@ -252,17 +257,7 @@ mod tests {
         assert!(!queue.push_window(job(&queue, 2)));
         queue.push_tracked(set(&[2])); // behind window 2: body 1's retirement above is not held back by it
         queue.close();
-        let mut order = Vec::new();
-        while let Some(job) = queue.pop() {
-            match job {
-                Job::Window(w) => {
-                    order.push(format!("w{}", w.info.body_id));
-                    queue.give_back(w.tensors);
-                }
-                Job::Tracked(t) => order.push(format!("t{:?}", t.as_slice())),
-            }
-        }
-        assert_eq!(order, ["w1", "t[1, 2]", "w2", "t[2]"]);
+        assert_eq!(drain(&queue), ["w1", "t[1, 2]", "w2", "t[2]"]);
 
         // Windows dropped from a full queue leave no pile of sets behind: sets stay at most one per window.
         let queue = WindowQueue::new(2, 8);
@@ -271,17 +266,7 @@ mod tests {
             queue.push_tracked(set(&[body]));
         }
         queue.close();
-        let mut order = Vec::new();
-        while let Some(job) = queue.pop() {
-            match job {
-                Job::Window(w) => {
-                    order.push(format!("w{}", w.info.body_id));
-                    queue.give_back(w.tensors);
-                }
-                Job::Tracked(t) => order.push(format!("t{:?}", t.as_slice())),
-            }
-        }
-        assert_eq!(order, ["t[18]", "w19", "t[19]", "w20", "t[20]"]);
+        assert_eq!(drain(&queue), ["t[18]", "w19", "t[19]", "w20", "t[20]"]);
     }
 
     #[test]
