@@ -32,17 +32,11 @@ import torch.nn.functional as F
 from skelact_models.data import ntu, utdmhad
 from skelact_models.encoders.transformer import SkeletonTransformer, TransformerConfig
 from skelact_models.preprocess import PreprocessConfig
-from skelact_models.train.evaluate import extract_features, few_shot, linear_probe
+from skelact_models.train.evaluate import auroc, extract_features, few_shot, linear_probe
 
 REPO = Path(__file__).resolve().parents[2]
 # Every fourth class from the fourth: a clap, a drawing, a second drawing, a two-arm curl, a catch, a sit-to-stand.
 HELD_OUT = (3, 7, 11, 15, 19, 23)
-
-
-def auroc(positive, negative):
-    """Probability that a random positive scores above a random negative (ties count half)."""
-    positive, negative = np.asarray(positive)[:, None], np.asarray(negative)[None, :]
-    return float((positive > negative).mean() + 0.5 * (positive == negative).mean())
 
 
 def scores(features, probe, prototypes, mean, std):

@@ -43,12 +43,6 @@ CALIBRATION_SUBJECT = 7
 ACCEPT = (0.95, 0.90, 0.80)
 
 
-def auroc(positive, negative):
-    """Probability that a random positive scores above a random negative (ties count half)."""
-    positive, negative = np.asarray(positive)[:, None], np.asarray(negative)[None, :]
-    return float((positive > negative).mean() + 0.5 * (positive == negative).mean())
-
-
 @torch.no_grad()
 def outputs(hcn, windows):
     from skelact_models.preprocess import motion_stream
@@ -78,7 +72,7 @@ def main(argv=None):
     from skelact_models.data import ntu, utdmhad
     from skelact_models.encoders.hcn import Hcn
     from skelact_models.preprocess import PreprocessConfig
-    from skelact_models.train.evaluate import fine_tune
+    from skelact_models.train.evaluate import auroc, fine_tune
 
     if utdmhad.root() is None:
         print("SKIPPED: UTD-MHAD absent (../shared/datasets)", file=sys.stderr)
