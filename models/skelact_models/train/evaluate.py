@@ -20,13 +20,13 @@ from .common import cosine_schedule
 from .loop import run_epochs
 
 
-@torch.no_grad()
 def auroc(positive, negative):
     """Probability that a random positive scores above a random negative (ties count half)."""
     positive, negative = np.asarray(positive)[:, None], np.asarray(negative)[None, :]
     return float((positive > negative).mean() + 0.5 * (positive == negative).mean())
 
 
+@torch.no_grad()
 def extract_features(encoder, windows, batch_size=256):
     """Features [N, D] of fixed windows [N, 3, T, 25, 2] with the encoder in eval mode."""
     encoder.eval()
