@@ -45,6 +45,8 @@ pub enum BundleError {
     InvalidManifest { reason: &'static str },
     /// The manifest's decision thresholds are invalid.
     InvalidDecision(DecisionError),
+    /// A signature section is not the last section (a bundle has at most one, after everything it signs).
+    MisplacedSignature { index: u16 },
     /// The manifest refers to a section index that the table does not have.
     MissingSection { index: u16 },
     /// The manifest refers to a section of another kind than the reference needs.
@@ -118,6 +120,9 @@ impl core::fmt::Display for BundleError {
             BundleError::MalformedManifest => f.write_str("manifest does not decode (malformed or over capacity)"),
             BundleError::InvalidManifest { reason } => write!(f, "invalid manifest: {reason}"),
             BundleError::InvalidDecision(e) => write!(f, "invalid manifest decision settings: {e}"),
+            BundleError::MisplacedSignature { index } => {
+                write!(f, "section {index} is a signature, which must be the one last section")
+            }
             BundleError::MissingSection { index } => {
                 write!(f, "manifest refers to section {index}, which the bundle does not have")
             }

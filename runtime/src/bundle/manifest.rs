@@ -318,6 +318,13 @@ pub struct Manifest<'a> {
     pub validation: ValidationSummary<'a>,
 }
 
+/// Fields appended to the manifest in format 1.1, after every field of [`Manifest`]. A 1.0 bundle has none.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManifestExtension {
+    /// Rises with every bundle a publisher ships (see [`super::Bundle::version`]).
+    pub version: u64,
+}
+
 fn invalid(reason: &'static str) -> BundleError {
     BundleError::InvalidManifest { reason }
 }

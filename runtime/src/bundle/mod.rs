@@ -7,9 +7,11 @@
 //!                   ‖ SHA-256 of everything before it (32 bytes)
 //! ```
 //!
-//! One section is the [`Manifest`] (postcard, with borrowed strings and bounded vectors); the others are opaque
-//! payloads that the manifest refers to by section index: ONNX models per stream and precision, TensorRT engines,
-//! head weights, prototype and label text embeddings, and the validation summary.
+//! One section is the [`Manifest`] (postcard, with borrowed strings and bounded vectors; since 1.1 followed by the
+//! bundle's version); the others are opaque payloads that the manifest refers to by section index: ONNX models per
+//! stream and precision, TensorRT engines, head weights, prototype and label text embeddings, and the validation
+//! summary. Since 1.1 a bundle may also carry self-test windows and, as its last section, a signature
+//! (laid out here, verified by the device).
 //!
 //! Reading is zero-copy and allocation-free: [`Bundle::parse`] checks the container, the checksum, the manifest and
 //! every reference it makes, and then hands out borrowed slices of the caller's bytes. Float payloads are viewed
@@ -21,6 +23,7 @@ mod container;
 mod error;
 mod manifest;
 mod reader;
+mod signature;
 #[cfg(feature = "std")]
 mod writer;
 
@@ -33,15 +36,20 @@ pub use container::{
 };
 pub use error::BundleError;
 pub use manifest::{
-    ComputeCapability, DecisionParams, EncoderFamily, HeadSpec, Label, Manifest, Precision, PrecisionSet,
-    PreprocessParams, StreamKind, StreamModel, TensorRtEngine, TensorRtVersion, TensorSpec, ValidationSummary,
-    VariantFigures, WindowParams, MAX_ENGINES, MAX_LABELS, MAX_SHAPE_RANK, MAX_STREAMS, MAX_VARIANTS,
+    ComputeCapability, DecisionParams, EncoderFamily, HeadSpec, Label, Manifest, ManifestExtension, Precision,
+    PrecisionSet, PreprocessParams, StreamKind, StreamModel, TensorRtEngine, TensorRtVersion, TensorSpec,
+    ValidationSummary, VariantFigures, WindowParams, MAX_ENGINES, MAX_LABELS, MAX_SHAPE_RANK, MAX_STREAMS,
+    MAX_VARIANTS,
 };
 #[cfg(feature = "alloc")]
 pub use reader::AlignedBytes;
 pub use reader::{check_tensorrt, Bundle, ExemplarStorage};
+pub use signature::{
+    compare_outputs, content_digest, key_fingerprint, signing_message, SelfTest, SignatureSection, ED25519,
+    MAX_SELF_TEST_WINDOWS, MAX_SIGNER_LEN, PUBLIC_KEY_LEN, SIGNATURE_LEN,
+};
 #[cfg(feature = "std")]
-pub use writer::{assemble, BundleWriter};
+pub use writer::{assemble, sign, with_self_test, with_version, BundleWriter};
 
 /// What a section holds. The numbers are part of the format; new kinds get new numbers in a new minor version.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -66,11 +74,16 @@ pub enum SectionKind {
     TextEmbeddings = 8,
     /// The validation summary as UTF-8 JSON text.
     ValidationSummary = 9,
+    /// Since 1.1: an Ed25519 signature over the content digest, with the signer's public key and name. At most one,
+    /// and only as the last section.
+    Signature = 10,
+    /// Since 1.1: joint-stream input windows and the reference's outputs for them, for a device's health check.
+    SelfTest = 11,
 }
 
 impl SectionKind {
     /// Every kind this version of the format knows, in code order.
-    pub const ALL: [SectionKind; 9] = [
+    pub const ALL: [SectionKind; 11] = [
         SectionKind::Manifest,
         SectionKind::OnnxFp32,
         SectionKind::OnnxFp16,
@@ -80,6 +93,8 @@ impl SectionKind {
         SectionKind::Prototypes,
         SectionKind::TextEmbeddings,
         SectionKind::ValidationSummary,
+        SectionKind::Signature,
+        SectionKind::SelfTest,
     ];
 
     /// The number written in the section table.

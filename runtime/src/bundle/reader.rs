@@ -6,7 +6,10 @@ use crate::wire::LayoutId;
 
 use super::container::{is_newer_minor, Container, Section, FORMAT_MAJOR};
 use super::error::BundleError;
-use super::manifest::{ComputeCapability, HeadSpec, Manifest, Precision, StreamKind, TensorRtEngine, TensorRtVersion};
+use super::manifest::{
+    ComputeCapability, HeadSpec, Manifest, ManifestExtension, Precision, StreamKind, TensorRtEngine, TensorRtVersion,
+};
+use super::signature::{content_digest, SelfTest, SignatureSection};
 use super::SectionKind;
 
 /// Bytes per f32 and u16 in payloads.
@@ -19,6 +22,7 @@ const U16: u64 = 2;
 pub struct Bundle<'a> {
     container: Container<'a>,
     manifest: Manifest<'a>,
+    version: u64,
 }
 
 /// Caller-supplied storage for a prototype head: `capacity × dim` floats and `capacity` labels. The bundle's
@@ -54,13 +58,20 @@ impl<'a> Bundle<'a> {
         let manifest_bytes = manifest_section.ok_or(BundleError::MissingManifest)?.payload;
         let (manifest, rest) =
             postcard::take_from_bytes::<Manifest<'a>>(manifest_bytes).map_err(|_| BundleError::MalformedManifest)?;
-        // A newer minor version may append manifest fields; in our own version trailing bytes are damage.
+        // 1.1 appends the extension (a 1.0 bundle has none: version 0); a newer minor version may append more
+        // fields, but in our own version anything after the extension is damage.
+        let (extension, rest) = if rest.is_empty() || container.minor() == 0 {
+            (ManifestExtension::default(), rest)
+        } else {
+            postcard::take_from_bytes::<ManifestExtension>(rest).map_err(|_| BundleError::MalformedManifest)?
+        };
         if !rest.is_empty() && !is_newer_minor(container.minor()) {
             return Err(BundleError::MalformedManifest);
         }
         manifest.validate()?;
-        let bundle = Bundle { container, manifest };
+        let bundle = Bundle { container, manifest, version: extension.version };
         bundle.check_references()?;
+        bundle.check_signature_and_self_test()?;
         Ok(bundle)
     }
 
@@ -83,6 +94,37 @@ impl<'a> Bundle<'a> {
     /// The SHA-256 trailer, which identifies the bundle.
     pub fn checksum(&self) -> [u8; 32] {
         self.container.checksum()
+    }
+
+    /// The bundle's version: it only ever rises between the bundles a publisher ships, so a device can refuse a
+    /// downgrade. 0 for a 1.0 bundle, which has none.
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    /// The signature section, if the bundle is signed. Whether it is genuine is for the caller to verify, over
+    /// [`super::signing_message`] of [`Self::content_digest`].
+    pub fn signature(&self) -> Option<SignatureSection<'a>> {
+        let section = self.sections().find(|s| s.kind() == Some(SectionKind::Signature))?;
+        SignatureSection::parse(section.index, section.payload).ok()
+    }
+
+    /// What a signature covers: every section but the signature itself (see [`super::content_digest`]).
+    pub fn content_digest(&self) -> [u8; 32] {
+        content_digest(self.sections())
+    }
+
+    /// The self-test windows, if the bundle has them.
+    pub fn self_test(&self) -> Option<SelfTest<'a>> {
+        let section = self.sections().find(|s| s.kind() == Some(SectionKind::SelfTest))?;
+        let (input, output) = self.tensor_lens();
+        SelfTest::parse(section.index, section.payload, input, output).ok()
+    }
+
+    /// Values of the input and of the output tensor.
+    fn tensor_lens(&self) -> (u64, u64) {
+        let product = |shape: &[u32]| shape.iter().fold(1u64, |n, &d| n.saturating_mul(u64::from(d)));
+        (product(&self.manifest.input.shape), product(&self.manifest.output.shape))
     }
 
     pub fn section_count(&self) -> u16 {
@@ -271,6 +313,36 @@ impl<'a> Bundle<'a> {
             let payload = self.typed_section(index, SectionKind::ValidationSummary)?;
             if core::str::from_utf8(payload).is_err() {
                 return Err(BundleError::InvalidSection { index, reason: "validation summary is not UTF-8" });
+            }
+        }
+        Ok(())
+    }
+
+    /// At most one signature, as the last section (so that no section index moves when it is added), and at most
+    /// one self-test; both well formed.
+    fn check_signature_and_self_test(&self) -> Result<(), BundleError> {
+        let last = self.container.section_count().saturating_sub(1);
+        let mut self_tests = 0;
+        for section in self.sections() {
+            match section.kind() {
+                Some(SectionKind::Signature) => {
+                    if section.index != last {
+                        return Err(BundleError::MisplacedSignature { index: section.index });
+                    }
+                    SignatureSection::parse(section.index, section.payload)?;
+                }
+                Some(SectionKind::SelfTest) => {
+                    self_tests += 1;
+                    if self_tests > 1 {
+                        return Err(BundleError::InvalidSection {
+                            index: section.index,
+                            reason: "a bundle has at most one self-test section",
+                        });
+                    }
+                    let (input, output) = self.tensor_lens();
+                    SelfTest::parse(section.index, section.payload, input, output)?;
+                }
+                _ => {}
             }
         }
         Ok(())

@@ -243,7 +243,7 @@ fn layout_is_the_documented_one() {
     let (bytes, _, payloads) = full();
     assert_eq!(&bytes[..8], b"\x89SKB\r\n\x1a\n");
     assert_eq!(u16::from_le_bytes([bytes[8], bytes[9]]), 1);
-    assert_eq!(u16::from_le_bytes([bytes[10], bytes[11]]), 0);
+    assert_eq!(u16::from_le_bytes([bytes[10], bytes[11]]), 1);
     let count = u32::from_le_bytes(bytes[12..16].try_into().unwrap()) as usize;
     assert_eq!(count, payloads.len());
     assert_eq!(read_u64(&bytes, 16), bytes.len() as u64);
@@ -280,7 +280,10 @@ fn manifest_encoding_is_postcard_in_field_order() {
     assert_eq!(encoded[0] as usize, manifest.model_name.len());
     assert_eq!(&encoded[1..1 + manifest.model_name.len()], manifest.model_name.as_bytes());
     assert_eq!(encoded[1 + manifest.model_name.len()], 0, "StarsTransformer is variant 0");
-    assert_eq!(encoded, postcard::to_allocvec(&manifest).unwrap().as_slice());
+    // Since 1.1 the manifest's extension follows it: the version, a varint (0 here).
+    let mut expected = postcard::to_allocvec(&manifest).unwrap();
+    expected.push(0);
+    assert_eq!(encoded, expected.as_slice());
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -1109,8 +1112,8 @@ fn golden_bundle() -> Vec<u8> {
 }
 
 const GOLDEN_HEX: &str = "\
-    89534b420d0a1a0a 0100 0000 02000000 1401000000000000 0000000000000000
-    01000000 00000000 5000000000000000 9e00000000000000
+    89534b420d0a1a0a 0100 0100 02000000 1401000000000000 0000000000000000
+    01000000 00000000 5000000000000000 9f00000000000000
     02000000 00000000 f000000000000000 0400000000000000
     04 74696e79 02 00 02
     08 666666666666ee3f 00
@@ -1125,10 +1128,11 @@ const GOLDEN_HEX: &str = "\
     1111111111111111111111111111111111111111111111111111111111111111
     2222222222222222222222222222222222222222222222222222222222222222
     00 00
-    0000
+    00
+    00
     4f4e4e58";
 
-const GOLDEN_SHA256: &str = "34d38a947ed4f6fb9e246a8bb857740b047f479778d3c56b308909a11078ded3";
+const GOLDEN_SHA256: &str = "25c99e1018e66ca4a3060110792a53bd633a6511bcf89199792bb22e812678f4";
 
 #[test]
 fn golden_vector_matches_the_documentation() {
@@ -1144,4 +1148,170 @@ fn golden_vector_matches_the_documentation() {
         assert!(doc.contains(line), "docs/bundle.md lacks the golden vector line {line:?}");
     }
     assert_eq!(Bundle::parse(&bytes).unwrap().manifest().model_name, "tiny");
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Format 1.1: versions, self-tests, signatures (the Ed25519 arithmetic is the device's; here a stand-in signer
+// records what it was asked to sign)
+
+#[test]
+fn version_round_trips_and_a_1_0_bundle_has_version_0() {
+    let (bytes, manifest, _) = full();
+    assert_eq!(Bundle::parse(&bytes).unwrap().version(), 0);
+    let v7 = with_version(&bytes, 7).unwrap();
+    let bundle = Bundle::parse(&v7).unwrap();
+    assert_eq!((bundle.version(), bundle.manifest()), (7, &manifest));
+    // A 1.0 bundle: the manifest alone, nothing after it; trailing bytes there are still damage.
+    let sections = raw_sections(&bytes);
+    let mut old = sections.clone();
+    old[0].1 = postcard::to_allocvec(&manifest).unwrap();
+    assert_eq!(Bundle::parse(&reassemble(0, &old)).unwrap().version(), 0);
+    old[0].1.push(5);
+    assert_eq!(parse_error(&reassemble(0, &old)), BundleError::MalformedManifest);
+    // In 1.1, a byte after the extension is damage too.
+    let mut extra = raw_sections(&v7);
+    extra[0].1.push(1);
+    assert_eq!(parse_error(&reassemble(FORMAT_MINOR, &extra)), BundleError::MalformedManifest);
+}
+
+fn self_test_payload(windows: u32, min_cosine: f32) -> Vec<u8> {
+    let inputs = values(windows as usize * 2400, 0.5);
+    let outputs = values(windows as usize * DIM as usize, 1.5);
+    SelfTest::encode(windows, &inputs, &outputs, min_cosine)
+}
+
+#[test]
+fn self_test_windows_are_read_back_and_checked_against_the_manifest() {
+    let (bytes, _, _) = full();
+    let tested = with_self_test(&bytes, &self_test_payload(2, 0.99)).unwrap();
+    let bundle = Bundle::parse(&tested).unwrap();
+    let test = bundle.self_test().unwrap();
+    assert_eq!((test.windows, test.input_len, test.output_len, test.min_cosine), (2, 2400, DIM, 0.99));
+    assert_eq!(test.input(1).collect::<Vec<_>>(), values(4800, 0.5)[2400..]);
+    assert_eq!(test.output(0).collect::<Vec<_>>(), values(16, 1.5)[..8]);
+    assert_eq!(test.output(2).count(), 0, "past the last window there is nothing");
+    // Replacing keeps one.
+    let again = with_self_test(&tested, &self_test_payload(1, 0.9)).unwrap();
+    assert_eq!(Bundle::parse(&again).unwrap().self_test().unwrap().windows, 1);
+
+    let refused = |payload: Vec<u8>| {
+        let mut sections = raw_sections(&bytes);
+        sections.push((SectionKind::SelfTest.code(), payload));
+        parse_error(&reassemble(FORMAT_MINOR, &sections))
+    };
+    let index = raw_sections(&bytes).len() as u16;
+    let reason = |reason| BundleError::InvalidSection { index, reason };
+    assert_eq!(refused(vec![0; 8]), reason("self-test section too short"));
+    assert_eq!(refused(self_test_payload(0, 0.9)), reason("self-test window count must be in 1..=16"));
+    assert_eq!(refused(self_test_payload(1, 1.5)), reason("self-test min_cosine must be in 0..=1"));
+    let wrong_input = SelfTest::encode(1, &values(2399, 0.5), &values(8, 0.1), 0.9);
+    assert_eq!(refused(wrong_input), reason("self-test tensor sizes differ from the manifest's input and output"));
+    let mut short = self_test_payload(1, 0.9);
+    short.truncate(short.len() - 4);
+    assert!(matches!(refused(short), BundleError::SectionSize { .. }));
+    let mut nan = self_test_payload(1, 0.9);
+    nan[16..20].copy_from_slice(&f32::NAN.to_le_bytes());
+    assert_eq!(refused(nan), reason("self-test values must be finite"));
+    let mut two = raw_sections(&tested);
+    two.push((SectionKind::SelfTest.code(), self_test_payload(1, 0.9)));
+    assert!(matches!(
+        parse_error(&reassemble(FORMAT_MINOR, &two)),
+        BundleError::InvalidSection { reason: "a bundle has at most one self-test section", .. }
+    ));
+}
+
+#[test]
+fn self_test_comparison_wants_the_same_top1_and_a_close_direction() {
+    assert_eq!(compare_outputs([1.0, 2.0, 3.0].into_iter(), &[1.0, 2.0, 3.0]), (1.0, true));
+    let (cosine, same) = compare_outputs([1.0, 2.0, 3.0].into_iter(), &[1.0, 3.1, 3.0]);
+    assert!(cosine > 0.95 && !same);
+    assert_eq!(compare_outputs([0.0, 0.0].into_iter(), &[1.0, 2.0]).0, 0.0);
+}
+
+/// A stand-in Ed25519 signer: the "signature" is the message it was given, which is what these tests check.
+fn stand_in_sign(message: &[u8; 64]) -> [u8; 64] {
+    *message
+}
+
+#[test]
+fn a_signature_is_the_last_section_and_covers_everything_else() {
+    let (bytes, _, _) = full();
+    let versioned = with_version(&with_self_test(&bytes, &self_test_payload(1, 0.9)).unwrap(), 3).unwrap();
+    let signed = sign(&versioned, "fleet-2026", [7; 32], stand_in_sign).unwrap();
+    let bundle = Bundle::parse(&signed).unwrap();
+    let signature = bundle.signature().unwrap();
+    assert_eq!((signature.algorithm, signature.public_key, signature.signer), (ED25519, [7; 32], "fleet-2026"));
+    let last = bundle.section(bundle.section_count() - 1).unwrap();
+    assert_eq!(last.kind(), Some(SectionKind::Signature));
+    // What was signed: the domain tag, then the digest of the unsigned bundle's sections, which the signed bundle
+    // reproduces because the signature section is left out of it.
+    let digest = Bundle::parse(&versioned).unwrap().content_digest();
+    assert_eq!(bundle.content_digest(), digest);
+    assert_eq!(signature.signature, signing_message(&digest));
+    assert_eq!(&signature.signature[..27], b"skelact bundle signature v1");
+    // Every other section is covered: change any payload byte (and reseal) and the digest moves.
+    for index in 0..bundle.section_count() - 1 {
+        let mut sections = raw_sections(&signed);
+        let payload = &mut sections[index as usize].1;
+        let middle = payload.len() / 2;
+        payload[middle] ^= 0x01;
+        let tampered = reassemble(FORMAT_MINOR, &sections);
+        // The structural checks may refuse it outright; if not, the digest differs.
+        if let Ok(parsed) = Bundle::parse(&tampered) {
+            assert_ne!(parsed.content_digest(), digest, "section {index}");
+        };
+    }
+    // Re-signing replaces the signature; any edit drops it.
+    let resigned = sign(&signed, "other", [9; 32], stand_in_sign).unwrap();
+    assert_eq!(Bundle::parse(&resigned).unwrap().signature().unwrap().signer, "other");
+    assert_eq!(Bundle::parse(&with_version(&signed, 4).unwrap()).unwrap().signature(), None);
+    assert_eq!(Bundle::parse(&bytes).unwrap().signature(), None);
+}
+
+#[test]
+fn a_misplaced_or_malformed_signature_is_refused() {
+    let (bytes, _, _) = full();
+    let signed = sign(&bytes, "me", [1; 32], stand_in_sign).unwrap();
+    let mut sections = raw_sections(&signed);
+    let signature = sections.pop().unwrap();
+    let last = sections.len() as u16;
+    // Not last: an index would move, so the manifest could point elsewhere under the same signature.
+    let mut moved = sections.clone();
+    moved.push(signature.clone());
+    moved.push((SectionKind::SelfTest.code(), self_test_payload(1, 0.9)));
+    assert_eq!(parse_error(&reassemble(FORMAT_MINOR, &moved)), BundleError::MisplacedSignature { index: last });
+    let mut twice = sections.clone();
+    twice.push(signature.clone());
+    twice.push(signature.clone());
+    assert_eq!(parse_error(&reassemble(FORMAT_MINOR, &twice)), BundleError::MisplacedSignature { index: last });
+    let with = |payload: Vec<u8>| {
+        let mut s = sections.clone();
+        s.push((SectionKind::Signature.code(), payload));
+        parse_error(&reassemble(FORMAT_MINOR, &s))
+    };
+    let reason = |reason| BundleError::InvalidSection { index: last, reason };
+    assert_eq!(with(signature.1[..50].to_vec()), reason("signature section too short"));
+    let mut algorithm = signature.1.clone();
+    algorithm[0] = 2;
+    assert_eq!(with(algorithm), reason("signature algorithm is not Ed25519 (1)"));
+    let mut long = signature.1.clone();
+    long.push(b'x');
+    assert_eq!(with(long), reason("signature section length does not match its signer name"));
+    let mut utf8 = signature.1.clone();
+    *utf8.last_mut().unwrap() = 0xff;
+    assert_eq!(with(utf8), reason("signer name is not UTF-8"));
+    assert!(matches!(sign(&bytes, &"n".repeat(65), [1; 32], stand_in_sign), Err(BundleError::InvalidSection { .. })));
+    let mut writer = BundleWriter::new();
+    assert!(matches!(writer.add(SectionKind::Signature, b"x"), Err(BundleError::MisplacedSignature { .. })));
+    assert_eq!(
+        BundleError::MisplacedSignature { index: 2 }.to_string(),
+        "section 2 is a signature, which must be the one last section"
+    );
+}
+
+#[test]
+fn key_fingerprints_are_short_stable_hex() {
+    let fingerprint = key_fingerprint(&[0; 32]);
+    // SHA-256 of 32 zero bytes starts 66687aadf862bd77.
+    assert_eq!(&fingerprint, b"66687aadf862bd77");
 }

@@ -6,8 +6,9 @@ use super::container::{
     seal, FORMAT_MAJOR, FORMAT_MINOR, HEADER_LEN, MAX_SECTIONS, PAYLOAD_ALIGN, TABLE_ENTRY_LEN, TRAILER_LEN,
 };
 use super::error::BundleError;
-use super::manifest::Manifest;
+use super::manifest::{Manifest, ManifestExtension};
 use super::reader::Bundle;
+use super::signature::{content_digest, signing_message, SignatureSection, ED25519, PUBLIC_KEY_LEN, SIGNATURE_LEN};
 use super::SectionKind;
 
 /// Collects payload sections, then writes them with a manifest as one bundle.
@@ -17,6 +18,7 @@ use super::SectionKind;
 #[derive(Clone, Debug, Default)]
 pub struct BundleWriter {
     sections: Vec<(SectionKind, Vec<u8>)>,
+    version: u64,
 }
 
 impl BundleWriter {
@@ -24,13 +26,22 @@ impl BundleWriter {
         Self::default()
     }
 
+    /// The bundle's version (default 0), written after the manifest.
+    pub fn set_version(&mut self, version: u64) {
+        self.version = version;
+    }
+
     /// Adds a payload and returns the section index the manifest must use for it.
     ///
     /// Errors: [`BundleError::DuplicateManifest`] for [`SectionKind::Manifest`] (the manifest is given to
-    /// [`Self::finish`]), [`BundleError::TooManySections`] past [`super::MAX_SECTIONS`].
+    /// [`Self::finish`]), [`BundleError::MisplacedSignature`] for [`SectionKind::Signature`] (signing is done
+    /// on the finished bundle, [`sign`]), [`BundleError::TooManySections`] past [`super::MAX_SECTIONS`].
     pub fn add(&mut self, kind: SectionKind, payload: &[u8]) -> Result<u16, BundleError> {
         if kind == SectionKind::Manifest {
             return Err(BundleError::DuplicateManifest);
+        }
+        if kind == SectionKind::Signature {
+            return Err(BundleError::MisplacedSignature { index: self.sections.len() as u16 + 1 });
         }
         let index = self.sections.len() + 1;
         if index >= MAX_SECTIONS {
@@ -62,7 +73,7 @@ impl BundleWriter {
     /// Writes the bundle, then reads it back with [`Bundle::parse`] and returns the reader's error if it would
     /// refuse it: the writer never produces a bundle a device refuses for its own content.
     pub fn finish(&self, manifest: &Manifest<'_>) -> Result<Vec<u8>, BundleError> {
-        let manifest_bytes = postcard::to_allocvec(manifest).map_err(|_| BundleError::MalformedManifest)?;
+        let manifest_bytes = manifest_payload(manifest, self.version)?;
         let mut sections: Vec<(u32, &[u8])> = Vec::with_capacity(self.sections.len() + 1);
         sections.push((SectionKind::Manifest.code(), &manifest_bytes));
         sections.extend(self.sections.iter().map(|(kind, payload)| (kind.code(), payload.as_slice())));
@@ -70,6 +81,81 @@ impl BundleWriter {
         Bundle::parse(&bytes)?;
         Ok(bytes)
     }
+}
+
+/// The manifest section of format 1.1: the manifest, then its extension.
+fn manifest_payload(manifest: &Manifest<'_>, version: u64) -> Result<Vec<u8>, BundleError> {
+    let mut bytes = postcard::to_allocvec(manifest).map_err(|_| BundleError::MalformedManifest)?;
+    let extension =
+        postcard::to_allocvec(&ManifestExtension { version }).map_err(|_| BundleError::MalformedManifest)?;
+    bytes.extend_from_slice(&extension);
+    Ok(bytes)
+}
+
+/// Lays out the sections of a checked bundle again as format 1.1 after `edit` changed them, leaving out any
+/// signature (every change invalidates it), and checks the result.
+fn rebuild(
+    bytes: &[u8],
+    edit: impl FnOnce(&Bundle<'_>, &mut Vec<(u32, Vec<u8>)>) -> Result<(), BundleError>,
+) -> Result<Vec<u8>, BundleError> {
+    let bundle = Bundle::parse(bytes)?;
+    let mut sections: Vec<(u32, Vec<u8>)> = bundle
+        .sections()
+        .filter(|s| s.kind() != Some(SectionKind::Signature))
+        .map(|s| (s.kind_code, s.payload.to_vec()))
+        .collect();
+    edit(&bundle, &mut sections)?;
+    let refs: Vec<(u32, &[u8])> = sections.iter().map(|(k, p)| (*k, p.as_slice())).collect();
+    let rebuilt = assemble(FORMAT_MAJOR, FORMAT_MINOR.max(bundle.format_version().1), &refs);
+    Bundle::parse(&rebuilt)?;
+    Ok(rebuilt)
+}
+
+/// The bundle with its version set to `version` (and no signature: sign it after).
+pub fn with_version(bytes: &[u8], version: u64) -> Result<Vec<u8>, BundleError> {
+    rebuild(bytes, |bundle, sections| {
+        let manifest = manifest_payload(bundle.manifest(), version)?;
+        let slot = sections.iter_mut().find(|(kind, _)| *kind == SectionKind::Manifest.code());
+        slot.ok_or(BundleError::MissingManifest)?.1 = manifest;
+        Ok(())
+    })
+}
+
+/// The bundle with `payload` (see [`super::SelfTest::encode`]) as its self-test section, replacing any, and no
+/// signature.
+pub fn with_self_test(bytes: &[u8], payload: &[u8]) -> Result<Vec<u8>, BundleError> {
+    rebuild(bytes, |_, sections| {
+        sections.retain(|(kind, _)| *kind != SectionKind::SelfTest.code());
+        sections.push((SectionKind::SelfTest.code(), payload.to_vec()));
+        Ok(())
+    })
+}
+
+/// The bundle signed: any previous signature replaced by one that `sign_message` makes (Ed25519, by the key whose
+/// public half is `public_key`) over [`signing_message`] of the content digest, as the last section.
+///
+/// Errors: [`BundleError::InvalidSection`] when `signer` is longer than [`super::MAX_SIGNER_LEN`] bytes.
+pub fn sign(
+    bytes: &[u8],
+    signer: &str,
+    public_key: [u8; PUBLIC_KEY_LEN],
+    sign_message: impl FnOnce(&[u8; 64]) -> [u8; SIGNATURE_LEN],
+) -> Result<Vec<u8>, BundleError> {
+    rebuild(bytes, |_, sections| {
+        let index = sections.len() as u16;
+        if signer.len() > super::MAX_SIGNER_LEN {
+            return Err(BundleError::InvalidSection { index, reason: "signer name longer than 64 bytes" });
+        }
+        let digest = content_digest(sections.iter().enumerate().map(|(i, (kind, payload))| super::Section {
+            index: i as u16,
+            kind_code: *kind,
+            payload,
+        }));
+        let signature = sign_message(&signing_message(&digest));
+        let section = SignatureSection { algorithm: ED25519, public_key, signature, signer };
+        sections.push((SectionKind::Signature.code(), section.to_bytes()));
+        Ok(())
+    })
 }
 
 fn f32_bytes(values: &[f32]) -> Vec<u8> {
