@@ -6,6 +6,7 @@
 //! - [`daemon`]: serial bytes in (through `skelact-links`), the runtime's frame side on the ingest thread, a
 //!   bounded window queue, the classifier on the inference thread, events and status out (link, stdout, UDP, GPIO);
 //! - [`enroll`]: embeddings of example windows of a recording, for few-shot enrollment;
+//! - [`trust`]: which bundle signatures the device accepts; [`slots`]: A/B model slots with trial and rollback;
 //! - [`config`]: the TOML configuration and device profiles; [`logging`]: structured logs.
 //!
 //! It depends on the runtime, the links and the backends, never on the host tools above it (`skelact`'s demo
@@ -16,6 +17,9 @@
 pub mod config;
 pub mod daemon;
 pub mod enroll;
+pub mod health;
 pub mod logging;
 pub mod model;
 pub mod overlay;
+pub mod slots;
+pub mod trust;
