@@ -11,9 +11,9 @@ use anyhow::{bail, ensure, Context, Result};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use skelact_runtime::bundle::{
-    Bundle, BundleWriter, ComputeCapability, DecisionParams, EncoderFamily, HeadSpec, Label, Manifest, Precision,
-    PreprocessParams, SectionKind, StreamKind, StreamModel, TensorRtEngine, TensorRtVersion, TensorSpec,
-    ValidationSummary, VariantFigures, WindowParams, MAX_VARIANTS,
+    with_version, Bundle, BundleWriter, ComputeCapability, DecisionParams, EncoderFamily, HeadSpec, Label, Manifest,
+    Precision, PreprocessParams, SectionKind, SelfTest, StreamKind, StreamModel, TensorRtEngine, TensorRtVersion,
+    TensorSpec, ValidationSummary, VariantFigures, WindowParams, MAX_VARIANTS,
 };
 use skelact_runtime::wire::LayoutId;
 
@@ -110,6 +110,39 @@ pub struct BundleOptions {
     pub validation: Option<PathBuf>,
     /// Precisions to include (FP32 is always included when the model has it).
     pub precisions: Vec<Precision>,
+    /// The bundle's version (anti-rollback on the device: it must rise from one shipped bundle to the next).
+    pub version: u64,
+}
+
+/// Self-test windows written by the self-test step (`python -m skelact_models selftest`) into the model directory.
+#[derive(Debug, Deserialize)]
+struct SelfTestFile {
+    windows: u32,
+    min_cosine: f32,
+    inputs: Vec<Vec<f32>>,
+    outputs: Vec<Vec<f32>>,
+}
+
+/// The `SelfTest` payload from `selftest.json` in `dir`, if the self-test step has run.
+fn self_test_payload(dir: &Path) -> Result<Option<Vec<u8>>> {
+    let path = dir.join("selftest.json");
+    if !path.is_file() {
+        return Ok(None);
+    }
+    let text = fs::read(&path).with_context(|| format!("could not read {}", path.display()))?;
+    let file: SelfTestFile =
+        serde_json::from_slice(&text).with_context(|| format!("{} is malformed", path.display()))?;
+    ensure!(
+        file.inputs.len() == file.windows as usize && file.outputs.len() == file.windows as usize,
+        "{} lists {} windows but has {} inputs and {} outputs",
+        path.display(),
+        file.windows,
+        file.inputs.len(),
+        file.outputs.len()
+    );
+    let inputs: Vec<f32> = file.inputs.concat();
+    let outputs: Vec<f32> = file.outputs.concat();
+    Ok(Some(SelfTest::encode(file.windows, &inputs, &outputs, file.min_cosine)))
 }
 
 pub fn read_description(model_dir: &Path) -> Result<ModelDescription> {
@@ -136,6 +169,7 @@ pub fn write_bundle(options: &BundleOptions) -> Result<Vec<u8>> {
         None => None,
     };
     let bytes = build(&description, &options.model_dir, report_bytes.as_deref(), &options.precisions)?;
+    let bytes = with_version(&bytes, options.version).map_err(|e| anyhow::anyhow!("cannot set the version: {e}"))?;
     if let Some(parent) = options.out.parent() {
         fs::create_dir_all(parent).with_context(|| format!("could not create {}", parent.display()))?;
     }
@@ -226,6 +260,9 @@ pub fn build(
         }
         None => ([0; 32], None, Vec::new()),
     };
+    if let Some(payload) = self_test_payload(dir)? {
+        writer.add(SectionKind::SelfTest, &payload)?;
+    }
     let summary_section = match &summary_json {
         Some(text) => Some(writer.add(SectionKind::ValidationSummary, text.as_bytes())?),
         None => None,

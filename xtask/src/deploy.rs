@@ -36,6 +36,7 @@ pub fn run(command: &str, args: &[String]) -> Result<()> {
             let out = args.path("--out", &format!("{}/model.skb", dir.display()));
             let validation = if args.flag("--no-validation") { None } else { Some(dir.join("validation.json")) };
             let precisions = parse_precisions(&args.value("--precisions").unwrap_or_else(|| "fp32,fp16,int8".into()))?;
+            let version = parse_version(args.value("--version"))?;
             args.finish()?;
             let validation = validation.filter(|p| {
                 let found = p.is_file();
@@ -44,7 +45,7 @@ pub fn run(command: &str, args: &[String]) -> Result<()> {
                 }
                 found
             });
-            write_bundle(&BundleOptions { model_dir: dir, out, validation, precisions })
+            write_bundle(&BundleOptions { model_dir: dir, out, validation, precisions, version })
         }
         "engine" => engine::run(args),
         "pipeline" => pipeline(args),
@@ -103,6 +104,11 @@ fn absolute(path: &Path) -> PathBuf {
     }
 }
 
+/// `--version N`: the bundle's version, 0 when not given.
+fn parse_version(value: Option<String>) -> Result<u64> {
+    value.map_or(Ok(0), |v| v.parse().with_context(|| format!("--version {v}: not a whole number")))
+}
+
 fn parse_precisions(list: &str) -> Result<Vec<Precision>> {
     list.split(',').filter(|p| !p.is_empty()).map(bundle::precision).collect()
 }
@@ -136,6 +142,7 @@ fn validate(dir: &Path, rust: bool, extra: &[String]) -> Result<()> {
             out: candidate.clone(),
             validation: None,
             precisions: vec![Precision::Fp32, Precision::Fp16, Precision::Int8],
+            version: 0,
         };
         bundle::write_bundle(&options)?;
         let binary = skelact_binary()?;
@@ -219,7 +226,7 @@ pub(crate) fn pipeline_model(bundle: &str) -> Option<&'static PipelineModel> {
 fn pipeline_usage() -> String {
     let names: Vec<&str> = PIPELINE_MODELS.iter().map(|m| m.name).collect();
     format!(
-        "usage: cargo xtask pipeline {} [--retrain] [--calibration N] [--method minmax|entropy|percentile] [--count N]",
+        "usage: cargo xtask pipeline {} [--retrain] [--calibration N] [--method minmax|entropy|percentile] [--count N] [--version N]",
         names.join("|")
     )
 }
@@ -232,6 +239,7 @@ fn pipeline(args: &[String]) -> Result<()> {
     let calibration = args.value("--calibration");
     let method = args.value("--method");
     let count = args.value("--count");
+    let version = parse_version(args.value("--version"))?;
     let Some(name) = args.rest.first().cloned() else { bail!(pipeline_usage()) };
     let Some(model) = PIPELINE_MODELS.iter().find(|m| m.name == name) else { bail!(pipeline_usage()) };
     args.rest.remove(0);
@@ -240,7 +248,7 @@ fn pipeline(args: &[String]) -> Result<()> {
     let dir = root.join("models/build").join(model.name);
     let zoo = root.join(ZOO);
     let checkpoint = root.join(model.checkpoint);
-    let steps = 5;
+    let steps = 6;
     let step = |i: usize, what: &str| eprintln!("\nxtask pipeline [{i}/{steps}] {what}");
 
     if retrain {
@@ -270,7 +278,9 @@ fn pipeline(args: &[String]) -> Result<()> {
         extra.extend(["--count".into(), n]);
     }
     let validated = validate(&dir, true, &extra);
-    step(5, "bundle (the precisions whose every variant passed its gates)");
+    step(5, "self-test windows (onnxruntime FP32 outputs on training-split windows)");
+    python::models_cli(&["selftest".to_string(), "--model".into(), dir.display().to_string()])?;
+    step(6, "bundle (the precisions whose every variant passed its gates)");
     let report = dir.join("validation.json");
     let (precisions, failed) = passing_precisions(&report)?;
     if !precisions.contains(&Precision::Fp32) {
@@ -278,7 +288,7 @@ fn pipeline(args: &[String]) -> Result<()> {
         bail!("the FP32 variants failed validation: no bundle is written (see {})", report.display());
     }
     let out = zoo.join(model.bundle);
-    write_bundle(&BundleOptions { model_dir: dir.clone(), out, validation: Some(report), precisions })?;
+    write_bundle(&BundleOptions { model_dir: dir.clone(), out, validation: Some(report), precisions, version })?;
     let stem = model.bundle.trim_end_matches(".skb");
     for ext in ["md", "json", "png"] {
         let from = dir.join(format!("validation.{ext}"));

@@ -5,6 +5,7 @@ mod ci;
 mod deploy;
 mod engine;
 mod python;
+mod sign;
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -35,7 +36,10 @@ model pipeline (model directory models/build/<model>, see docs/models.md (Deploy
   quantize  INT8 Q/DQ (symmetric per-channel weights, per-tensor activations; --method, --calibration N) and FP16
   validate  PyTorch FP32 reference vs onnxruntime FP32/INT8 vs the Rust runtime (tract) FP32/INT8
             [vs TensorRT outputs with --tensorrt VARIANT=DIR]; gates; markdown, JSON and confusion-matrix PNG
-  bundle    model directory -> .skb bundle (docs/bundle.md); `bundle --check FILE` describes a bundle
+  bundle    model directory -> .skb bundle (docs/bundle.md), with the self-test windows when the model has them;
+            `--version N` sets its version; `bundle --check FILE` describes a bundle
+  keygen    `keygen NAME [--out DIR]`: an Ed25519 key pair for signing bundles (NAME.key secret, NAME.pub for devices)
+  sign      `sign BUNDLE --key NAME.key [--version N] [--signer NAME] [--out FILE]`: set the version and sign
   engine    build a TensorRT engine from the Q/DQ or FP16 ONNX and add it to the model (needs TensorRT)
   pipeline  `pipeline default|nw-ucla|stars-synthetic`: export, quantize, validate, bundle a model into
             models/zoo/NAME.skb (--retrain trains the checkpoint first)
@@ -58,6 +62,8 @@ fn main() -> Result<()> {
         "train" => python::models_cli(&[&["train".to_string()], rest].concat()),
         "models" => python::models_cli(rest),
         "export" | "quantize" | "validate" | "bundle" | "engine" | "pipeline" => deploy::run(command, rest),
+        "keygen" => sign::keygen(rest),
+        "sign" => sign::sign_command(rest),
         "help" | "--help" | "-h" => {
             print!("{USAGE}");
             Ok(())

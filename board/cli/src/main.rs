@@ -43,8 +43,12 @@ enum Command {
     Enroll(commands::enroll::EnrollArgs),
     /// Stream a real dataset's split (NW-UCLA, UTD-MHAD) through the device's path and score it per sequence.
     Eval(commands::eval::EvalArgs),
-    /// Print a bundle's manifest.
+    /// Print a bundle's manifest, version, signer and self-test.
     Info(commands::info::InfoArgs),
+    /// Verify a bundle and write it into the inactive A/B slot, on trial until the daemon confirms it healthy.
+    Install(commands::install::InstallArgs),
+    /// Show what the A/B slots hold and their state.
+    Slots(commands::install::SlotsArgs),
     /// Measure per-window inference latency (tract, and onnxruntime where available).
     Bench(commands::bench::BenchArgs),
     /// Run raw windows (.npy) through the device's preprocessing, backend and head; write the outputs as .npy for
@@ -118,6 +122,8 @@ fn main() -> ExitCode {
         Command::Convert(args) => commands::convert::run(args),
         Command::Enroll(args) => commands::enroll::run(args),
         Command::Info(args) => commands::info::run(args),
+        Command::Install(args) => commands::install::install(args),
+        Command::Slots(args) => commands::install::show(args),
         Command::Eval(args) => commands::eval::run(args),
         Command::Bench(args) => commands::bench::run(args),
         Command::Validate(args) => commands::validate::run(&args),

@@ -221,7 +221,16 @@ fn run_serves_a_port_until_sigterm_and_reports_on_stdout_and_the_link() {
     let bundle = logits_bundle(dir.path());
     let pty = PtyPair::open().unwrap();
     let mut child = Command::new(SKELACT)
-        .args(["run", "--bundle", path_str(&bundle), "--port", path_str(pty.slave_path()), "--profile", "host"])
+        .args([
+            "run",
+            "--allow-unsigned",
+            "--bundle",
+            path_str(&bundle),
+            "--port",
+            path_str(pty.slave_path()),
+            "--profile",
+            "host",
+        ])
         .args(["--queue-windows", "1000", "--stdout", "json"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -353,14 +362,24 @@ fn run_refuses_an_unavailable_tensorrt_backend_and_a_missing_port_clearly() {
     let bundle = common::repo_root().join("models/zoo/default.skb");
     if skelact_tensorrt::build_status().is_err() {
         let output = Command::new(SKELACT)
-            .args(["run", "--bundle", path_str(&bundle), "--port", "/dev/null", "--backend", "tensorrt"])
+            .args([
+                "run",
+                "--allow-unsigned",
+                "--bundle",
+                path_str(&bundle),
+                "--port",
+                "/dev/null",
+                "--backend",
+                "tensorrt",
+            ])
             .output()
             .unwrap();
         assert!(!output.status.success());
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(stderr.contains("--backend tensorrt is unavailable") && stderr.contains("TensorRT"), "{stderr}");
     }
-    let output = Command::new(SKELACT).args(["run", "--bundle", path_str(&bundle)]).output().unwrap();
+    let output =
+        Command::new(SKELACT).args(["run", "--allow-unsigned", "--bundle", path_str(&bundle)]).output().unwrap();
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("no serial port"));
 }
@@ -371,7 +390,16 @@ fn sighup_reloads_the_bundle_and_keeps_serving_the_port() {
     let bundle = logits_bundle(dir.path());
     let pty = PtyPair::open().unwrap();
     let mut child = Command::new(SKELACT)
-        .args(["run", "--bundle", path_str(&bundle), "--port", path_str(pty.slave_path()), "--profile", "host"])
+        .args([
+            "run",
+            "--allow-unsigned",
+            "--bundle",
+            path_str(&bundle),
+            "--port",
+            path_str(pty.slave_path()),
+            "--profile",
+            "host",
+        ])
         .args(["--stdout", "off"])
         .stderr(Stdio::piped())
         .spawn()

@@ -56,7 +56,14 @@ fn run_over_pty(stream: &[u8]) -> Vec<serde_json::Value> {
     let bundle = common::repo_root().join("models/zoo/default.skb");
     let pty = PtyPair::open().unwrap();
     let mut child = Command::new(SKELACT)
-        .args(["run", "--bundle", bundle.to_str().unwrap(), "--port", pty.slave_path().to_str().unwrap()])
+        .args([
+            "run",
+            "--allow-unsigned",
+            "--bundle",
+            bundle.to_str().unwrap(),
+            "--port",
+            pty.slave_path().to_str().unwrap(),
+        ])
         .args(["--profile", "host", "--queue-windows", "1000", "--stdout", "json"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

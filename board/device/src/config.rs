@@ -17,6 +17,14 @@
 //! threads = 2
 //! backend = "auto"                         # "auto", "tract" or "tensorrt"
 //!
+//! [trust]                                  # which bundle signatures this device accepts
+//! keys = ["keys/fleet.pub"]                # public key files (`cargo xtask keygen`) or 64 hex digits
+//! allow_unsigned = false                   # run unsigned bundles (development only)
+//!
+//! [slots]                                  # A/B model slots (`skelact install`); the daemon runs the active slot
+//! dir = "/var/lib/skelact/slots"
+//! trial_windows = 100                      # windows a trial bundle must run without error to be confirmed
+//!
 //! [[gpio]]                                 # one output line per action, high while the action lasts
 //! action = 23
 //! chip = "/dev/gpiochip0"
@@ -35,6 +43,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::model::BackendChoice;
+use crate::trust::{TrustError, TrustPolicy, TrustedKey};
 use skelact_links::serial::DEFAULT_BAUD;
 
 /// Most windows waiting for inference. Each holds three tensors of the model input (115 KiB for T = 64, 58 KiB for
@@ -42,8 +51,9 @@ use skelact_links::serial::DEFAULT_BAUD;
 pub const MAX_QUEUE_WINDOWS: usize = 1024;
 
 /// The allowed range of every numeric setting, by key: (key, least, most).
-pub const RANGES: [(&str, u64, u64); 4] = [
+pub const RANGES: [(&str, u64, u64); 5] = [
     ("threads", 1, 64),
+    ("trial_windows", 1, 1_000_000),
     ("queue_windows", 1, MAX_QUEUE_WINDOWS as u64),
     ("status_interval_ms", 10, 60_000),
     ("baud", 1200, 12_000_000),
@@ -104,6 +114,24 @@ pub struct GpioLine {
     pub active_low: bool,
 }
 
+/// Which bundle signatures the device accepts (see [`crate::trust`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrustSection {
+    /// Public key files (relative to the configuration file) or keys as 64 hex digits.
+    #[serde(default)]
+    pub keys: Vec<String>,
+    pub allow_unsigned: Option<bool>,
+}
+
+/// A/B model slots (see [`crate::slots`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlotsSection {
+    pub dir: Option<PathBuf>,
+    pub trial_windows: Option<u64>,
+}
+
 /// A configuration file as written.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -117,6 +145,10 @@ pub struct ConfigFile {
     pub profiles: BTreeMap<String, Profile>,
     #[serde(default)]
     pub gpio: Vec<GpioLine>,
+    #[serde(default)]
+    pub trust: TrustSection,
+    #[serde(default)]
+    pub slots: SlotsSection,
 }
 
 /// The profiles every build knows. Thread counts are starting points for each board's CPU cores (Orin Nano 6,
@@ -160,7 +192,16 @@ pub struct Overrides {
     pub queue_windows: Option<usize>,
     pub udp: Option<String>,
     pub stdout: Option<StdoutFormat>,
+    /// More trusted keys (files or hex), after the configuration's.
+    pub trusted_keys: Vec<String>,
+    pub allow_unsigned: bool,
+    pub slots: Option<PathBuf>,
+    pub trial_windows: Option<u64>,
 }
+
+/// Default windows a trial bundle runs without error before it is confirmed: about 10 s of one body at 30 Hz with
+/// the default stride.
+pub const DEFAULT_TRIAL_WINDOWS: u64 = 100;
 
 /// Everything `skelact run` needs, resolved.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -178,6 +219,11 @@ pub struct RunSettings {
     pub udp: Option<String>,
     pub stdout: StdoutFormat,
     pub gpio: Vec<GpioLine>,
+    pub trust: TrustPolicy,
+    /// The slot directory, when the device runs A/B slots; `bundle` is then the factory bundle, run only while no
+    /// slot is bootable.
+    pub slots: Option<PathBuf>,
+    pub trial_windows: u64,
 }
 
 /// Why a configuration could not be read or resolved. Each names the file or the setting.
@@ -189,6 +235,8 @@ pub enum ConfigError {
     Parse { path: PathBuf, source: toml::de::Error },
     #[error("{0}")]
     Invalid(String),
+    #[error(transparent)]
+    Trust(#[from] TrustError),
 }
 
 impl ConfigFile {
@@ -210,7 +258,24 @@ impl ConfigFile {
         if let Some(overlay) = config.overlay.as_mut() {
             anchor(overlay);
         }
+        if let Some(dir) = config.slots.dir.as_mut() {
+            anchor(dir);
+        }
+        for key in &mut config.trust.keys {
+            if TrustedKey::parse(key, Path::new("")).is_err() {
+                *key = base.join(&*key).to_string_lossy().into_owned();
+            }
+        }
         Ok(config)
+    }
+
+    /// The trusted keys of the file and the command line, and whether unsigned bundles may run.
+    pub fn trust_policy(&self, overrides: &Overrides) -> Result<TrustPolicy, ConfigError> {
+        let mut keys = Vec::new();
+        for entry in self.trust.keys.iter().chain(&overrides.trusted_keys) {
+            keys.push(TrustedKey::parse(entry, Path::new(""))?);
+        }
+        Ok(TrustPolicy { keys, allow_unsigned: overrides.allow_unsigned || self.trust.allow_unsigned.unwrap_or(false) })
     }
 
     /// Merges the file, a profile and the command line into the settings of a run.
@@ -240,11 +305,22 @@ impl ConfigFile {
             })?,
             None => Profile::default(),
         };
-        let bundle = overrides
-            .bundle
-            .clone()
-            .or(self.bundle.clone())
-            .ok_or_else(|| invalid("no bundle: give --bundle FILE or `bundle = ...` in the config".into()))?;
+        let slots = overrides.slots.clone().or(self.slots.dir.clone());
+        // With slots, the bundle is only the factory fallback, so it may be absent.
+        let bundle = match (overrides.bundle.clone().or(self.bundle.clone()), &slots) {
+            (Some(bundle), _) => bundle,
+            (None, Some(_)) => PathBuf::new(),
+            (None, None) => {
+                return Err(invalid(
+                    "no bundle: give --bundle FILE, --slots DIR or `bundle = ...` in the config".into(),
+                ))
+            }
+        };
+        let trust = self.trust_policy(overrides)?;
+        let trial_windows = in_range(
+            "trial_windows",
+            overrides.trial_windows.or(self.slots.trial_windows).unwrap_or(DEFAULT_TRIAL_WINDOWS),
+        )?;
         let port = overrides.port.clone().or(profile.port.clone()).ok_or_else(|| {
             invalid("no serial port: give --port DEV, a profile with a port, or `port = ...` in a profile".into())
         })?;
@@ -274,6 +350,9 @@ impl ConfigFile {
             udp: overrides.udp.clone().or(self.daemon.udp.clone()),
             stdout: overrides.stdout.or(self.daemon.stdout).unwrap_or(StdoutFormat::Json),
             gpio: self.gpio.clone(),
+            trust,
+            slots,
+            trial_windows,
         })
     }
 }

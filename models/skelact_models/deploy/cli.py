@@ -99,6 +99,14 @@ def _validate(args):
     return 1 if failed else 0
 
 
+def _selftest(args):
+    from .selftest import write_self_test
+
+    record = write_self_test(args.model, count=args.count, min_cosine=args.min_cosine, seed=args.seed)
+    print(f"wrote {Path(args.model) / 'selftest.json'}: {record['windows']} windows from {record['source']}")
+    return 0
+
+
 def add_parsers(sub):
     export = sub.add_parser("export", help="checkpoint -> FP32 ONNX per stream, checker, parity on real windows")
     export.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT))
@@ -153,3 +161,10 @@ def add_parsers(sub):
     validate.add_argument("--max-preprocess-error", type=float, default=1e-5,
                           help="max abs difference of the Rust and Python model inputs (default 1e-5)")
     validate.set_defaults(func=_validate)
+
+    selftest = sub.add_parser("selftest", help="self-test windows and onnxruntime FP32 outputs for the bundle")
+    selftest.add_argument("--model", default=str(DEFAULT_MODEL_DIR))
+    selftest.add_argument("--count", type=int, default=8, help="windows (default 8, at most 16)")
+    selftest.add_argument("--min-cosine", type=float, default=0.95)
+    selftest.add_argument("--seed", type=int, default=0)
+    selftest.set_defaults(func=_selftest)

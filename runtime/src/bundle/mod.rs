@@ -46,7 +46,8 @@ pub use reader::AlignedBytes;
 pub use reader::{check_tensorrt, Bundle, ExemplarStorage};
 pub use signature::{
     compare_outputs, content_digest, key_fingerprint, signing_message, SelfTest, SignatureSection, ED25519,
-    MAX_SELF_TEST_WINDOWS, MAX_SIGNER_LEN, PUBLIC_KEY_LEN, SIGNATURE_LEN,
+    MAX_SELF_TEST_WINDOWS, MAX_SIGNER_LEN, PRIVATE_KEY_FILE_HEADER, PUBLIC_KEY_FILE_HEADER, PUBLIC_KEY_LEN,
+    SIGNATURE_LEN,
 };
 #[cfg(feature = "std")]
 pub use writer::{assemble, sign, with_self_test, with_version, BundleWriter};

@@ -103,7 +103,7 @@ impl<'a> Bundle<'a> {
     }
 
     /// The signature section, if the bundle is signed. Whether it is genuine is for the caller to verify, over
-    /// [`super::signing_message`] of [`Self::content_digest`].
+    /// its [`SignatureSection::message`] of [`Self::content_digest`].
     pub fn signature(&self) -> Option<SignatureSection<'a>> {
         let section = self.sections().find(|s| s.kind() == Some(SectionKind::Signature))?;
         SignatureSection::parse(section.index, section.payload).ok()

@@ -20,15 +20,27 @@ pub const MAX_SIGNER_LEN: usize = 64;
 /// Bytes before the signer name: algorithm, name length, public key, signature.
 pub const SIGNATURE_FIXED_LEN: usize = 8 + PUBLIC_KEY_LEN + SIGNATURE_LEN;
 
-/// What the signer signs: this domain tag, then the content digest. The tag keeps a bundle signature from ever
-/// being valid for anything else the same key signs.
+/// First line of a public key file (`cargo xtask keygen`); the key follows in hex on the next line.
+pub const PUBLIC_KEY_FILE_HEADER: &str = "skelact ed25519 public key";
+/// First line of a private key file; the 32-byte Ed25519 seed follows in hex.
+pub const PRIVATE_KEY_FILE_HEADER: &str = "skelact ed25519 private key";
+
+/// What the signer signs: this domain tag, then a digest of the content, the signing key and the signer name. The
+/// tag keeps a bundle signature from ever being valid for anything else the same key signs; the key and the name
+/// are covered so that neither can be swapped under a valid signature.
 pub const SIGNING_DOMAIN: [u8; 32] = *b"skelact bundle signature v1\0\0\0\0\0";
 
-/// The 64 bytes an Ed25519 signature of a bundle covers.
-pub fn signing_message(content_digest: &[u8; 32]) -> [u8; 64] {
+/// The 64 bytes an Ed25519 signature of a bundle covers: [`SIGNING_DOMAIN`], then SHA-256 of the content digest,
+/// the public key, the signer name's length (u32 LE) and the name.
+pub fn signing_message(content_digest: &[u8; 32], public_key: &[u8; PUBLIC_KEY_LEN], signer: &str) -> [u8; 64] {
+    let mut hash = Sha256::new();
+    hash.update(content_digest);
+    hash.update(public_key);
+    hash.update((signer.len() as u32).to_le_bytes());
+    hash.update(signer.as_bytes());
     let mut message = [0u8; 64];
     message[..32].copy_from_slice(&SIGNING_DOMAIN);
-    message[32..].copy_from_slice(content_digest);
+    message[32..].copy_from_slice(&hash.finalize());
     message
 }
 
@@ -58,6 +70,11 @@ pub struct SignatureSection<'a> {
 }
 
 impl<'a> SignatureSection<'a> {
+    /// The message this section's signature must verify over, for a bundle of `content_digest`.
+    pub fn message(&self, content_digest: &[u8; 32]) -> [u8; 64] {
+        signing_message(content_digest, &self.public_key, self.signer)
+    }
+
     /// Reads the payload of section `index`.
     pub fn parse(index: u16, payload: &'a [u8]) -> Result<Self, BundleError> {
         let invalid = |reason| BundleError::InvalidSection { index, reason };

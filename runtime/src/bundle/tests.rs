@@ -1247,7 +1247,8 @@ fn a_signature_is_the_last_section_and_covers_everything_else() {
     // reproduces because the signature section is left out of it.
     let digest = Bundle::parse(&versioned).unwrap().content_digest();
     assert_eq!(bundle.content_digest(), digest);
-    assert_eq!(signature.signature, signing_message(&digest));
+    assert_eq!(signature.signature, signing_message(&digest, &[7; 32], "fleet-2026"));
+    assert_eq!(signature.signature, signature.message(&digest));
     assert_eq!(&signature.signature[..27], b"skelact bundle signature v1");
     // Every other section is covered: change any payload byte (and reseal) and the digest moves.
     for index in 0..bundle.section_count() - 1 {

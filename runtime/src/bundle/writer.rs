@@ -125,14 +125,18 @@ pub fn with_version(bytes: &[u8], version: u64) -> Result<Vec<u8>, BundleError> 
 /// signature.
 pub fn with_self_test(bytes: &[u8], payload: &[u8]) -> Result<Vec<u8>, BundleError> {
     rebuild(bytes, |_, sections| {
-        sections.retain(|(kind, _)| *kind != SectionKind::SelfTest.code());
-        sections.push((SectionKind::SelfTest.code(), payload.to_vec()));
+        // In place when there is one, so that no section the manifest refers to moves.
+        match sections.iter_mut().find(|(kind, _)| *kind == SectionKind::SelfTest.code()) {
+            Some(section) => section.1 = payload.to_vec(),
+            None => sections.push((SectionKind::SelfTest.code(), payload.to_vec())),
+        }
         Ok(())
     })
 }
 
 /// The bundle signed: any previous signature replaced by one that `sign_message` makes (Ed25519, by the key whose
-/// public half is `public_key`) over [`signing_message`] of the content digest, as the last section.
+/// public half is `public_key`) over [`signing_message`] of the content digest, key and signer, as the last
+/// section.
 ///
 /// Errors: [`BundleError::InvalidSection`] when `signer` is longer than [`super::MAX_SIGNER_LEN`] bytes.
 pub fn sign(
@@ -151,7 +155,7 @@ pub fn sign(
             kind_code: *kind,
             payload,
         }));
-        let signature = sign_message(&signing_message(&digest));
+        let signature = sign_message(&signing_message(&digest, &public_key, signer));
         let section = SignatureSection { algorithm: ED25519, public_key, signature, signer };
         sections.push((SectionKind::Signature.code(), section.to_bytes()));
         Ok(())

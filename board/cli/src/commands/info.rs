@@ -6,6 +6,7 @@ use clap::Args;
 use serde_json::{json, Value};
 use skelact_device::model::{head_name, BundleFile, LoadedModel, OverlayChoice};
 use skelact_device::overlay::hex;
+use skelact_device::trust::{self, fingerprint};
 use skelact_runtime::bundle::{Bundle, HeadSpec, Manifest, Precision, SectionKind};
 
 #[derive(Debug, Args)]
@@ -50,6 +51,12 @@ pub fn info_json(model: &LoadedModel, bundle: &Bundle<'_>) -> anyhow::Result<Val
         "format_version": format!("{major}.{minor}"),
         "bytes": std::fs::metadata(&model.path).map(|m| m.len()).ok(),
         "sha256": model.sha256_hex(),
+        "version": bundle.version(),
+        "signature": bundle.signature().map(|s| json!({
+            "signer": s.signer, "key_fingerprint": fingerprint(&s.public_key), "public_key": hex(&s.public_key),
+            "verifies": trust::verifies(&s.public_key, &s.signature, &s.message(&bundle.content_digest())),
+        })),
+        "self_test": bundle.self_test().map(|t| json!({"windows": t.windows, "min_cosine": t.min_cosine})),
         "sections": bundle.sections().enumerate().map(|(i, s)| json!({
             "index": i, "kind": section_name(s.kind_code), "bytes": s.payload.len(),
         })).collect::<Vec<_>>(),
@@ -73,6 +80,19 @@ fn print_text(model: &LoadedModel, bundle: &Bundle<'_>) {
     let bytes = std::fs::metadata(&model.path).map(|m| m.len()).unwrap_or(0);
     println!("bundle      {} (format {major}.{minor}, {bytes} bytes)", model.path.display());
     println!("sha256      {}", model.sha256_hex());
+    println!("version     {}", bundle.version());
+    match bundle.signature() {
+        Some(s) => {
+            let genuine = trust::verifies(&s.public_key, &s.signature, &s.message(&bundle.content_digest()));
+            let verdict = if genuine { "signature verifies" } else { "SIGNATURE DOES NOT VERIFY" };
+            println!("signed by   {} (key {}): {verdict}", s.signer, fingerprint(&s.public_key));
+        }
+        None => println!("signed by   nobody (unsigned)"),
+    }
+    match bundle.self_test() {
+        Some(t) => println!("self-test   {} windows, min cosine {}", t.windows, t.min_cosine),
+        None => println!("self-test   none"),
+    }
     println!("model       {} ({:?}), layout {:?}, {} bodies per window", m.model_name, m.encoder, m.layout, m.bodies);
     println!("input       {} {:?}", m.input.name, m.input.shape.as_slice());
     println!("output      {} {:?}", m.output.name, m.output.shape.as_slice());

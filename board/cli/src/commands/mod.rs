@@ -6,6 +6,7 @@ pub mod demo;
 pub mod enroll;
 pub mod eval;
 pub mod info;
+pub mod install;
 pub mod record;
 pub mod replay;
 pub mod run;

@@ -1,7 +1,7 @@
 //! `skelact run`: the daemon on a serial port.
 
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -9,11 +9,14 @@ use clap::Args;
 use skelact_device::config::{ConfigFile, Overrides, RunSettings, StdoutFormat};
 use skelact_device::daemon::outputs::{LineFormat, Outputs};
 use skelact_device::daemon::{self, DaemonControl, DaemonOptions, DaemonSummary};
+use skelact_device::health;
 use skelact_device::model::{BackendChoice, BundleFile, EngineOptions, LoadedModel, OverlayChoice};
+use skelact_device::slots::{self, SlotError, SlotName, Slots};
 use skelact_links::gpio::ActionPins;
 use skelact_links::reconnect::{Backoff, ReconnectingReader};
 use skelact_links::serial::{SerialConfig, SerialOpener};
 use skelact_links::LinkOpener;
+use skelact_runtime::bundle::Bundle;
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
@@ -53,6 +56,18 @@ pub struct RunArgs {
     /// Event lines on stdout.
     #[arg(long, value_enum)]
     pub stdout: Option<StdoutFormat>,
+    /// Trust bundles signed by this key (a public key file from `cargo xtask keygen`, or 64 hex digits); repeatable.
+    #[arg(long = "trusted-key", value_name = "KEY")]
+    pub trusted_keys: Vec<String>,
+    /// Run unsigned bundles (development only; a bundle whose signature fails is refused even so).
+    #[arg(long)]
+    pub allow_unsigned: bool,
+    /// Run the A/B model slots in DIR (`skelact install` writes them); --bundle is then the factory fallback.
+    #[arg(long, value_name = "DIR")]
+    pub slots: Option<PathBuf>,
+    /// Windows a trial bundle must run without error before it is confirmed.
+    #[arg(long)]
+    pub trial_windows: Option<u64>,
 }
 
 impl RunArgs {
@@ -68,6 +83,10 @@ impl RunArgs {
             queue_windows: self.queue_windows,
             udp: self.udp.clone(),
             stdout: self.stdout,
+            trusted_keys: self.trusted_keys.clone(),
+            allow_unsigned: self.allow_unsigned,
+            slots: self.slots.clone(),
+            trial_windows: self.trial_windows,
         }
     }
 }
@@ -87,18 +106,113 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
             (Some(path), false) => OverlayChoice::File(path.clone()),
             (None, false) => OverlayChoice::BesideBundle,
         };
-        let file = BundleFile::read(&settings.bundle)?;
-        let model = LoadedModel::open(&file, &overlay)?;
+        let chosen = choose_bundle(&settings)?;
+        let model = LoadedModel::open(&chosen.file, &overlay)?;
         let outputs = outputs_for(&settings, &model)?;
         let opener = SerialOpener(SerialConfig::new(&settings.port, settings.baud));
-        let (summary, stop) = serve(&model, &settings, opener, &outputs)?;
+        let _pid = chosen.slots.as_ref().map(|slots| PidFile::write(slots.dir()));
+        let (summary, stop) = serve(&model, &settings, opener, &outputs, chosen.trial())?;
         if summary.frames == 0 {
             tracing::warn!(port = %settings.port.display(), "no frame arrived");
         }
-        if stop != Stop::Reload {
-            return Ok(());
+        match stop {
+            Stop::Exit => return Ok(()),
+            Stop::Reload => tracing::info!("SIGHUP: reloading the configuration and the bundle"),
+            Stop::TrialFailed => {
+                tracing::warn!("the trial bundle failed its health check; going back to the last good one")
+            }
         }
-        tracing::info!("SIGHUP: reloading the configuration and the bundle");
+    }
+}
+
+/// The bundle a start runs, verified, and the slot it came from.
+struct Chosen {
+    file: BundleFile,
+    slots: Option<Slots>,
+    /// The slot on trial, if the bundle is one.
+    trial_slot: Option<SlotName>,
+    trial_windows: u64,
+}
+
+impl Chosen {
+    fn trial(&self) -> Option<Trial> {
+        let (slots, slot) = (self.slots.as_ref()?, self.trial_slot?);
+        Some(Trial { dir: slots.dir().to_path_buf(), slot, windows: self.trial_windows })
+    }
+}
+
+/// With slots: the slot to boot (a trial once, else the active one), failing and skipping any whose file does not
+/// match its record or whose signature the device does not trust, then the factory bundle. Without: the bundle.
+fn choose_bundle(settings: &RunSettings) -> anyhow::Result<Chosen> {
+    let Some(dir) = &settings.slots else {
+        let file = verified_bundle(&settings.bundle, None, settings)?;
+        return Ok(Chosen { file, slots: None, trial_slot: None, trial_windows: 0 });
+    };
+    let mut slots = Slots::open(dir)?;
+    loop {
+        match slots.boot() {
+            Ok(boot) => match verified_bundle(&boot.path, Some(&boot.record.sha256), settings) {
+                Ok(file) => {
+                    tracing::info!(slot = %boot.slot, trial = boot.trial, version = boot.record.version, "booting slot");
+                    let trial_slot = boot.trial.then_some(boot.slot);
+                    return Ok(Chosen { file, slots: Some(slots), trial_slot, trial_windows: settings.trial_windows });
+                }
+                Err(error) => {
+                    let reason = format!("{error:#}");
+                    tracing::warn!(slot = %boot.slot, %reason, "slot refused; falling back");
+                    slots.fail(boot.slot, &reason)?;
+                }
+            },
+            Err(SlotError::NothingToBoot { .. }) if !settings.bundle.as_os_str().is_empty() => {
+                tracing::warn!(bundle = %settings.bundle.display(), "no bootable slot; running the factory bundle");
+                let file = verified_bundle(&settings.bundle, None, settings)?;
+                return Ok(Chosen { file, slots: Some(slots), trial_slot: None, trial_windows: 0 });
+            }
+            Err(error) => return Err(error.into()),
+        }
+    }
+}
+
+/// Reads a bundle and checks it: its SHA-256 against `expected` (a slot's record), its signature against the
+/// trust policy.
+fn verified_bundle(path: &Path, expected: Option<&str>, settings: &RunSettings) -> anyhow::Result<BundleFile> {
+    let file = BundleFile::read(path)?;
+    if let Some(expected) = expected {
+        let actual = slots::sha256_hex(file.as_bytes());
+        anyhow::ensure!(actual == expected, "{}: SHA-256 {actual} is not the installed {expected}", path.display());
+    }
+    {
+        let bundle = Bundle::parse(file.as_bytes()).with_context(|| format!("{} refused", path.display()))?;
+        let signer = settings.trust.check(&bundle).with_context(|| format!("{} refused", path.display()))?;
+        tracing::info!(bundle = %path.display(), version = bundle.version(), %signer, "bundle trusted");
+    }
+    Ok(file)
+}
+
+/// A bundle on trial: confirmed in `dir` after `windows` windows without error, failed at the first error.
+#[derive(Clone, Debug)]
+pub struct Trial {
+    pub dir: PathBuf,
+    pub slot: SlotName,
+    pub windows: u64,
+}
+
+/// `daemon.pid` in the slot directory while the daemon serves it, so that `skelact install` can ask it to reload.
+struct PidFile(PathBuf);
+
+impl PidFile {
+    fn write(dir: &Path) -> Option<PidFile> {
+        let result = slots::write_atomically(dir, slots::PID_FILE, std::process::id().to_string().as_bytes());
+        if let Err(error) = &result {
+            tracing::warn!(%error, "cannot write the pid file; `skelact install` will not reload this daemon");
+        }
+        result.ok().map(|()| PidFile(dir.join(slots::PID_FILE)))
+    }
+}
+
+impl Drop for PidFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
     }
 }
 
@@ -109,6 +223,8 @@ pub enum Stop {
     Exit,
     /// SIGHUP: read the configuration and the bundle again and start over.
     Reload,
+    /// The bundle on trial failed its health check (marked failed): start over with the last good one.
+    TrialFailed,
 }
 
 /// The outputs a run's settings ask for: stdout lines, UDP, GPIO lines.
@@ -161,12 +277,22 @@ pub fn serve<O: LinkOpener>(
     settings: &RunSettings,
     opener: O,
     outputs: &Outputs,
+    trial: Option<Trial>,
 ) -> anyhow::Result<(DaemonSummary, Stop)> {
-    let engines = model.engines(&EngineOptions {
+    let mut engines = model.engines(&EngineOptions {
         backend: settings.backend,
         threads: settings.threads,
         ..EngineOptions::default()
     })?;
+    if let Some(trial) = &trial {
+        // The first part of a trial's health check: the bundle's own windows through this device's engine.
+        if let Err(error) = health::self_test(&model.bundle, &mut engines.joint) {
+            tracing::warn!(slot = %trial.slot, %error, "trial bundle failed its self-test");
+            Slots::open(&trial.dir)?.fail(trial.slot, &error.to_string())?;
+            return Ok((DaemonSummary::default(), Stop::TrialFailed));
+        }
+        tracing::info!(slot = %trial.slot, windows = trial.windows, "self-test passed; on trial until that many windows run without error");
+    }
     let mut store = model.head_store(0);
     let classifier = model.classifier(&mut store, engines)?;
     let options = DaemonOptions {
@@ -191,6 +317,7 @@ pub fn serve<O: LinkOpener>(
         signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]).context("cannot install signal handlers")?;
     let handle = signals.handle();
     let reload = std::sync::atomic::AtomicBool::new(false);
+    let trial_failed = std::sync::atomic::AtomicBool::new(false);
     std::thread::scope(|scope| {
         scope.spawn(|| {
             if let Some(signal) = signals.forever().next() {
@@ -199,11 +326,52 @@ pub fn serve<O: LinkOpener>(
                 control.stop();
             }
         });
+        if let Some(trial) = &trial {
+            scope.spawn(|| {
+                if let Err(error) = watch_trial(trial, &control, &trial_failed) {
+                    tracing::error!(%error, "cannot record the trial's outcome");
+                }
+            });
+        }
         let result = model.frontend_config().map_err(anyhow::Error::from).and_then(|frontend| {
             Ok(daemon::run(&mut reader, frontend, model.raw_frames, classifier, outputs, &options, &control)?)
         });
         handle.close();
-        let stop = if reload.load(std::sync::atomic::Ordering::SeqCst) { Stop::Reload } else { Stop::Exit };
+        control.stop();
+        let stop = if trial_failed.load(std::sync::atomic::Ordering::SeqCst) {
+            Stop::TrialFailed
+        } else if reload.load(std::sync::atomic::Ordering::SeqCst) {
+            Stop::Reload
+        } else {
+            Stop::Exit
+        };
         result.map(|summary| (summary, stop))
     })
+}
+
+/// The rest of a trial's health check, while the daemon runs: confirmed after `trial.windows` windows without
+/// error, failed (and the daemon stopped, to start over on the last good bundle) at the first window that fails.
+/// A trial the daemon stops before either is neither: the next start finds it booted and rolls it back.
+fn watch_trial(
+    trial: &Trial,
+    control: &DaemonControl,
+    failed: &std::sync::atomic::AtomicBool,
+) -> Result<(), SlotError> {
+    while !control.is_stopping() {
+        let (run, errors) = control.windows();
+        if errors > 0 {
+            tracing::warn!(slot = %trial.slot, windows_run = run, "a window failed during the trial; rolling back");
+            Slots::open(&trial.dir)?.fail(trial.slot, "a window failed to classify during the trial")?;
+            failed.store(true, std::sync::atomic::Ordering::SeqCst);
+            control.stop();
+            return Ok(());
+        }
+        if run >= trial.windows {
+            Slots::open(&trial.dir)?.confirm(trial.slot)?;
+            tracing::info!(slot = %trial.slot, windows_run = run, "trial bundle confirmed");
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(())
 }

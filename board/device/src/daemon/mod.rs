@@ -73,6 +73,8 @@ pub struct DaemonControl {
     stop: AtomicBool,
     frames: AtomicU64,
     events: AtomicU64,
+    windows_run: AtomicU64,
+    windows_failed: AtomicU64,
 }
 
 impl DaemonControl {
@@ -98,6 +100,12 @@ impl DaemonControl {
     /// Events published so far.
     pub fn events(&self) -> u64 {
         self.events.load(Ordering::SeqCst)
+    }
+
+    /// Windows classified so far, and windows the classifier failed on (a trial bundle's health check watches
+    /// both).
+    pub fn windows(&self) -> (u64, u64) {
+        (self.windows_run.load(Ordering::SeqCst), self.windows_failed.load(Ordering::SeqCst))
     }
 }
 
@@ -348,12 +356,14 @@ fn infer<E: Engine>(
                 match classifier.classify(&job.info, tensors, |event| events.push(event)) {
                     Ok(()) => {
                         shared.windows_run.fetch_add(1, Ordering::SeqCst);
+                        control.windows_run.fetch_add(1, Ordering::SeqCst);
                         if let Ok(mut histogram) = shared.window_latency.lock() {
                             histogram.record(job.frame_at.elapsed());
                         }
                     }
                     Err(error) => {
                         shared.windows_failed.fetch_add(1, Ordering::SeqCst);
+                        control.windows_failed.fetch_add(1, Ordering::SeqCst);
                         // The same cause tends to repeat on every window: warn once, then keep it at debug.
                         if !warned {
                             tracing::warn!(%error, body_id = job.info.body_id, "window not classified (further failures at debug level)");
