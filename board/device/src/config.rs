@@ -413,8 +413,21 @@ line = 105
 
     #[test]
     fn the_shipped_example_config_is_valid() {
-        let config: ConfigFile = toml::from_str(include_str!("../../dist/skelact.toml")).unwrap();
+        let mut config: ConfigFile = toml::from_str(include_str!("../../dist/skelact.toml")).unwrap();
+        assert_eq!(config.trust.keys, ["/etc/skelact/keys/fleet.pub"]);
+        assert_eq!(config.slots.dir.as_deref(), Some(Path::new("/var/lib/skelact/slots")));
+        // The key file exists only on a device; a key given inline stands in for it here.
+        config.trust.keys = vec!["ab".repeat(32)];
         let settings = config.resolve(&Overrides::default()).unwrap();
+        assert_eq!((settings.trust.keys.len(), settings.trust.allow_unsigned, settings.trial_windows), (1, false, 100));
+        let error = ConfigFile {
+            trust: TrustSection { keys: vec!["/nowhere.pub".into()], ..TrustSection::default() },
+            ..config.clone()
+        }
+        .resolve(&Overrides::default())
+        .unwrap_err()
+        .to_string();
+        assert!(error.contains("/nowhere.pub"), "{error}");
         assert_eq!(settings.profile.as_deref(), Some("orin-nano"));
         assert_eq!((settings.port.to_str(), settings.threads), (Some("/dev/ttyACM0"), 2));
         let nx = config.resolve(&Overrides { profile: Some("orin-nx".into()), ..Overrides::default() }).unwrap();
