@@ -1,7 +1,7 @@
 //! `cargo xtask ci` (also `cargo xtask test`, the README's test command that `.ci/run` calls): every guardrail the
 //! project declares, run in order, each step echoing its commands and a failure naming its step.
 //!
-//! Steps: `fmt`, `clippy`, `doc`, `test`, `no-std`, `pytest` (creates `.venv` first), `ruff`, `fuzz`. Any of them
+//! Steps: `fmt`, `clippy`, `doc`, `test` (creates `.venv` first, for the onnxruntime library), `no-std`, `pytest`, `ruff`, `fuzz`. Any of them
 //! can be left out with `--skip STEP[,STEP…]` while iterating, and `--keep-going` runs the rest after a failure;
 //! CI runs them all and stops at the first failure.
 
@@ -123,8 +123,20 @@ fn doc() -> Result<()> {
     run(cargo().args(["doc", "--workspace", "--no-deps"]).env("RUSTDOCFLAGS", "-D warnings"))
 }
 
+/// The workspace's tests, with `.venv` made first so that the onnxruntime backend's tests find the library of the
+/// pinned `onnxruntime` wheel (`SKELACT_ONNXRUNTIME`), as the demo does.
 fn test() -> Result<()> {
-    run(cargo().args(["test", "--workspace", "--all-targets"]))
+    python::setup()?;
+    let mut command = cargo();
+    command.args(["test", "--workspace", "--all-targets"]);
+    match python::onnxruntime_library() {
+        Some(library) => {
+            eprintln!("xtask: onnxruntime library for the tests: {}", library.display());
+            command.env("SKELACT_ONNXRUNTIME", library);
+        }
+        None => eprintln!("xtask: .venv has no onnxruntime library: the onnxruntime backend's tests will skip"),
+    }
+    run(&mut command)
 }
 
 /// The no_std build is part of the contract: build it explicitly so that an accidental `std` use fails CI.

@@ -109,3 +109,19 @@ pub fn models_cli(args: &[String]) -> Result<()> {
     setup()?;
     run(Command::new(venv_python()).args(["-m", "skelact_models"]).args(args))
 }
+
+/// The onnxruntime library of the pinned `onnxruntime` wheel in `.venv` (`onnxruntime/capi/libonnxruntime.so.*`),
+/// for the onnxruntime backend's tests, the demo and `bench`.
+pub fn onnxruntime_library() -> Option<std::path::PathBuf> {
+    let lib = project_root().join(".venv").join("lib");
+    let mut found: Vec<std::path::PathBuf> = fs::read_dir(lib)
+        .ok()?
+        .flatten()
+        .map(|python| python.path().join("site-packages").join("onnxruntime").join("capi"))
+        .filter_map(|capi| fs::read_dir(capi).ok())
+        .flat_map(|entries| entries.flatten().map(|e| e.path()))
+        .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("libonnxruntime.so")))
+        .collect();
+    found.sort();
+    found.pop()
+}

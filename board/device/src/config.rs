@@ -15,7 +15,8 @@
 //! port = "/dev/ttyACM0"
 //! baud = 921600
 //! threads = 2
-//! backend = "auto"                         # "auto", "tract" or "tensorrt"
+//! backend = "auto"                         # "auto", "tract", "onnxruntime" or "tensorrt"
+//! onnxruntime = "/usr/lib/libonnxruntime.so"  # the onnxruntime library, where the search does not find it
 //!
 //! [trust]                                  # which bundle signatures this device accepts
 //! keys = ["keys/fleet.pub"]                # public key files (`cargo xtask keygen`) or 64 hex digits
@@ -79,6 +80,8 @@ pub struct Profile {
     /// tract threads per window.
     pub threads: Option<usize>,
     pub backend: Option<BackendChoice>,
+    /// The onnxruntime library (`libonnxruntime.so`), where it is not in a place the device searches.
+    pub onnxruntime: Option<PathBuf>,
 }
 
 /// Where event lines go on stdout.
@@ -161,6 +164,7 @@ pub fn builtin_profiles() -> BTreeMap<String, Profile> {
         baud: Some(DEFAULT_BAUD),
         threads: Some(threads),
         backend: Some(BackendChoice::Auto),
+        onnxruntime: None,
     };
     BTreeMap::from([
         ("orin-nano".to_string(), jetson("Jetson Orin Nano (6 Cortex-A78AE cores)", 2)),
@@ -174,6 +178,7 @@ pub fn builtin_profiles() -> BTreeMap<String, Profile> {
                 baud: Some(DEFAULT_BAUD),
                 threads: Some(1),
                 backend: Some(BackendChoice::Tract),
+                onnxruntime: None,
             },
         ),
     ])
@@ -189,6 +194,7 @@ pub struct Overrides {
     pub baud: Option<u32>,
     pub threads: Option<usize>,
     pub backend: Option<BackendChoice>,
+    pub onnxruntime: Option<PathBuf>,
     pub queue_windows: Option<usize>,
     pub udp: Option<String>,
     pub stdout: Option<StdoutFormat>,
@@ -213,6 +219,8 @@ pub struct RunSettings {
     pub baud: u32,
     pub threads: usize,
     pub backend: BackendChoice,
+    /// The onnxruntime library, when given; otherwise searched.
+    pub onnxruntime: Option<PathBuf>,
     pub queue_windows: usize,
     pub status_interval_ms: u64,
     pub events_to_link: bool,
@@ -261,6 +269,11 @@ impl ConfigFile {
         if let Some(dir) = config.slots.dir.as_mut() {
             anchor(dir);
         }
+        for profile in config.profiles.values_mut() {
+            if let Some(library) = profile.onnxruntime.as_mut() {
+                anchor(library);
+            }
+        }
         for key in &mut config.trust.keys {
             if TrustedKey::parse(key, Path::new("")).is_err() {
                 *key = base.join(&*key).to_string_lossy().into_owned();
@@ -290,6 +303,7 @@ impl ConfigFile {
                     baud: profile.baud.or(builtin.baud),
                     threads: profile.threads.or(builtin.threads),
                     backend: profile.backend.or(builtin.backend),
+                    onnxruntime: profile.onnxruntime.clone().or(builtin.onnxruntime.clone()),
                 },
                 None => profile.clone(),
             };
@@ -344,6 +358,7 @@ impl ConfigFile {
             baud,
             threads,
             backend: overrides.backend.or(profile.backend).unwrap_or_default(),
+            onnxruntime: overrides.onnxruntime.clone().or(profile.onnxruntime.clone()),
             queue_windows,
             status_interval_ms,
             events_to_link: self.daemon.events_to_link.unwrap_or(true),

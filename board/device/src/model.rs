@@ -11,6 +11,7 @@
 
 use std::path::{Path, PathBuf};
 
+use skelact_onnxruntime::{OrtEngine, OrtLoadError, OrtOptions};
 use skelact_runtime::bundle::{
     AlignedBytes, Bundle, BundleError, ExemplarStorage, HeadSpec, Precision, StreamKind, HEADER_LEN, MAGIC,
 };
@@ -88,6 +89,10 @@ pub enum ModelError {
     Tract { stream: StreamKind, source: TractLoadError },
     #[error("--backend tensorrt is unavailable: {0}")]
     TensorRtUnavailable(TensorRtError),
+    #[error("onnxruntime cannot be used: {0}")]
+    OnnxruntimeUnavailable(OrtLoadError),
+    #[error("onnxruntime cannot load the {stream:?} stream: {source}")]
+    Onnxruntime { stream: StreamKind, source: OrtLoadError },
     #[error("the {stream:?} stream's TensorRT engine: {source}")]
     TensorRtEngine { stream: StreamKind, source: BundleError },
     #[error("the {stream:?} stream on TensorRT: {source}")]
@@ -102,11 +107,14 @@ pub enum ModelError {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum BackendChoice {
-    /// TensorRT when this build has it and the bundle holds an engine for this device; tract otherwise.
+    /// The fastest that can run here: TensorRT when this build has it and the bundle holds an engine for this
+    /// device, else onnxruntime when its library is found, else tract. The log says which and why.
     #[default]
     Auto,
-    /// tract on the CPU.
+    /// tract on the CPU (built in, always available).
     Tract,
+    /// onnxruntime on the CPU; refuses to start when its library is not found, naming where it looked.
+    Onnxruntime,
     /// TensorRT on the GPU; refuses to start when it cannot be used.
     Tensorrt,
 }
@@ -208,6 +216,7 @@ pub struct LoadedModel<'b> {
 #[derive(Debug)]
 pub enum DeviceEngine {
     Tract(TractEngine),
+    Onnxruntime(OrtEngine),
     TensorRt(TensorRtEngine),
 }
 
@@ -215,6 +224,7 @@ impl Engine for DeviceEngine {
     fn input_len(&self) -> usize {
         match self {
             DeviceEngine::Tract(e) => e.input_len(),
+            DeviceEngine::Onnxruntime(e) => e.input_len(),
             DeviceEngine::TensorRt(e) => e.input_len(),
         }
     }
@@ -222,6 +232,7 @@ impl Engine for DeviceEngine {
     fn output_len(&self) -> usize {
         match self {
             DeviceEngine::Tract(e) => e.output_len(),
+            DeviceEngine::Onnxruntime(e) => e.output_len(),
             DeviceEngine::TensorRt(e) => e.output_len(),
         }
     }
@@ -229,27 +240,38 @@ impl Engine for DeviceEngine {
     fn run(&mut self, input: &[f32], output: &mut [f32]) -> Result<(), EngineError> {
         match self {
             DeviceEngine::Tract(e) => e.run(input, output),
+            DeviceEngine::Onnxruntime(e) => e.run(input, output),
             DeviceEngine::TensorRt(e) => e.run(input, output),
         }
     }
 }
 
 impl DeviceEngine {
-    /// `tract` or `tensorrt`, for logs and reports.
+    /// `tract`, `onnxruntime` or `tensorrt`, for logs and reports.
     pub fn backend_name(&self) -> &'static str {
         match self {
             DeviceEngine::Tract(_) => "tract",
+            DeviceEngine::Onnxruntime(_) => "onnxruntime",
             DeviceEngine::TensorRt(_) => "tensorrt",
         }
     }
+}
+
+/// The CPU backend chosen for the streams TensorRT does not run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum CpuBackend {
+    Tract,
+    Onnxruntime,
 }
 
 /// How to build the engines.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EngineOptions {
     pub backend: BackendChoice,
-    /// tract threads per run.
+    /// CPU threads per run (tract, onnxruntime).
     pub threads: usize,
+    /// The onnxruntime library, when configured; otherwise it is searched (`skelact_onnxruntime::locate_library`).
+    pub onnxruntime: Option<PathBuf>,
     /// ONNX precision for tract, and the precision a TensorRT engine must have when `exact_precision` is set.
     pub precision: Precision,
     /// Refuse rather than fall back to FP32 when the bundle lacks `precision` (validation compares precisions).
@@ -258,7 +280,13 @@ pub struct EngineOptions {
 
 impl Default for EngineOptions {
     fn default() -> Self {
-        EngineOptions { backend: BackendChoice::Auto, threads: 1, precision: Precision::Fp32, exact_precision: false }
+        EngineOptions {
+            backend: BackendChoice::Auto,
+            threads: 1,
+            onnxruntime: None,
+            precision: Precision::Fp32,
+            exact_precision: false,
+        }
     }
 }
 
@@ -381,8 +409,23 @@ impl<'b> LoadedModel<'b> {
     /// One engine per stream of the model, on the chosen backend.
     pub fn engines(&self, options: &EngineOptions) -> Result<StreamEngines<DeviceEngine>, ModelError> {
         let manifest = self.bundle.manifest();
+        let cpu = match options.backend {
+            BackendChoice::Onnxruntime => {
+                skelact_onnxruntime::locate_library(options.onnxruntime.as_deref())
+                    .map_err(ModelError::OnnxruntimeUnavailable)?;
+                CpuBackend::Onnxruntime
+            }
+            BackendChoice::Auto => match skelact_onnxruntime::locate_library(options.onnxruntime.as_deref()) {
+                Ok(_) => CpuBackend::Onnxruntime,
+                Err(error) => {
+                    tracing::info!(%error, "using tract");
+                    CpuBackend::Tract
+                }
+            },
+            BackendChoice::Tract | BackendChoice::Tensorrt => CpuBackend::Tract,
+        };
         let use_tensorrt = match options.backend {
-            BackendChoice::Tract => false,
+            BackendChoice::Tract | BackendChoice::Onnxruntime => false,
             BackendChoice::Tensorrt => {
                 skelact_tensorrt::build_status().map_err(ModelError::TensorRtUnavailable)?;
                 true
@@ -390,7 +433,7 @@ impl<'b> LoadedModel<'b> {
             BackendChoice::Auto => match skelact_tensorrt::build_status() {
                 Ok(_) if !manifest.tensorrt.is_empty() => true,
                 Ok(_) => {
-                    tracing::info!("the bundle has no TensorRT engine; using tract");
+                    tracing::info!("the bundle has no TensorRT engine; using the CPU");
                     false
                 }
                 Err(_) => false,
@@ -405,13 +448,13 @@ impl<'b> LoadedModel<'b> {
                 match self.tensorrt_engine(stream, options) {
                     Ok(engine) => engine,
                     Err(error) if options.backend == BackendChoice::Auto => {
-                        tracing::warn!(%error, ?stream, "TensorRT cannot run this stream; using tract");
-                        self.tract_engine(stream, options)?
+                        tracing::warn!(%error, ?stream, "TensorRT cannot run this stream; using the CPU");
+                        self.cpu_engine(cpu, stream, options)?
                     }
                     Err(error) => return Err(error),
                 }
             } else {
-                self.tract_engine(stream, options)?
+                self.cpu_engine(cpu, stream, options)?
             };
             engines[stream.position()] = Some(engine);
         }
@@ -420,14 +463,48 @@ impl<'b> LoadedModel<'b> {
         Ok(StreamEngines { joint, bone, motion, weights: manifest.fusion_weights() })
     }
 
+    /// The ONNX model of `stream` in the wanted precision (FP32 when the bundle lacks it and the caller allows).
+    fn onnx(&self, stream: StreamKind, options: &EngineOptions, backend: &str) -> Result<&[u8], ModelError> {
+        let exact = self.bundle.onnx(stream, options.precision);
+        if options.exact_precision { exact } else { exact.or_else(|| self.bundle.onnx(stream, Precision::Fp32)) }
+            .ok_or_else(|| ModelError::Missing {
+                what: format!("{:?} ONNX model of the {stream:?} stream for {backend}", options.precision),
+            })
+    }
+
+    fn cpu_engine(
+        &self,
+        backend: CpuBackend,
+        stream: StreamKind,
+        options: &EngineOptions,
+    ) -> Result<DeviceEngine, ModelError> {
+        match backend {
+            CpuBackend::Tract => self.tract_engine(stream, options),
+            CpuBackend::Onnxruntime => self.onnxruntime_engine(stream, options),
+        }
+    }
+
+    fn onnxruntime_engine(&self, stream: StreamKind, options: &EngineOptions) -> Result<DeviceEngine, ModelError> {
+        let manifest = self.bundle.manifest();
+        let onnx = self.onnx(stream, options, "onnxruntime")?;
+        let ort_options = OrtOptions {
+            library: options.onnxruntime.clone(),
+            threads: options.threads,
+            input_shape: Some(manifest.input.shape.iter().map(|&d| d as usize).collect()),
+            output_name: Some(manifest.output.name.to_string()),
+            ..OrtOptions::default()
+        };
+        let engine =
+            OrtEngine::load(onnx, &ort_options).map_err(|source| ModelError::Onnxruntime { stream, source })?;
+        if stream == StreamKind::Joint {
+            tracing::info!(library = %engine.library().display(), threads = options.threads, "using onnxruntime");
+        }
+        Ok(DeviceEngine::Onnxruntime(engine))
+    }
+
     fn tract_engine(&self, stream: StreamKind, options: &EngineOptions) -> Result<DeviceEngine, ModelError> {
         let manifest = self.bundle.manifest();
-        let exact = self.bundle.onnx(stream, options.precision);
-        let onnx =
-            if options.exact_precision { exact } else { exact.or_else(|| self.bundle.onnx(stream, Precision::Fp32)) }
-                .ok_or_else(|| ModelError::Missing {
-                what: format!("{:?} ONNX model of the {stream:?} stream for tract", options.precision),
-            })?;
+        let onnx = self.onnx(stream, options, "tract")?;
         let tract_options = TractOptions {
             threads: options.threads,
             input_shape: Some(manifest.input.shape.iter().map(|&d| d as usize).collect()),

@@ -194,8 +194,13 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         manifest.streams.iter().all(|s| s.onnx(precision).is_some()),
         "the bundle has no {precision:?} ONNX model for every stream"
     );
-    let options =
-        EngineOptions { backend: BackendChoice::Tract, threads: args.threads, precision, exact_precision: true };
+    let options = EngineOptions {
+        backend: BackendChoice::Tract,
+        threads: args.threads,
+        onnxruntime: None,
+        precision,
+        exact_precision: true,
+    };
     let mut engines = model.engines(&options)?;
     let input: Vec<f32> =
         (0..engines.joint.input_len()).map(|i| ((i * 7919 % 1000) as f32 / 1000.0 - 0.5) * 0.6).collect();

@@ -50,9 +50,12 @@ pub struct EvalArgs {
     /// Only the first N sequences of the split (sorted by name).
     #[arg(long)]
     pub limit: Option<usize>,
-    /// Inference threads (tract).
+    /// Inference threads.
     #[arg(long, default_value_t = 1)]
     pub threads: usize,
+    /// Inference backend (auto: onnxruntime when its library is found, else tract).
+    #[arg(long, value_enum, default_value_t = BackendChoice::Auto)]
+    pub backend: BackendChoice,
     /// Write the results as JSON to this file.
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -115,11 +118,9 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
             model.labels.iter().map(|l| l.name.as_str()).collect::<Vec<_>>().join(", ")
         );
     }
-    let engines = model.engines(&EngineOptions {
-        backend: BackendChoice::Tract,
-        threads: args.threads,
-        ..EngineOptions::default()
-    })?;
+    let engines =
+        model.engines(&EngineOptions { backend: args.backend, threads: args.threads, ..EngineOptions::default() })?;
+    eprintln!("skelact eval: inference on {}", engines.joint.backend_name());
     let mut store = model.head_store(0);
     let mut classifier = model.classifier(&mut store, engines)?;
     let unknown_threshold = model.bundle.manifest().decision_config().unknown_threshold;

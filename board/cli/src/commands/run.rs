@@ -47,6 +47,9 @@ pub struct RunArgs {
     /// Inference backend.
     #[arg(long, value_enum)]
     pub backend: Option<BackendChoice>,
+    /// The onnxruntime library (libonnxruntime.so), where the search does not find it.
+    #[arg(long, value_name = "FILE")]
+    pub onnxruntime: Option<PathBuf>,
     /// Windows that may wait for inference before the oldest is dropped.
     #[arg(long)]
     pub queue_windows: Option<usize>,
@@ -80,6 +83,7 @@ impl RunArgs {
             baud: self.baud,
             threads: self.threads,
             backend: self.backend,
+            onnxruntime: self.onnxruntime.clone(),
             queue_windows: self.queue_windows,
             udp: self.udp.clone(),
             stdout: self.stdout,
@@ -282,6 +286,7 @@ pub fn serve<O: LinkOpener>(
     let mut engines = model.engines(&EngineOptions {
         backend: settings.backend,
         threads: settings.threads,
+        onnxruntime: settings.onnxruntime.clone(),
         ..EngineOptions::default()
     })?;
     if let Some(trial) = &trial {

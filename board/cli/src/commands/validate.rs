@@ -185,7 +185,7 @@ pub fn run(args: &ValidateArgs) -> Result<()> {
         Backend::Tract => BackendChoice::Tract,
         Backend::Tensorrt => BackendChoice::Tensorrt,
     };
-    let options = EngineOptions { backend, threads: args.threads, precision, exact_precision: true };
+    let options = EngineOptions { backend, threads: args.threads, onnxruntime: None, precision, exact_precision: true };
     let StreamEngines { joint, bone, motion, .. } = model.engines(&options)?;
     let mut engines: Vec<(StreamKind, DeviceEngine)> =
         [(StreamKind::Joint, Some(joint)), (StreamKind::Bone, bone), (StreamKind::Motion, motion)]

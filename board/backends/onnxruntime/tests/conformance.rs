@@ -1,0 +1,80 @@
+//! The onnxruntime backend against onnxruntime's own outputs (from Python) for the committed tiny STARS-shaped
+//! encoder: the same suite as tract and TensorRT. Needs the library: `cargo xtask test` points
+//! `SKELACT_ONNXRUNTIME` at the one in `.venv`; without it each test prints `SKIPPED` and why.
+
+use skelact_conformance::{check_engine, repository_fixture_dir, Fixture, FP32, INT8};
+use skelact_onnxruntime::{locate_library, Optimization, OrtEngine, OrtLoadError, OrtOptions};
+use skelact_runtime::engine::{Engine, EngineError};
+
+fn fixture(name: &str) -> Option<(Fixture, Vec<u8>)> {
+    if let Err(error) = locate_library(None) {
+        println!("SKIPPED: {error}");
+        return None;
+    }
+    let fixture = Fixture::load_with_inputs(&repository_fixture_dir(), name, "tiny_stars").expect("engine fixture");
+    let onnx = std::fs::read(&fixture.onnx_path).expect("fixture model");
+    Some((fixture, onnx))
+}
+
+#[test]
+fn fp32_matches_onnxruntime_from_python_at_one_and_two_threads() {
+    let Some((fixture, onnx)) = fixture("tiny_stars") else { return };
+    for threads in [1, 2] {
+        let options = OrtOptions { threads, input_shape: Some(fixture.input_shape()), ..OrtOptions::default() };
+        let mut engine = OrtEngine::load(&onnx, &options).unwrap();
+        assert_eq!(engine.input_shape(), [1, 3, 16, 25, 2]);
+        assert_eq!(engine.output_shape(), [1, 8]);
+        let report = check_engine(&mut engine, &fixture, FP32).unwrap();
+        eprintln!("onnxruntime ({}), {threads} thread(s): {report:?}", engine.library().display());
+    }
+}
+
+#[test]
+fn int8_qdq_matches_onnxruntime_from_python() {
+    let Some((fixture, onnx)) = fixture("tiny_stars_int8") else { return };
+    // The fixture's reference ran the Q/DQ graph as written (no integer-kernel fusion), so the same here.
+    let options = OrtOptions { optimization: Optimization::Basic, ..OrtOptions::default() };
+    let mut engine = OrtEngine::load(&onnx, &options).unwrap();
+    let report = check_engine(&mut engine, &fixture, INT8).unwrap();
+    eprintln!("onnxruntime, INT8 Q/DQ as written: {report:?}");
+}
+
+#[test]
+fn bad_models_shapes_and_settings_are_refused_clearly() {
+    let Some((_, onnx)) = fixture("tiny_stars") else { return };
+    for bytes in [&onnx[..onnx.len() / 2], b"definitely not a protobuf".as_slice()] {
+        let error = OrtEngine::load(bytes, &OrtOptions::default()).unwrap_err();
+        assert!(matches!(error, OrtLoadError::Session(_)), "{error}");
+    }
+    let wrong = OrtOptions { input_shape: Some(vec![1, 3, 32, 25, 2]), ..OrtOptions::default() };
+    let error = OrtEngine::load(&onnx, &wrong).unwrap_err();
+    assert!(matches!(error, OrtLoadError::Shape(_)) && error.to_string().contains("16"), "{error}");
+    assert_eq!(
+        OrtEngine::load(&onnx, &OrtOptions { threads: 0, ..OrtOptions::default() }).unwrap_err(),
+        OrtLoadError::Threads(0)
+    );
+    // Wrong slice lengths are the shared engine errors, and the engine stays usable.
+    let mut engine = OrtEngine::load(&onnx, &OrtOptions::default()).unwrap();
+    let mut output = [0.0f32; 8];
+    assert_eq!(engine.run(&[0.0; 100], &mut output), Err(EngineError::InputLength { expected: 2400, actual: 100 }));
+    let input = vec![0.0f32; engine.input_len()];
+    assert_eq!(engine.run(&input, &mut [0.0; 7]), Err(EngineError::OutputLength { expected: 8, actual: 7 }));
+    engine.run(&input, &mut output).unwrap();
+    assert!(output.iter().all(|v| v.is_finite()));
+}
+
+#[test]
+fn a_missing_or_wrong_library_is_an_error_naming_where_it_looked() {
+    let missing = std::path::Path::new("/nowhere/libonnxruntime.so");
+    let error = locate_library(Some(missing)).unwrap_err();
+    assert!(error.to_string().contains("/nowhere/libonnxruntime.so (configured)"), "{error}");
+    assert!(error.to_string().contains("SKELACT_ONNXRUNTIME"), "{error}");
+    // A file that is not a library is refused by the loader, not a crash.
+    let dir = std::env::temp_dir().join(format!("skelact-ort-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let fake = dir.join("libonnxruntime.so");
+    std::fs::write(&fake, b"not an ELF file").unwrap();
+    let error = OrtEngine::load(b"", &OrtOptions { library: Some(fake.clone()), ..OrtOptions::default() }).unwrap_err();
+    assert!(matches!(&error, OrtLoadError::BadLibrary { path, .. } if path.contains("libonnxruntime.so")), "{error}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
