@@ -1,8 +1,9 @@
-//! `skelact bench`: per-window inference latency of a bundle on this machine, and the same ONNX in onnxruntime
-//! (where it can be imported) with the same thread count, as a ratio taken in the same run.
+//! `skelact bench`: per-window inference latency of a bundle on this machine on the three CPU paths, with the same
+//! thread count, as ratios taken in the same run: tract, the device's onnxruntime backend (where its library is
+//! found), and onnxruntime from Python (where it can be imported), the reference.
 //!
-//! Both engines get the same deterministic input of the model's shape, warm up, then alternate in rounds (tract,
-//! onnxruntime, tract, ...) so that a change of machine load touches both alike. onnxruntime runs in a Python
+//! Every engine gets the same deterministic input of the model's shape, warms up, then they alternate in rounds
+//! (tract, onnxruntime backend, Python onnxruntime, tract, ...) so that a change of machine load touches all alike. onnxruntime runs in a Python
 //! child process with `intra_op_num_threads = threads`, `inter_op_num_threads = 1`, sequential execution, and
 //! computes only the output the bundle names.
 
@@ -202,6 +203,11 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         exact_precision: true,
     };
     let mut engines = model.engines(&options)?;
+    let (mut backend_engines, backend_note) =
+        match model.engines(&EngineOptions { backend: BackendChoice::Onnxruntime, ..options.clone() }) {
+            Ok(engines) => (Some(engines), String::new()),
+            Err(error) => (None, format!("unavailable: {error}")),
+        };
     let input: Vec<f32> =
         (0..engines.joint.input_len()).map(|i| ((i * 7919 % 1000) as f32 / 1000.0 - 0.5) * 0.6).collect();
     let mut output = vec![0.0f32; engines.joint.output_len()];
@@ -242,15 +248,24 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
 
     for _ in 0..args.warmup {
         window(&mut engines)?;
+        if let Some(backend) = backend_engines.as_mut() {
+            window(backend)?;
+        }
     }
     for child in &mut ort {
         child.time(args.warmup)?;
     }
     let mut tract_times = Vec::new();
+    let mut backend_times = Vec::new();
     let mut ort_times = Vec::new();
     for _ in 0..args.rounds {
         for _ in 0..args.runs {
             tract_times.push(window(&mut engines)?);
+        }
+        if let Some(backend) = backend_engines.as_mut() {
+            for _ in 0..args.runs {
+                backend_times.push(window(backend)?);
+            }
         }
         if !ort.is_empty() {
             let mut per_window = vec![0.0; args.runs];
@@ -263,11 +278,13 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         }
     }
     let tract = percentiles(&tract_times).context("no tract runs")?;
+    let backend = percentiles(&backend_times);
     let onnxruntime = percentiles(&ort_times);
     let version = ort.first().map(|c| c.version.clone());
     drop(ort);
     drop(temporary);
     let ratio = onnxruntime.map(|o| tract.p50_ms / o.p50_ms);
+    let backend_ratio = backend.zip(onnxruntime).map(|(b, o)| b.p50_ms / o.p50_ms);
     let stride = manifest.window.stride_frames.max(1) as f64;
     if args.json {
         let document = json!({
@@ -278,10 +295,13 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             "streams": manifest.streams.len(),
             "input_shape": manifest.input.shape.as_slice(),
             "tract": tract,
+            "onnxruntime_backend": backend,
+            "onnxruntime_backend_note": backend_note,
             "onnxruntime": onnxruntime,
             "onnxruntime_version": version,
             "onnxruntime_note": ort_note,
             "tract_over_onnxruntime_p50": ratio,
+            "onnxruntime_backend_over_onnxruntime_p50": backend_ratio,
         });
         println!("{}", serde_json::to_string_pretty(&document)?);
         return Ok(());
@@ -298,21 +318,32 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     );
     let row = |name: &str, p: &Percentiles| {
         println!(
-            "  {name:<18} min {:>7.2} ms  p50 {:>7.2} ms  p90 {:>7.2} ms  p99 {:>7.2} ms  mean {:>7.2} ms",
+            "  {name:<26} min {:>7.2} ms  p50 {:>7.2} ms  p90 {:>7.2} ms  p99 {:>7.2} ms  mean {:>7.2} ms",
             p.min_ms, p.p50_ms, p.p90_ms, p.p99_ms, p.mean_ms
         )
     };
     row("tract", &tract);
+    match &backend {
+        Some(b) => row("onnxruntime backend", b),
+        None => println!("  onnxruntime backend {backend_note}"),
+    }
     match (&onnxruntime, &version) {
         (Some(o), Some(v)) => {
-            row(&format!("onnxruntime {v}"), o);
+            row(&format!("Python onnxruntime {v}"), o);
             println!(
-                "  tract / onnxruntime: {:.2}x at p50, {:.2}x at min",
+                "  tract / Python onnxruntime: {:.2}x at p50, {:.2}x at min",
                 tract.p50_ms / o.p50_ms,
                 tract.min_ms / o.min_ms
             );
+            if let Some(b) = &backend {
+                println!(
+                    "  onnxruntime backend / Python onnxruntime: {:.2}x at p50, {:.2}x at min",
+                    b.p50_ms / o.p50_ms,
+                    b.min_ms / o.min_ms
+                );
+            }
         }
-        _ => println!("  onnxruntime        {ort_note}"),
+        _ => println!("  Python onnxruntime {ort_note}"),
     }
     println!(
         "  at p50 one core keeps up with {:.0} windows/s; a body at 30 Hz with stride {} needs {:.2}",
