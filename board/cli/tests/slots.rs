@@ -311,3 +311,29 @@ fn power_cuts_and_kills_during_an_install_leave_the_last_good_model_running() {
         assert_eq!(slots.boot().unwrap().slot, SlotName::A);
     }
 }
+
+#[test]
+fn a_trial_bundle_that_fails_its_self_test_on_the_daemon_is_rolled_back_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = fleet_key();
+    let key_file = public_key_file(dir.path(), &key);
+    let (slot_dir, _) = confirmed_slots(dir.path(), &key);
+    // Signed and trusted, but its self-test outputs are not this model's: as if `install` had checked it on
+    // another backend than the one the daemon runs. Written straight into the slots, as install would.
+    let failing = signed(&with_wrong_self_test(&default_bundle()), &key, 2);
+    let mut slots = Slots::open(&slot_dir).unwrap();
+    let info =
+        InstallInfo { version: 2, sha256: slots::sha256_hex(&failing), model: "d".into(), signer: "fleet".into() };
+    assert_eq!(slots.install(&failing, info, false).unwrap(), SlotName::B);
+
+    let mut daemon = Daemon::start(&slot_dir, &key_file, 5);
+    daemon.wait_for(&["booting slot", "slot=b", "trial=true"]);
+    let failed = daemon.wait_for(&["trial bundle failed its self-test", "slot=b"]);
+    assert!(failed.contains("self-test failed"), "{failed}");
+    daemon.wait_for(&["going back to the last good one"]);
+    daemon.wait_for(&["booting slot", "slot=a", "trial=false"]);
+    daemon.wait_for(&["daemon running"]);
+    daemon.stop();
+    let state = slots_json(&slot_dir);
+    assert_eq!((state["active"].as_str(), state["b"]["state"].as_str()), (Some("a"), Some("failed")), "{state}");
+}
