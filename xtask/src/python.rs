@@ -27,7 +27,7 @@ fn stamp_path() -> PathBuf {
 fn fingerprint() -> Result<String> {
     let root = project_root();
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for relative in ["models/requirements.txt", "models/pyproject.toml"] {
+    for relative in ["models/requirements.txt", "models/pyproject.toml", "models/sender/pyproject.toml"] {
         let bytes = fs::read(root.join(relative)).with_context(|| format!("could not read {relative}"))?;
         for byte in relative.as_bytes().iter().chain(bytes.iter()) {
             hash ^= u64::from(*byte);
@@ -37,7 +37,8 @@ fn fingerprint() -> Result<String> {
     Ok(format!("{hash:016x}"))
 }
 
-/// Creates `.venv` if needed and installs the pinned requirements and the `skelact_models` package into it.
+/// Creates `.venv` if needed and installs the pinned requirements and the `skelact_models` and `skelact_sender`
+/// packages into it.
 /// Idempotent: when the requirements and pyproject are unchanged since the last successful run it does nothing.
 pub fn setup() -> Result<()> {
     let root = project_root();
@@ -76,6 +77,18 @@ pub fn setup() -> Result<()> {
         "--no-build-isolation",
         "-e",
         "models",
+    ]))?;
+    eprintln!("xtask: installing skelact_sender (editable, no dependencies) into .venv");
+    run(Command::new(venv_python()).args([
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        "--no-deps",
+        "--no-build-isolation",
+        "-e",
+        "models/sender",
     ]))?;
     fs::write(stamp_path(), &wanted).context("could not write the .venv stamp")?;
     eprintln!("xtask: .venv is ready");
