@@ -164,3 +164,41 @@ def test_the_sender_drives_the_real_daemon_over_a_pseudo_terminal():
     assert events[0].action_id == 8, events  # NTU "sitting down"
     assert statuses[-1].packets_ok >= 301 and statuses[-1].decode_errors == 0, statuses[-1]
     assert link.decoder.errors == 0
+
+
+def mvn_datagram(counter, datagram, character, segments, time_ms=1000, ident=b"MXTP02"):
+    """An MVN `MXTP02` datagram with these (segment id, (x, y, z)) items."""
+    import struct
+
+    header = struct.pack(">6sIBBIBBBB2sH", ident, counter, datagram, len(segments), time_ms, character, 23, 0, 0,
+                         b"\0\0", 32 * len(segments))
+    items = b"".join(struct.pack(">i3f4f", s, *p, 1.0, 0.0, 0.0, 0.0) for s, p in segments)
+    return header + items
+
+
+def test_the_xsens_bridge_assembles_samples_split_over_datagrams():
+    from skelact_sender.xsens import Assembler, parse_datagram
+
+    position = {s: (0.01 * s, -0.02 * s, 1.0 + 0.03 * s) for s in range(1, 24)}
+    first = mvn_datagram(7, 0, 2, [(s, position[s]) for s in range(1, 13)], time_ms=1500)
+    # The second datagram also carries a prop (segment 24), which is not part of the body.
+    second = mvn_datagram(7, 0x81, 2, [(s, position[s]) for s in range(13, 24)] + [(24, (9.0, 9.0, 9.0))], 1500)
+    assembler = Assembler()
+    assert assembler.feed(first) is None
+    time_us, body = assembler.feed(second)
+    assert (time_us, body.id, len(body.joints)) == (1_500_000, 2, 23)
+    assert body.joints[9][:3] == pytest.approx(position[10]) and body.joints[9][3] == 255  # RightHand, wire index 9
+    # Facing the sensor turns the subject about the vertical: x and y negated, z kept.
+    _, turned = Assembler(face_sensor=True).feed(mvn_datagram(8, 0x80, 0, sorted(position.items())))
+    assert turned.joints[0][:3] == pytest.approx((-0.01, 0.02, 1.03))
+    # A sample that lost a datagram is skipped; the stream goes on with the next sample.
+    assert assembler.feed(mvn_datagram(9, 0x80, 2, [(s, position[s]) for s in range(1, 13)])) is None
+    # Its frames are what the device expects for XsensMvn23 (23 joints after the Hello).
+    pipe = Pipe()
+    link = Sender(pipe)
+    link.hello(Layout.XSENS_MVN_23, Units.METRES, Axes.X_FORWARD_Y_LEFT_Z_UP, 60.0, "xsens-mvn")
+    link.frame(time_us, [body])
+    with pytest.raises(ProtocolError, match="MXTP02|position"):
+        parse_datagram(mvn_datagram(1, 0x80, 0, [], ident=b"MXTP01"))
+    with pytest.raises(ProtocolError, match="header"):
+        parse_datagram(b"MXTP02")
