@@ -66,30 +66,14 @@ pub fn setup() -> Result<()> {
     run(Command::new(venv_python())
         .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-cache-dir", "-r"])
         .arg(&requirements))?;
-    eprintln!("xtask: installing skelact_models (editable) into .venv");
-    run(Command::new(venv_python()).args([
-        "-m",
-        "pip",
-        "install",
-        "--quiet",
-        "--disable-pip-version-check",
-        "--no-deps",
-        "--no-build-isolation",
-        "-e",
-        "models",
-    ]))?;
-    eprintln!("xtask: installing skelact_sender (editable, no dependencies) into .venv");
-    run(Command::new(venv_python()).args([
-        "-m",
-        "pip",
-        "install",
-        "--quiet",
-        "--disable-pip-version-check",
-        "--no-deps",
-        "--no-build-isolation",
-        "-e",
-        "models/sender",
-    ]))?;
+    // Our own packages, editable and without dependencies (their dependencies are the pinned requirements above;
+    // the sender has none).
+    for (package, folder) in [("skelact_models", "models"), ("skelact_sender", "models/sender")] {
+        eprintln!("xtask: installing {package} (editable) into .venv");
+        run(Command::new(venv_python())
+            .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-deps"])
+            .args(["--no-build-isolation", "-e", folder]))?;
+    }
     fs::write(stamp_path(), &wanted).context("could not write the .venv stamp")?;
     eprintln!("xtask: .venv is ready");
     Ok(())

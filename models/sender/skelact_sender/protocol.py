@@ -198,24 +198,25 @@ def encode_heartbeat(timestamp_us: int) -> bytes:
     return packet(_varint(HEARTBEAT, 32) + _varint(timestamp_us, 64))
 
 
+def _last_enum(r: _Reader, names, what: str) -> str:
+    """The message's last field, an enum, by name; nothing may follow it."""
+    index = r.varint(32)
+    if index >= len(names):
+        raise ProtocolError(f"unknown {what} {index}")
+    r.done()
+    return names[index]
+
+
 def decode_message(payload: bytes):
     """A decoded message (version and CRC already stripped): Event, Status, or ("hello"|"frame"|"heartbeat", ...)."""
     r = _Reader(payload)
     variant = r.varint(32)
     if variant == EVENT:
         fields = (r.varint(32), r.varint(16), r.varint(16), r.f32(), r.varint(64), r.varint(64))
-        phase = r.varint(32)
-        if phase >= len(PHASE):
-            raise ProtocolError(f"unknown event phase {phase}")
-        r.done()
-        return Event(*fields, PHASE[phase])
+        return Event(*fields, _last_enum(r, PHASE, "event phase"))
     if variant == STATUS:
         fields = [r.varint(64)] + [r.varint(32) for _ in range(11)] + [r.byte()]
-        health = r.varint(32)
-        if health >= len(HEALTH):
-            raise ProtocolError(f"unknown health {health}")
-        r.done()
-        return Status(*fields, HEALTH[health])
+        return Status(*fields, _last_enum(r, HEALTH, "health"))
     if variant == HEARTBEAT:
         timestamp = r.varint(64)
         r.done()
