@@ -152,7 +152,17 @@ impl Daemon {
             self.log.push(line);
         }
         assert!(status.success(), "{}", self.log.join("\n"));
-        self.log
+        std::mem::take(&mut self.log)
+    }
+}
+
+impl Drop for Daemon {
+    /// A test that fails half-way must not leave its daemon running.
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
     }
 }
 
