@@ -266,7 +266,9 @@ impl Ingest<'_> {
         match outcome {
             Ok(Message::Hello(hello)) => {
                 tracing::info!(layout = ?hello.layout, units = ?hello.units, axes = ?hello.axes, sensor = %hello.sensor_name, fps_mhz = hello.nominal_fps_millihertz, "sensor hello");
-                self.frontend.on_hello(hello);
+                if let Err(error) = self.frontend.on_hello(hello) {
+                    tracing::warn!(%error, "sensor hello refused");
+                }
             }
             Ok(Message::Frame(frame)) => self.on_frame(frame),
             Ok(_) => {}
