@@ -15,12 +15,36 @@ use crate::preprocess::{Outputs, PreprocessConfig, PreprocessError, Preprocessor
 use crate::skeleton::Pose;
 use crate::track::{FrameReport, TrackConfig, TrackError, TrackId, Tracks};
 use crate::window::{extract, WindowConfig, WindowError, WindowFrames};
-use crate::wire::{Event, Frame, Hello, Message, MAX_BODIES};
+use crate::wire::{Event, Frame, Hello, Message, MAX_BODIES, PROTOCOL_MAJOR};
+
+/// Why a `Hello` was refused. The layout, units and axes in use before it stay in use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum HelloError {
+    /// The sender speaks another major version of the protocol, whose layouts and fields this build cannot know
+    /// (the packet's own version byte said v1, so the sender is confused or broken).
+    UnsupportedMajor { major: u8 },
+}
+
+impl core::fmt::Display for HelloError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            HelloError::UnsupportedMajor { major } => write!(
+                f,
+                "Hello announces protocol major version {major}; this build speaks v{PROTOCOL_MAJOR}, so the previous layout stays in use"
+            ),
+        }
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for HelloError {}
 
 /// Why a frame or a window failed. Each costs only that frame or window.
 #[derive(Clone, Copy, Debug, PartialEq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum PipelineError {
+    Hello(HelloError),
     Track(TrackError),
     Window(WindowError),
     Preprocess(PreprocessError),
@@ -34,6 +58,7 @@ pub enum PipelineError {
 impl core::fmt::Display for PipelineError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
+            PipelineError::Hello(e) => write!(f, "hello: {e}"),
             PipelineError::Track(e) => write!(f, "tracks: {e}"),
             PipelineError::Window(e) => write!(f, "window: {e}"),
             PipelineError::Preprocess(e) => write!(f, "preprocessing: {e}"),
@@ -57,7 +82,7 @@ macro_rules! from_error {
         })*
     };
 }
-from_error!(TrackError => Track, WindowError => Window, PreprocessError => Preprocess, EngineError => Engine,
+from_error!(HelloError => Hello, TrackError => Track, WindowError => Window, PreprocessError => Preprocess, EngineError => Engine,
     HeadError => Head, DecisionError => Decision);
 
 /// Settings of the frame-side half. They must match the bundle the model came with.
@@ -89,6 +114,11 @@ pub struct FrontendCounters {
     pub frames: u32,
     /// Bodies whose joints did not fit the announced layout; they were left out of their frame.
     pub bodies_rejected: u32,
+    /// Joints of mapped bodies that lay implausibly far away (`layout::MAX_JOINT_DISTANCE_M`); each was treated as
+    /// missing.
+    pub joints_implausible: u32,
+    /// `Hello`s refused (see [`HelloError`]).
+    pub hellos_refused: u32,
     pub windows_prepared: u32,
     /// Windows that could not be built or preprocessed (for example a body without a usable root joint).
     pub windows_failed: u32,
@@ -152,9 +182,15 @@ impl<const TRACKS: usize, const FRAMES: usize> Frontend<TRACKS, FRAMES> {
         self.counters
     }
 
-    /// Adopts the layout, units and axes a sensor announces.
-    pub fn on_hello(&mut self, hello: &Hello) {
+    /// Adopts the layout, units and axes a sensor announces, unless the `Hello` is refused (counted in
+    /// `hellos_refused`): then the previous ones stay.
+    pub fn on_hello(&mut self, hello: &Hello) -> Result<(), HelloError> {
+        if hello.protocol_major != PROTOCOL_MAJOR {
+            self.counters.hellos_refused = self.counters.hellos_refused.wrapping_add(1);
+            return Err(HelloError::UnsupportedMajor { major: hello.protocol_major });
+        }
         self.format = SourceFormat::from_hello(hello);
+        Ok(())
     }
 
     /// Maps the frame's bodies into the model layout and advances the tracks.
@@ -164,7 +200,9 @@ impl<const TRACKS: usize, const FRAMES: usize> Frontend<TRACKS, FRAMES> {
         let mut count = 0;
         for body in &frame.bodies {
             match map_body(&self.format, &body.joints, self.min_confidence, &mut self.poses[count]) {
-                Ok(()) => {
+                Ok(report) => {
+                    self.counters.joints_implausible =
+                        self.counters.joints_implausible.wrapping_add(u32::from(report.implausible_joints));
                     self.body_ids[count] = body.id;
                     count += 1;
                 }
@@ -499,7 +537,12 @@ impl<'a, E: Engine, const TRACKS: usize, const FRAMES: usize, const MAX_OUT: usi
     /// counted, and the rest of the message is still processed.
     pub fn on_message(&mut self, message: &Message, mut emit: impl FnMut(Event)) {
         match message {
-            Message::Hello(hello) => self.frontend.on_hello(hello),
+            Message::Hello(hello) => {
+                // Refused: counted by the frontend, and the previous layout stays in use.
+                if let Err(error) = self.frontend.on_hello(hello) {
+                    self.last_error = Some(error.into());
+                }
+            }
             Message::Frame(frame) => self.on_frame(frame, &mut emit),
             Message::Heartbeat(_) | Message::Event(_) | Message::Status(_) => {}
         }
@@ -535,5 +578,71 @@ impl<'a, E: Engine, const TRACKS: usize, const FRAMES: usize, const MAX_OUT: usi
                 self.last_error = Some(error);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::preprocess::PreprocessConfig;
+    use crate::wire::{Axes, Body, Joint, LayoutId, Units};
+
+    fn frontend() -> Frontend<2, 16> {
+        let config = FrontendConfig {
+            min_confidence: 1,
+            tracks: TrackConfig { stride_frames: 4, min_frames: 8, ..TrackConfig::for_frames(16) },
+            window: WindowConfig::default(),
+            preprocess: PreprocessConfig { frames_out: 8, ..PreprocessConfig::default() },
+        };
+        Frontend::new(config, SourceFormat::MODEL).unwrap()
+    }
+
+    fn hello(major: u8, layout: LayoutId) -> Hello {
+        Hello {
+            protocol_major: major,
+            protocol_minor: 0,
+            layout,
+            units: Units::Metres,
+            axes: Axes::XLeftYUpZForward,
+            nominal_fps_millihertz: 30_000,
+            sensor_name: heapless::String::new(),
+        }
+    }
+
+    /// One body of 25 joints, 2.5 m away; `far` puts joint 3 at an absurd distance.
+    fn frame(sequence: u32, far: bool) -> Frame {
+        let mut body = Body { id: 1, joints: heapless::Vec::new() };
+        for j in 0..25 {
+            let z = if far && j == 3 { 3.0e38 } else { 2.5 };
+            body.joints.push(Joint { x: j as f32 * 0.01, y: 0.5 - j as f32 * 0.04, z, confidence: 255 }).unwrap();
+        }
+        let mut frame = Frame { sequence, timestamp_us: u64::from(sequence) * 33_333, bodies: heapless::Vec::new() };
+        frame.bodies.push(body).unwrap();
+        frame
+    }
+
+    #[test]
+    fn a_hello_of_another_major_version_is_refused_and_the_layout_kept() {
+        let mut frontend = frontend();
+        assert_eq!(frontend.on_hello(&hello(2, LayoutId::ZedBody34)), Err(HelloError::UnsupportedMajor { major: 2 }));
+        assert_eq!(frontend.counters().hellos_refused, 1);
+        // Kinect v2 is still in use: its 25-joint bodies are mapped, not rejected.
+        frontend.push_frame(&frame(0, false)).unwrap();
+        assert_eq!((frontend.counters().bodies_rejected, frontend.tracks().active_count()), (0, 1));
+        // A v1 Hello is adopted: the same bodies no longer fit ZED's 34 joints.
+        frontend.on_hello(&hello(PROTOCOL_MAJOR, LayoutId::ZedBody34)).unwrap();
+        frontend.push_frame(&frame(1, false)).unwrap();
+        assert_eq!(frontend.counters().bodies_rejected, 1);
+        assert_eq!(frontend.counters().hellos_refused, 1);
+    }
+
+    #[test]
+    fn implausibly_far_joints_are_counted() {
+        let mut frontend = frontend();
+        frontend.push_frame(&frame(0, true)).unwrap();
+        frontend.push_frame(&frame(1, false)).unwrap();
+        frontend.push_frame(&frame(2, true)).unwrap();
+        assert_eq!(frontend.counters().joints_implausible, 2);
+        assert_eq!(frontend.counters().bodies_rejected, 0, "the rest of each body is used");
     }
 }

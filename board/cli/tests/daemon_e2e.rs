@@ -97,7 +97,7 @@ fn with_daemon(
         let mut master = drive(scope, &control, &mut host);
         control.stop();
         let summary = daemon.join().unwrap().unwrap();
-        let expected = (summary.events - summary.events_unsent) as usize;
+        let expected = summary.events_written() as usize;
         pump_until(&mut host, &mut master, |h| h.events.len() >= expected);
         summary
     });

@@ -6,7 +6,7 @@
 //! into the exemplar embedding. One range gives one exemplar, so n ranges are n shots.
 
 use skelact_runtime::engine::{Engine, EngineError};
-use skelact_runtime::pipeline::{FrontendConfig, WindowInfo};
+use skelact_runtime::pipeline::{FrontendConfig, HelloError, WindowInfo};
 use skelact_runtime::preprocess::Outputs;
 use skelact_runtime::wire::Message;
 
@@ -19,6 +19,8 @@ pub enum EnrollError {
     Frontend(#[from] FrontendError),
     #[error("embedding a window: {0}")]
     Engine(EngineError),
+    #[error("the recording's {0}")]
+    Hello(HelloError),
     #[error("no window overlaps {start_s:.2}-{end_s:.2} s (sensor time): is someone in view, and is the range inside the recording?")]
     NoWindow { start_s: f64, end_s: f64 },
 }
@@ -70,7 +72,8 @@ pub fn embed_windows<E: Engine>(
     let mut found = Vec::new();
     for message in messages {
         match message {
-            Message::Hello(hello) => frontend.on_hello(hello),
+            // A recording whose Hello is refused would be read in the wrong layout: say so rather than enroll it.
+            Message::Hello(hello) => frontend.on_hello(hello).map_err(EnrollError::Hello)?,
             Message::Frame(frame) => {
                 if frontend.push_frame(frame).is_err() {
                     continue;

@@ -159,6 +159,10 @@ impl<L: ByteLink> ByteLink for FaultyLink<L> {
     fn write_all(&mut self, bytes: &[u8]) -> Result<(), LinkError> {
         self.inner.write_all(bytes)
     }
+
+    fn write_now(&mut self, bytes: &[u8]) -> Result<usize, LinkError> {
+        self.inner.write_now(bytes)
+    }
 }
 
 #[cfg(test)]

@@ -10,6 +10,10 @@
 //!   and resume decoding, without restarting the process.
 //! - [`pty`]: pseudo-terminal pairs, real ttys for end-to-end tests of the serial path.
 //!
+//! Writes come in two kinds: [`ByteLink::write_all`] waits until everything is written (a sensor's frames), and
+//! [`ByteLink::write_now`] never waits (the device's events and status: a host that does not read them must not
+//! stop frames coming in).
+//!
 //! The output boundary: [`gpio`], one line per action (`embedded-hal` pins; the Linux GPIO character device).
 
 use std::time::Duration;
@@ -19,15 +23,16 @@ pub mod gpio;
 pub mod loopback;
 #[cfg(unix)]
 pub mod pty;
+pub mod ratelimit;
 pub mod reconnect;
 pub mod serial;
 
 /// Why a link operation failed.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum LinkError {
-    /// The port could not be opened (absent, busy, or not a tty).
+    /// The port could not be opened (absent, busy, or not a tty); `cause` says which, for a hint.
     #[error("cannot open {path}: {reason}")]
-    Open { path: String, reason: String },
+    Open { path: String, reason: String, cause: OpenCause },
     /// The other end went away: the device was unplugged, the pty master closed, or the peer dropped its end.
     /// The link is unusable; open it again.
     #[error("link lost: {reason}")]
@@ -40,12 +45,45 @@ pub enum LinkError {
     NotConnected,
 }
 
+/// Why a port could not be opened, as far as the device can tell. Each has a hint for the person reading the log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OpenCause {
+    /// Nothing at the path (or a symlink to nothing).
+    Absent,
+    /// The path exists but this process may not open it.
+    PermissionDenied,
+    /// The path is not a terminal device (a regular file, a directory, a pipe).
+    NotATty,
+    /// Another process holds the port.
+    Busy,
+    /// Anything else (the reason says what).
+    Other,
+}
+
+impl OpenCause {
+    /// What to check, in a few words.
+    pub const fn hint(self) -> &'static str {
+        match self {
+            OpenCause::Absent => "is the sensor plugged in, and does the udev rule create this path?",
+            OpenCause::PermissionDenied => {
+                "add the service user to the group that owns the port (dialout on most distributions)"
+            }
+            OpenCause::NotATty => "this is not a serial port (a regular file is not one): point `port` at a tty device",
+            OpenCause::Busy => "another process holds the port (a second daemon, ModemManager, a terminal program)",
+            OpenCause::Other => "see the reason",
+        }
+    }
+}
+
 /// Bytes in, bytes out, with a bounded wait for input.
 pub trait ByteLink {
     /// Reads what has arrived, waiting at most `timeout` for the first byte. `Ok(0)` means nothing arrived in time.
     fn read(&mut self, buf: &mut [u8], timeout: Duration) -> Result<usize, LinkError>;
-    /// Writes all of `bytes`.
+    /// Writes all of `bytes`, waiting for the other end to take them.
     fn write_all(&mut self, bytes: &[u8]) -> Result<(), LinkError>;
+    /// Writes as much of `bytes` as the link takes right now, without waiting, and says how much that was: `Ok(0)`
+    /// when the other end is not reading and its buffers are full. Errors mean the link is unusable.
+    fn write_now(&mut self, bytes: &[u8]) -> Result<usize, LinkError>;
 }
 
 impl<L: ByteLink + ?Sized> ByteLink for Box<L> {
@@ -56,6 +94,10 @@ impl<L: ByteLink + ?Sized> ByteLink for Box<L> {
     fn write_all(&mut self, bytes: &[u8]) -> Result<(), LinkError> {
         (**self).write_all(bytes)
     }
+
+    fn write_now(&mut self, bytes: &[u8]) -> Result<usize, LinkError> {
+        (**self).write_now(bytes)
+    }
 }
 
 /// Opens a link, again and again if need be.
@@ -65,4 +107,10 @@ pub trait LinkOpener {
     fn open(&mut self) -> Result<Self::Link, LinkError>;
     /// What this opens, for logs (e.g. the port path).
     fn describe(&self) -> String;
+    /// Whether `link` is still what [`LinkOpener::open`] would open now. A port path that is a udev symlink can be
+    /// re-pointed to another device while the old one stays open; an opener that can tell says `false` then, and
+    /// the link is reopened. The default cannot tell and says `true`.
+    fn still_current(&self, _link: &Self::Link) -> bool {
+        true
+    }
 }

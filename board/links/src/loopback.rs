@@ -2,6 +2,9 @@
 //!
 //! What one end writes, the other reads, in order. Dropping an end (or calling [`LoopbackLink::hang_up`]) is an
 //! unplug: the other end reads what was already sent, then gets [`LinkError::Disconnected`].
+//!
+//! [`loopback_pair_with_capacity`] bounds what each direction holds, as a port's buffers do, so that a test can
+//! model a peer that stops reading: `write_all` then waits for room and `write_now` takes what fits.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -9,19 +12,32 @@ use std::time::{Duration, Instant};
 
 use super::{ByteLink, LinkError};
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Pipe {
     bytes: VecDeque<u8>,
+    /// Most bytes the pipe holds; `usize::MAX` for no limit.
+    capacity: usize,
     closed: bool,
 }
 
-#[derive(Debug, Default)]
+impl Pipe {
+    fn room(&self) -> usize {
+        self.capacity.saturating_sub(self.bytes.len())
+    }
+}
+
+/// One direction. `ready` wakes readers when bytes arrive and writers when room appears (and both on hang-up).
+#[derive(Debug)]
 struct Channel {
     pipe: Mutex<Pipe>,
     ready: Condvar,
 }
 
 impl Channel {
+    fn new(capacity: usize) -> Self {
+        Channel { pipe: Mutex::new(Pipe { bytes: VecDeque::new(), capacity, closed: false }), ready: Condvar::new() }
+    }
+
     fn lock(&self) -> MutexGuard<'_, Pipe> {
         // A panic while holding this lock can only come from a test; the bytes are still consistent.
         self.pipe.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -40,10 +56,16 @@ pub struct LoopbackLink {
     outgoing: Arc<Channel>,
 }
 
-/// Two ends: bytes written to one are read from the other.
+/// Two ends: bytes written to one are read from the other. Each direction holds any number of bytes.
 pub fn loopback_pair() -> (LoopbackLink, LoopbackLink) {
-    let a_to_b = Arc::new(Channel::default());
-    let b_to_a = Arc::new(Channel::default());
+    loopback_pair_with_capacity(usize::MAX)
+}
+
+/// Two ends whose directions each hold at most `capacity` bytes (at least 1) that the other end has not read.
+pub fn loopback_pair_with_capacity(capacity: usize) -> (LoopbackLink, LoopbackLink) {
+    let capacity = capacity.max(1);
+    let a_to_b = Arc::new(Channel::new(capacity));
+    let b_to_a = Arc::new(Channel::new(capacity));
     (
         LoopbackLink { incoming: Arc::clone(&b_to_a), outgoing: Arc::clone(&a_to_b) },
         LoopbackLink { incoming: a_to_b, outgoing: b_to_a },
@@ -74,6 +96,9 @@ impl ByteLink for LoopbackLink {
                 for (slot, byte) in buf.iter_mut().zip(pipe.bytes.drain(..n)) {
                     *slot = byte;
                 }
+                drop(pipe);
+                // A writer may be waiting for the room this made.
+                self.incoming.ready.notify_all();
                 return Ok(n);
             }
             if pipe.closed {
@@ -92,15 +117,36 @@ impl ByteLink for LoopbackLink {
         }
     }
 
-    fn write_all(&mut self, bytes: &[u8]) -> Result<(), LinkError> {
+    fn write_all(&mut self, mut bytes: &[u8]) -> Result<(), LinkError> {
+        let mut pipe = self.outgoing.lock();
+        loop {
+            if pipe.closed {
+                return Err(LinkError::Disconnected { reason: "loopback peer hung up".into() });
+            }
+            let n = pipe.room().min(bytes.len());
+            pipe.bytes.extend(&bytes[..n]);
+            bytes = &bytes[n..];
+            self.outgoing.ready.notify_all();
+            if bytes.is_empty() {
+                return Ok(());
+            }
+            // Full: wait for the reader (or a hang-up), as a blocking write to a port does.
+            pipe = self.outgoing.ready.wait(pipe).unwrap_or_else(|poisoned| poisoned.into_inner());
+        }
+    }
+
+    fn write_now(&mut self, bytes: &[u8]) -> Result<usize, LinkError> {
         let mut pipe = self.outgoing.lock();
         if pipe.closed {
             return Err(LinkError::Disconnected { reason: "loopback peer hung up".into() });
         }
-        pipe.bytes.extend(bytes);
+        let n = pipe.room().min(bytes.len());
+        pipe.bytes.extend(&bytes[..n]);
         drop(pipe);
-        self.outgoing.ready.notify_all();
-        Ok(())
+        if n > 0 {
+            self.outgoing.ready.notify_all();
+        }
+        Ok(n)
     }
 }
 
@@ -127,6 +173,32 @@ mod tests {
         assert_eq!(b.read(&mut rest, Duration::ZERO).unwrap(), 4);
         assert!(matches!(b.read(&mut rest, Duration::ZERO), Err(LinkError::Disconnected { .. })));
         assert!(matches!(b.write_all(b"x"), Err(LinkError::Disconnected { .. })));
+    }
+
+    #[test]
+    fn a_bounded_pipe_takes_what_fits_now_and_waits_for_room_otherwise() {
+        let (mut device, mut host) = loopback_pair_with_capacity(4);
+        assert_eq!(device.write_now(b"abcdef").unwrap(), 4);
+        assert_eq!(device.write_now(b"ef").unwrap(), 0, "full: nothing taken, nothing waited for");
+        let mut buf = [0u8; 3];
+        assert_eq!(host.read(&mut buf, Duration::ZERO).unwrap(), 3);
+        assert_eq!(&buf, b"abc");
+        assert_eq!(device.write_now(b"efgh").unwrap(), 3);
+        // A blocking write of more than fits completes once the reader makes room.
+        let reader = std::thread::spawn(move || {
+            let mut got = Vec::new();
+            let mut buf = [0u8; 2];
+            // A generous safety limit per read; the writer below is already waiting.
+            while got.len() < 4 + 6 {
+                let n = host.read(&mut buf, Duration::from_secs(30)).unwrap();
+                assert!(n > 0, "the writer stalled");
+                got.extend_from_slice(&buf[..n]);
+            }
+            got
+        });
+        device.write_all(b"uvwxyz").unwrap();
+        assert_eq!(reader.join().unwrap(), b"defguvwxyz");
+        assert!(matches!(device.write_now(b"x"), Err(LinkError::Disconnected { .. })), "the reader's end is gone");
     }
 
     #[test]

@@ -10,12 +10,17 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use nix::fcntl::{fcntl, FcntlArg, OFlag};
 use nix::poll::{PollFd, PollFlags, PollTimeout};
 use nix::sys::termios::{cfmakeraw, tcgetattr, tcsetattr, SetArg};
 
 use crate::{ByteLink, LinkError};
 
 /// A pseudo-terminal pair with the slave in raw mode.
+///
+/// The master is non-blocking, so that [`ByteLink::write_now`] can take only what fits; the [`ByteLink`] methods
+/// wait with `poll` where they should wait. Writing to [`PtyPair::master`] directly can therefore fail with
+/// `WouldBlock`.
 #[derive(Debug)]
 pub struct PtyPair {
     /// The sensor's end: what is written here is read from the slave, and the other way round.
@@ -33,6 +38,8 @@ impl PtyPair {
         cfmakeraw(&mut termios);
         tcsetattr(&pair.slave, SetArg::TCSANOW, &termios).map_err(io::Error::from)?;
         let slave_path = nix::unistd::ttyname(&pair.slave).map_err(io::Error::from)?;
+        let flags = OFlag::from_bits_truncate(fcntl(&pair.master, FcntlArg::F_GETFL).map_err(io::Error::from)?);
+        fcntl(&pair.master, FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK)).map_err(io::Error::from)?;
         Ok(PtyPair { master: File::from(pair.master), slave: Some(pair.slave), slave_path })
     }
 
@@ -65,7 +72,49 @@ impl ByteLink for MasterEnd {
     }
 
     fn write_all(&mut self, bytes: &[u8]) -> Result<(), LinkError> {
-        self.file.write_all(bytes).map_err(|e| LinkError::Disconnected { reason: e.to_string() })
+        write_all_master(&mut self.file, bytes)
+    }
+
+    fn write_now(&mut self, bytes: &[u8]) -> Result<usize, LinkError> {
+        write_now_master(&mut self.file, bytes)
+    }
+}
+
+/// Waits until the master can take bytes (or has hung up, which the write after this reports).
+fn wait_writable(master: &File, timeout: PollTimeout) -> Result<bool, LinkError> {
+    let mut fds = [PollFd::new(master.as_fd(), PollFlags::POLLOUT)];
+    match nix::poll::poll(&mut fds, timeout) {
+        Ok(ready) => Ok(ready > 0),
+        Err(nix::errno::Errno::EINTR) => Ok(false),
+        Err(e) => Err(LinkError::Disconnected { reason: e.to_string() }),
+    }
+}
+
+/// Writes everything, waiting (without limit, as a blocking write would) whenever the slave's buffer is full.
+fn write_all_master(master: &mut File, mut bytes: &[u8]) -> Result<(), LinkError> {
+    while !bytes.is_empty() {
+        match master.write(bytes) {
+            Ok(0) => return Err(LinkError::Disconnected { reason: "pty accepts no bytes".into() }),
+            Ok(n) => bytes = &bytes[n..],
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                wait_writable(master, PollTimeout::NONE)?;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(LinkError::Disconnected { reason: e.to_string() }),
+        }
+    }
+    Ok(())
+}
+
+/// Writes what the slave's buffer takes now; the descriptor is non-blocking, so a full buffer gives `Ok(0)`.
+fn write_now_master(master: &mut File, bytes: &[u8]) -> Result<usize, LinkError> {
+    if bytes.is_empty() || !wait_writable(master, PollTimeout::ZERO)? {
+        return Ok(0);
+    }
+    match master.write(bytes) {
+        Ok(n) => Ok(n),
+        Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted) => Ok(0),
+        Err(e) => Err(LinkError::Disconnected { reason: e.to_string() }),
     }
 }
 
@@ -84,7 +133,7 @@ fn read_master(master: &mut File, buf: &mut [u8], timeout: Duration) -> Result<u
     match master.read(buf) {
         Ok(0) if !buf.is_empty() => Err(LinkError::Disconnected { reason: "end of file".into() }),
         Ok(n) => Ok(n),
-        Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(0),
+        Err(e) if matches!(e.kind(), io::ErrorKind::Interrupted | io::ErrorKind::WouldBlock) => Ok(0),
         Err(e) => Err(LinkError::Disconnected { reason: e.to_string() }),
     }
 }
@@ -97,7 +146,11 @@ impl ByteLink for PtyPair {
     }
 
     fn write_all(&mut self, bytes: &[u8]) -> Result<(), LinkError> {
-        self.master.write_all(bytes).map_err(|e| LinkError::Disconnected { reason: e.to_string() })
+        write_all_master(&mut self.master, bytes)
+    }
+
+    fn write_now(&mut self, bytes: &[u8]) -> Result<usize, LinkError> {
+        write_now_master(&mut self.master, bytes)
     }
 }
 

@@ -4,12 +4,21 @@
 //! back: a USB sensor that is unplugged and plugged in again reappears at the same path (or the same udev symlink).
 //! Every loss and every reconnect advances an epoch, and [`ReconnectingReader`] resets its decoder's partial packet
 //! and sequence history when the epoch moves, so half a packet from before the unplug never merges with bytes after.
+//!
+//! A port that cannot be opened is retried for as long as the process runs (a udev rule or a replug may fix it at
+//! any time), and said so at most every [`WARN_EVERY`] with a hint for its cause. A port path that is a symlink and
+//! is re-pointed to another device while the old one stays open is noticed within [`PORT_CHECK_EVERY`] and
+//! reopened.
 
 use std::time::{Duration, Instant};
 
 use skelact_runtime::wire::{DecodeError, Decoder, LinkStats, Message, MAX_PACKET_LEN};
 
+use super::ratelimit::{RateLimit, WARN_EVERY};
 use super::{ByteLink, LinkError, LinkOpener};
+
+/// How often an open link checks that its port path still leads to the device it opened.
+pub const PORT_CHECK_EVERY: Duration = Duration::from_secs(1);
 
 /// How patiently to reopen.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,6 +46,9 @@ pub struct ReconnectStats {
     pub disconnects: u32,
     /// Open attempts that failed.
     pub failed_opens: u32,
+    /// Times the port path was found leading to another device than the open one, which was then closed and the
+    /// path reopened (a re-pointed udev symlink).
+    pub repointed: u32,
 }
 
 /// A link that reopens itself. Reads while it is down wait (up to their timeout) for the next attempt and return
@@ -51,6 +63,9 @@ pub struct ReconnectingLink<O: LinkOpener> {
     epoch: u64,
     stats: ReconnectStats,
     last_error: Option<LinkError>,
+    next_port_check: Instant,
+    open_warning: RateLimit,
+    repoint_warning: RateLimit,
 }
 
 impl<O: LinkOpener> ReconnectingLink<O> {
@@ -65,6 +80,9 @@ impl<O: LinkOpener> ReconnectingLink<O> {
             epoch: 0,
             stats: ReconnectStats::default(),
             last_error: None,
+            next_port_check: Instant::now(),
+            open_warning: RateLimit::new(WARN_EVERY),
+            repoint_warning: RateLimit::new(WARN_EVERY),
         }
     }
 
@@ -101,21 +119,64 @@ impl<O: LinkOpener> ReconnectingLink<O> {
                 self.stats.connects += 1;
                 self.wait = self.backoff.initial;
                 self.last_error = None;
+                self.next_port_check = Instant::now() + PORT_CHECK_EVERY;
                 tracing::info!(port = %self.opener.describe(), connects = self.stats.connects, "link connected");
                 true
             }
             Err(error) => {
                 self.stats.failed_opens += 1;
-                // One warning per outage; the retries after it would only repeat it.
-                if self.last_error.as_ref() != Some(&error) {
-                    tracing::warn!(port = %self.opener.describe(), %error, retry_ms = self.wait.as_millis() as u64, "cannot open link; retrying");
-                }
+                self.warn_open_failure(&error, Instant::now());
                 self.last_error = Some(error);
                 self.next_attempt = Instant::now() + self.wait;
                 self.wait = (self.wait * 2).min(self.backoff.max);
                 false
             }
         }
+    }
+
+    /// Warns about a failed open: at once when the cause is new, and then at most every [`WARN_EVERY`] while it
+    /// lasts, since a port that stays unopenable loses every frame the sensor sends. Returns whether it warned.
+    fn warn_open_failure(&mut self, error: &LinkError, now: Instant) -> bool {
+        if self.last_error.as_ref() != Some(error) {
+            self.open_warning.reset();
+        }
+        let Some(held_back) = self.open_warning.check(now, 1) else { return false };
+        let hint = match error {
+            LinkError::Open { cause, .. } => cause.hint(),
+            _ => "",
+        };
+        tracing::warn!(
+            port = %self.opener.describe(),
+            %error,
+            hint,
+            failed_opens = self.stats.failed_opens,
+            failures_not_logged = held_back,
+            retry_ms = self.wait.as_millis() as u64,
+            "cannot open link; retrying"
+        );
+        true
+    }
+
+    /// Closes the link when its port path now leads to another device, so that the next attempt opens that one.
+    /// Checked at most every [`PORT_CHECK_EVERY`].
+    fn check_port(&mut self, now: Instant) {
+        if now < self.next_port_check {
+            return;
+        }
+        self.next_port_check = now + PORT_CHECK_EVERY;
+        let Some(link) = self.link.as_ref() else { return };
+        if self.opener.still_current(link) {
+            return;
+        }
+        self.stats.repointed += 1;
+        if let Some(held_back) = self.repoint_warning.check(now, 1) {
+            tracing::warn!(port = %self.opener.describe(), repointed = self.stats.repointed, not_logged = held_back, "the port path now leads to another device; reopening it");
+        }
+        self.link = None;
+        self.epoch += 1;
+        self.wait = self.backoff.initial;
+        // The new device is there already: open it now rather than after a backoff.
+        self.next_attempt = now;
     }
 
     fn lost(&mut self, error: LinkError) {
@@ -132,6 +193,7 @@ impl<O: LinkOpener> ReconnectingLink<O> {
 impl<O: LinkOpener> ByteLink for ReconnectingLink<O> {
     fn read(&mut self, buf: &mut [u8], timeout: Duration) -> Result<usize, LinkError> {
         let deadline = Instant::now() + timeout;
+        self.check_port(Instant::now());
         if !self.try_connect() {
             // Sleep until the next attempt or the deadline, whichever comes first, then try once more.
             let until = self.next_attempt.min(deadline);
@@ -158,6 +220,17 @@ impl<O: LinkOpener> ByteLink for ReconnectingLink<O> {
             if matches!(error, LinkError::Disconnected { .. }) {
                 self.lost(error.clone());
             }
+        }
+        result
+    }
+
+    /// Writes what the open link takes now. Fails with [`LinkError::NotConnected`] while the link is down; a
+    /// [`LinkError::Disconnected`] closes it, as in a read.
+    fn write_now(&mut self, bytes: &[u8]) -> Result<usize, LinkError> {
+        let link = self.link.as_mut().ok_or(LinkError::NotConnected)?;
+        let result = link.write_now(bytes);
+        if let Err(error @ LinkError::Disconnected { .. }) = &result {
+            self.lost(error.clone());
         }
         result
     }
@@ -213,9 +286,15 @@ impl<O: LinkOpener, const N: usize> ReconnectingReader<O, N> {
         PollOutcome { bytes, connected: self.link.is_connected() }
     }
 
-    /// Sends bytes back over the same link (events, status). Fails while the link is down.
+    /// Sends bytes back over the same link, waiting until they are written. Fails while the link is down.
     pub fn write_all(&mut self, bytes: &[u8]) -> Result<(), LinkError> {
         self.link.write_all(bytes)
+    }
+
+    /// Sends what the link takes now of `bytes`, without waiting (events, status: see [`ByteLink::write_now`]).
+    /// Fails while the link is down.
+    pub fn write_now(&mut self, bytes: &[u8]) -> Result<usize, LinkError> {
+        self.link.write_now(bytes)
     }
 
     pub fn link(&self) -> &ReconnectingLink<O> {
@@ -244,7 +323,11 @@ mod tests {
     impl LinkOpener for QueueOpener {
         type Link = LoopbackLink;
         fn open(&mut self) -> Result<LoopbackLink, LinkError> {
-            self.0.try_recv().map_err(|_| LinkError::Open { path: "queue".into(), reason: "absent".into() })
+            self.0.try_recv().map_err(|_| LinkError::Open {
+                path: "queue".into(),
+                reason: "absent".into(),
+                cause: crate::OpenCause::Absent,
+            })
         }
         fn describe(&self) -> String {
             "queue".into()
@@ -314,5 +397,36 @@ mod tests {
         reader.write_all(b"event").unwrap();
         let mut buf = [0u8; 8];
         assert_eq!(sensor.read(&mut buf, Duration::ZERO).unwrap(), 5);
+        assert_eq!(reader.write_now(b"now").unwrap(), 3);
+        assert_eq!(sensor.read(&mut buf, Duration::ZERO).unwrap(), 3);
+        drop(sensor);
+        assert!(matches!(reader.write_now(b"lost"), Err(LinkError::Disconnected { .. })));
+        assert!(!reader.link().is_connected(), "a failed write_now closes the link");
+        assert_eq!(reader.write_now(b"x"), Err(LinkError::NotConnected));
+        assert_eq!(reader.link().stats().disconnects, 1);
+    }
+
+    #[test]
+    fn a_port_that_stays_unopenable_is_warned_about_again_at_the_rate_limit() {
+        let (_tx, rx) = mpsc::channel();
+        let mut link = ReconnectingLink::new(QueueOpener(rx), Backoff::default());
+        let absent = LinkError::Open { path: "queue".into(), reason: "absent".into(), cause: crate::OpenCause::Absent };
+        let start = Instant::now();
+        let at = |s: u64| start + Duration::from_secs(s);
+        let warned_at = |link: &mut ReconnectingLink<QueueOpener>, error: &LinkError, s: u64| {
+            let warned = link.warn_open_failure(error, at(s));
+            link.last_error = Some(error.clone());
+            warned
+        };
+        assert!(warned_at(&mut link, &absent, 0), "the first failure is warned about");
+        assert!(!warned_at(&mut link, &absent, 1), "retries within the interval are not");
+        assert!(warned_at(&mut link, &absent, 11), "a port still absent after the interval is warned about again");
+        let denied = LinkError::Open {
+            path: "queue".into(),
+            reason: "permission denied".into(),
+            cause: crate::OpenCause::PermissionDenied,
+        };
+        assert!(warned_at(&mut link, &denied, 12), "a new cause is warned about at once");
+        assert!(!warned_at(&mut link, &denied, 13));
     }
 }

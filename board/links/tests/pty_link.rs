@@ -233,3 +233,62 @@ fn a_corrupted_stream_loses_only_the_frames_that_were_hit() {
     assert!(device.link_stats().errors() > 0);
     drop(writer.join().unwrap());
 }
+
+#[test]
+fn a_port_symlink_re_pointed_to_another_device_is_followed() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = dir.path().join("skelact-sensor");
+    let first = PtyPair::open().unwrap();
+    point_symlink(&node, first.slave_path()).unwrap();
+    let mut device = reader(&node);
+    let mut before = packet(&hello());
+    for s in 0..5 {
+        before.extend(packet(&Message::Frame(frame(s))));
+    }
+    // The first sensor stays plugged in and open: nothing fails on the old device, only the path moves.
+    let first = send_in_background(first, before).join().unwrap();
+    let mut got = BTreeMap::new();
+    collect_frames(&mut device, &mut got, 5);
+
+    let second = PtyPair::open().unwrap();
+    point_symlink(&node, second.slave_path()).unwrap();
+    let mut after = packet(&hello());
+    for s in 5..10 {
+        after.extend(packet(&Message::Frame(frame(s))));
+    }
+    let second = send_in_background(second, after);
+    collect_frames(&mut device, &mut got, 10);
+    assert_eq!(got.keys().copied().collect::<Vec<_>>(), (0..10).collect::<Vec<_>>());
+    let stats = device.link().stats();
+    assert_eq!((stats.connects, stats.repointed, stats.disconnects), (2, 1, 0));
+    drop(second.join().unwrap());
+    drop(first);
+}
+
+#[test]
+fn write_now_takes_what_an_unread_port_has_room_for_and_never_waits() {
+    let pty = PtyPair::open().unwrap();
+    let mut device = reader(pty.slave_path());
+    device.poll(Duration::ZERO, |_| {});
+    assert!(device.link().is_connected());
+    // Nobody reads the master. Each call returns at once; once the pty's buffers are full they take nothing.
+    let chunk = [0x55u8; 4096];
+    let mut total = 0usize;
+    let mut refused = 0;
+    // A safety limit far above any pty buffer (64 KiB and a little on Linux).
+    for _ in 0..10_000 {
+        match device.write_now(&chunk).unwrap() {
+            0 => {
+                refused += 1;
+                if refused == 3 {
+                    break;
+                }
+            }
+            n => total += n,
+        }
+    }
+    assert_eq!(refused, 3, "the port never filled up");
+    assert!(total >= 4096, "only {total} bytes went out before the port was full");
+    assert!(device.link().is_connected(), "a full port is not a lost one");
+    drop(pty);
+}

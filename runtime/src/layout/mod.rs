@@ -6,8 +6,8 @@
 //! confidence onto the wire's `0..=255`. `docs/layouts.md` renders every table; a test keeps it in sync.
 //!
 //! A joint is missing (`valid == false`, coordinates zero) when its source joint is not tracked, is below the
-//! caller's confidence threshold or has a non-finite coordinate, when a rule's input is missing, or when the source
-//! has no such joint. Missing joints are filled later by the preprocessing (interpolation, then the parent joint).
+//! caller's confidence threshold, has a non-finite coordinate or lies implausibly far from the sensor (more than
+//! [`MAX_JOINT_DISTANCE_M`]), when a rule's input is missing, or when the source has no such joint. Missing joints are filled later by the preprocessing (interpolation, then the parent joint).
 //!
 //! Synthesized joints use proportions measured on Kinect v2 itself (medians over the five NTU recordings in the
 //! shared fixtures), so that a synthesized joint sits roughly where Kinect v2 would have put it; Kinect v1's spine
@@ -41,6 +41,21 @@ pub const SPINE_MID_FRACTION: f32 = 0.57;
 pub const HAND_BEYOND_WRIST: f32 = 0.28;
 /// Kinect v2's HandTipLeft/Right lies this far beyond the wrist, as a fraction of the forearm.
 pub const HAND_TIP_BEYOND_WRIST: f32 = 0.55;
+
+/// Farthest a joint may lie from the sensor's origin, in metres, once converted to the model's units. Depth sensors
+/// see a few metres and motion-capture suits roam a hall; a coordinate beyond this is a sender's bug (garbage that
+/// happens to be finite, ±3e38 or a unit mix-up), and kept it would wreck centring and scaling of the whole window.
+/// Such a joint is treated as missing and counted ([`MapReport::implausible_joints`]).
+pub const MAX_JOINT_DISTANCE_M: f32 = 100.0;
+
+/// What [`map_body`] left out of a body it mapped.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct MapReport {
+    /// Source joints with finite coordinates farther than [`MAX_JOINT_DISTANCE_M`] from the origin, treated as
+    /// missing.
+    pub implausible_joints: u8,
+}
 
 /// Why a body could not be mapped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -139,28 +154,33 @@ pub const fn joint_names(layout: LayoutId) -> &'static [&'static str] {
 /// Maps one body from its source layout into `out` (model layout).
 ///
 /// A source joint counts only if its confidence is at least `min_confidence` and at least 1 (0 always means not
-/// tracked), and all three coordinates are finite. On error `out` is left untouched. Never allocates.
+/// tracked), all three coordinates are finite, and it lies within [`MAX_JOINT_DISTANCE_M`] of the origin (those
+/// beyond are counted in the report). On error `out` is left untouched. Never allocates.
 pub fn map_body(
     format: &SourceFormat,
     joints: &[Joint],
     min_confidence: u8,
     out: &mut Pose,
-) -> Result<(), LayoutError> {
+) -> Result<MapReport, LayoutError> {
     let expected = format.joint_count();
     if joints.len() != expected {
         return Err(LayoutError::JointCount { expected, actual: joints.len() });
     }
     let threshold = min_confidence.max(1);
+    let tracked = |joint: &Joint| joint.confidence >= threshold;
     let point = |index: usize| -> Option<Vec3> {
-        let joint = joints.get(index)?;
-        if joint.confidence < threshold {
-            return None;
-        }
-        finite(format.to_model(joint.x, joint.y, joint.z))
+        let joint = joints.get(index).filter(|j| tracked(j))?;
+        plausible(format.to_model(joint.x, joint.y, joint.z))
     };
+    let implausible = joints
+        .iter()
+        .filter(|j| tracked(j))
+        .map(|j| format.to_model(j.x, j.y, j.z))
+        .filter(|v| finite(*v).is_some() && plausible(*v).is_none())
+        .count();
     for (ntu, rule) in rules(format.layout).iter().enumerate() {
-        // Huge but finite inputs can still overflow in a rule's arithmetic; such a joint is missing too.
-        match rule.evaluate(point).and_then(finite) {
+        // A rule extrapolates (a hand beyond the wrist), so its result is checked like an input.
+        match rule.evaluate(point).and_then(plausible) {
             Some(position) => {
                 out.joints[ntu] = position;
                 out.valid[ntu] = true;
@@ -171,7 +191,8 @@ pub fn map_body(
             }
         }
     }
-    Ok(())
+    // At most MAX_JOINTS (38) joints per body, so this fits.
+    Ok(MapReport { implausible_joints: u8::try_from(implausible).unwrap_or(u8::MAX) })
 }
 
 /// How many of `units` make a metre: the exact reciprocal of [`Units::to_metres`].
@@ -185,6 +206,14 @@ pub const fn units_per_metre(units: Units) -> f32 {
 
 fn finite(v: Vec3) -> Option<Vec3> {
     v.iter().all(|c| c.is_finite()).then_some(v)
+}
+
+/// `v` if it is finite and within [`MAX_JOINT_DISTANCE_M`] of the origin. Each coordinate is bounded first, so the
+/// squares below cannot overflow.
+fn plausible(v: Vec3) -> Option<Vec3> {
+    let bounded = v.iter().all(|c| c.is_finite() && c.abs() <= MAX_JOINT_DISTANCE_M);
+    let squared: f32 = v.iter().map(|c| c * c).sum();
+    (bounded && squared <= MAX_JOINT_DISTANCE_M * MAX_JOINT_DISTANCE_M).then_some(v)
 }
 
 /// Wire confidence of a probability-like score in `0..=1` (MediaPipe visibility, ZED confidence / 100):

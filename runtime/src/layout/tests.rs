@@ -487,15 +487,35 @@ fn non_finite_coordinates_are_missing_and_never_reach_the_pose() {
     }
     assert!(pose.valid[joint::ELBOW_LEFT]);
     assert!(pose.joints.iter().flatten().all(|c| c.is_finite()));
+}
 
-    // Finite inputs whose extrapolation overflows f32 are missing too.
+#[test]
+fn absurd_finite_coordinates_are_missing_and_counted() {
+    let format = SourceFormat::new(LayoutId::XsensMvn23, Units::Metres, Axes::XForwardYLeftZUp);
     let mut joints = t_pose(&format, 255);
     joints[xsens_mvn::LEFT_FORE_ARM].y = -3.0e38;
     joints[xsens_mvn::LEFT_HAND].y = 3.0e38;
-    let pose = map(&format, &joints, 1);
-    assert!(pose.valid[joint::ELBOW_LEFT] && pose.valid[joint::WRIST_LEFT]);
-    assert!(!pose.valid[joint::HAND_TIP_LEFT]);
-    assert!(pose.joints.iter().flatten().all(|c| c.is_finite()));
+    // Within the bound on every axis but not as a distance: 60 m along each is 104 m from the origin.
+    joints[xsens_mvn::RIGHT_HAND] = Joint { x: 60.0, y: 60.0, z: 60.0, confidence: 255 };
+    // Untracked joints are not looked at, absurd or not.
+    joints[xsens_mvn::RIGHT_FOOT] = Joint { x: 3.0e38, y: 0.0, z: 0.0, confidence: 0 };
+    let mut pose = Pose::MISSING;
+    let report = map_body(&format, &joints, 1, &mut pose).unwrap();
+    assert_eq!(report.implausible_joints, 3);
+    for j in [joint::ELBOW_LEFT, joint::WRIST_LEFT, joint::HAND_LEFT, joint::HAND_TIP_LEFT, joint::WRIST_RIGHT] {
+        assert!(!pose.valid[j], "{}", NTU_JOINT_NAMES[j]);
+    }
+    assert!(pose.valid[joint::SHOULDER_LEFT] && pose.valid[joint::ELBOW_RIGHT]);
+    assert!(pose.joints.iter().flatten().all(|c| c.abs() <= MAX_JOINT_DISTANCE_M));
+
+    // Millimetres are converted before the bound applies: 99 m away is within it, 101 m is not.
+    let format = SourceFormat::new(LayoutId::KinectV2, Units::Millimetres, Axes::XLeftYUpZForward);
+    let mut joints = t_pose(&format, 255);
+    joints[0].z = 99_000.0;
+    joints[1].z = 101_000.0;
+    let mut pose = Pose::MISSING;
+    assert_eq!(map_body(&format, &joints, 1, &mut pose).unwrap().implausible_joints, 1);
+    assert!(pose.valid[0] && !pose.valid[1]);
 }
 
 #[test]

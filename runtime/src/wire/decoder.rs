@@ -3,7 +3,7 @@
 //! Corruption costs only the packets it touches: after any error the decoder discards bytes up to the next 0x00
 //! delimiter and starts afresh there. It never allocates and never panics on input.
 
-use super::message::{Heartbeat, LayoutId, Message};
+use super::message::{Heartbeat, LayoutId, Message, PROTOCOL_MAJOR};
 use super::packet::{decode_unstuffed_into, DecodeError, MAX_PACKET_LEN};
 
 /// Counters of everything the decoder saw. They wrap rather than saturate-panic on very long runs.
@@ -226,7 +226,10 @@ impl<const N: usize> Decoder<N> {
 
     fn accept(&mut self) -> Result<&Message, DecodeError> {
         match &self.message {
-            Message::Hello(hello) => self.layout = Some(hello.layout),
+            // A Hello of another major version is passed on (the frontend refuses and counts it) but its layout is
+            // not adopted, so that the frames that follow are still checked against the layout in use.
+            Message::Hello(hello) if hello.protocol_major == PROTOCOL_MAJOR => self.layout = Some(hello.layout),
+            Message::Hello(_) => {}
             Message::Frame(frame) => {
                 if let Some(layout) = self.layout {
                     let expected = layout.joint_count();

@@ -323,3 +323,17 @@ mod frame_reader_matches_postcard {
         }
     }
 }
+
+#[test]
+fn a_hello_of_another_major_version_does_not_change_the_layout_frames_are_checked_against() {
+    let (_, hello) = golden_messages().into_iter().next().unwrap();
+    let Message::Hello(mut foreign) = hello.clone() else { panic!("the first golden message is a Hello") };
+    foreign.protocol_major = PROTOCOL_MAJOR + 1;
+    foreign.layout = LayoutId::ZedBody34;
+    let mut stream = encode(&hello);
+    stream.extend(encode(&Message::Hello(foreign)));
+    stream.extend(encode(&frame(1, 1, 25)));
+    let (decoded, stats) = decode_all(&stream);
+    assert!(decoded.iter().all(Result::is_ok), "{decoded:?}");
+    assert_eq!(stats.joint_count_errors, 0, "frames are still checked against Kinect v2's 25 joints");
+}

@@ -196,6 +196,7 @@ impl Played {
                 "events": s.events,
                 "events_received_over_link": self.received,
                 "events_unsent": s.events_unsent,
+                "events_dropped": s.events_dropped,
                 "damaged_packets": s.link.errors(),
                 "dropped_frames": s.link.dropped_frames,
             },
@@ -317,7 +318,7 @@ fn play(
         let summary = daemon::run(&mut reader, frontend, model.raw_frames, classifier, &outputs, &options, &control);
         control.stop();
         // Let the host side read the last events (End events of segments still open at the end).
-        let expected = summary.as_ref().map_or(0, |s| s.events.saturating_sub(s.events_unsent));
+        let expected = summary.as_ref().map_or(0, DaemonSummary::events_written);
         let deadline = Instant::now() + Duration::from_secs(5);
         while received.lock().map_or(0, |e| e.len() as u64) < expected && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(10));

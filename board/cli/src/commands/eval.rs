@@ -197,7 +197,8 @@ fn last_window(
     let mut input = stream;
     while let Some(outcome) = decoder.decode_next(&mut input) {
         match outcome {
-            Ok(Message::Hello(hello)) => frontend.on_hello(hello),
+            // A dataset stream comes from our own converters; a Hello they wrote that is refused is a bug to report.
+            Ok(Message::Hello(hello)) => frontend.on_hello(hello)?,
             // A frame the tracks refuse costs that frame, as on the device.
             Ok(Message::Frame(frame)) => {
                 let _ = frontend.push_frame(frame);

@@ -2,17 +2,29 @@
 //!
 //! - The **ingest** thread (the caller's) reads the link through a [`ReconnectingReader`], decodes packets, runs
 //!   the frame side of the pipeline (the runtime's `Frontend`: layouts, tracks, windows, preprocessing) on every frame, and
-//!   queues due windows. It also writes everything that goes back over the link: events and periodic `Status`.
+//!   queues due windows. It also writes everything that goes back over the link, events and periodic `Status`,
+//!   through the [`backchannel`]: a queue of fixed size written without waiting, so that a sensor host that does
+//!   not read them costs events and status (dropped and counted), never frames.
 //! - The **inference** thread runs the window side (the runtime's `Classifier`: engines, head, fusion, decisions) on
 //!   queued windows and publishes events to the other outputs (stdout lines, UDP, GPIO).
 //!
 //! Between them sits a bounded [`queue::WindowQueue`]: when inference falls behind, whole windows are dropped
 //! and counted (`Status.windows_dropped`); frames never are. Latency is measured per event from the moment the
-//! frame that completed its window was decoded to the moment the event was written to the link.
+//! frame that completed its window was decoded to the moment the event's last byte was written to the link.
+//!
+//! Losses the wire `Status` has no field for (a back channel nobody reads, frames that do not fit the announced
+//! layout, a sensor clock going backwards, refused `Hello`s, implausible joints, a port that cannot be opened)
+//! are counted in [`losses::DaemonCounters`], which the JSON status line and the summary carry, and warned about
+//! at a rate limit ([`losses::LossWarnings`]).
 
+pub mod backchannel;
 pub mod latency;
+pub mod losses;
 pub mod outputs;
 pub mod queue;
+
+#[cfg(test)]
+mod tests;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -26,7 +38,9 @@ use skelact_runtime::wire::{
 };
 
 use crate::model::{boxed_frontend, DeviceClassifier, DeviceFrontend, FrontendError, TRACKS};
+use backchannel::{BackChannel, Kind, BACK_CHANNEL_BYTES};
 use latency::{LatencyHistogram, LatencySummary};
+use losses::{DaemonCounters, LossWarnings};
 use outputs::Outputs;
 use queue::{Job, WindowJob, WindowQueue};
 use skelact_links::reconnect::{ReconnectStats, ReconnectingReader};
@@ -42,6 +56,9 @@ pub struct DaemonOptions {
     /// Longest wait of one read. Events go out over the link after the read that follows them, so this bounds
     /// the delay they add. Default 5 ms.
     pub poll: Duration,
+    /// Bytes of events and status that may wait for a sensor host that does not read them; past that the oldest
+    /// are dropped and counted. Allocated once. Default 16 KiB ([`BACK_CHANNEL_BYTES`]).
+    pub back_channel_bytes: usize,
     /// Health is `NoSensor` after this long without a frame. Default 2 s.
     pub no_sensor_after: Duration,
     /// Health is `LinkErrors` when damaged packets exceed this share of all packets in a status period.
@@ -59,6 +76,7 @@ impl Default for DaemonOptions {
             queue_windows: 2,
             status_interval: Duration::from_secs(1),
             poll: Duration::from_millis(5),
+            back_channel_bytes: BACK_CHANNEL_BYTES,
             no_sensor_after: Duration::from_secs(2),
             link_error_ratio: 0.05,
             events_to_link: true,
@@ -124,15 +142,40 @@ pub struct DaemonSummary {
     /// Windows that could not be built, preprocessed or classified.
     pub windows_failed: u64,
     pub events: u64,
-    /// Events that could not be written to the link (it was down).
+    /// Events dropped because the sensor host did not read the back channel (the queue was full, or still held
+    /// them at the stop).
+    pub events_dropped: u64,
+    /// Events that could not be written to the link because it was down.
     pub events_unsent: u64,
+    /// `Status` messages written whole to the link.
     pub status_sent: u64,
+    /// `Status` messages dropped because the sensor host did not read the back channel.
+    pub status_dropped: u64,
+    /// `Status` messages queued for the link that it went down before writing.
+    pub status_unsent: u64,
+    /// Bodies left out of their frames: their joints do not fit the layout in use.
+    pub bodies_rejected: u64,
+    /// Times the sensor clock went backwards (a sensor restart: every track was cleared).
+    pub clock_restarts: u64,
+    /// `Hello`s refused for another protocol major version.
+    pub hellos_refused: u64,
+    /// Joints treated as missing for lying implausibly far away.
+    pub joints_implausible: u64,
+    /// Decoder counters; `link.joint_count_errors` are frames dropped for not matching the announced layout.
     pub link: LinkStats,
     pub reconnect: ReconnectStats,
     /// Frame that completed a window → its event written to the link (one sample per event).
     pub latency: LatencySummary,
     /// Frame that completed a window → the window classified (one sample per window run).
     pub window_latency: LatencySummary,
+}
+
+impl DaemonSummary {
+    /// Events written whole to the link: every event that was neither dropped nor unsent. With
+    /// `events_to_link` off it is every event, though none went to the link.
+    pub fn events_written(&self) -> u64 {
+        self.events.saturating_sub(self.events_dropped).saturating_sub(self.events_unsent)
+    }
 }
 
 /// Counters the inference thread updates.
@@ -155,15 +198,26 @@ pub enum DaemonError {
     Thread(std::io::Error),
 }
 
-/// Events waiting for the ingest thread to write them to the link.
-#[derive(Debug, Default)]
+/// Events handed from the inference thread to the ingest thread, which queues them for the link.
+#[derive(Debug)]
 struct Outbox {
     events: Mutex<Vec<(Event, Option<Instant>)>>,
+    /// Events the ingest thread did not take in time (see [`OUTBOX_LIMIT`]).
+    dropped: AtomicU64,
 }
 
-/// Most events that wait for the link; past that the oldest are counted unsent (only a link that is stuck gets
-/// there: the ingest thread drains the outbox every poll).
+impl Outbox {
+    fn new() -> Self {
+        Outbox { events: Mutex::new(Vec::with_capacity(OUTBOX_LIMIT)), dropped: AtomicU64::new(0) }
+    }
+}
+
+/// Most events that wait for the ingest thread; past that the oldest are dropped and counted. The ingest thread
+/// takes them every poll, so only a burst of more events than this within one poll gets there.
 const OUTBOX_LIMIT: usize = 256;
+
+/// How long a stopping daemon keeps writing what is queued for a host that reads slowly.
+const STOP_DRAIN: Duration = Duration::from_secs(1);
 
 /// Runs until `control.stop()`. `raw_frames` is the bundle's window: the history each track keeps.
 ///
@@ -185,7 +239,7 @@ pub fn run<O: LinkOpener, E: Engine + Send>(
     }
     let queue = WindowQueue::new(options.queue_windows, 3 * tensor_len);
     let shared = Shared::default();
-    let outbox = Outbox::default();
+    let outbox = Outbox::new();
     let started = Instant::now();
     let mut ingest = Ingest {
         frontend,
@@ -201,41 +255,55 @@ pub fn run<O: LinkOpener, E: Engine + Send>(
             .spawn_scoped(scope, || infer(classifier, &queue, tensor_len, outputs, &outbox, &shared, options, control))
             .map_err(DaemonError::Thread)?;
         tracing::info!(raw_frames, queue_windows = options.queue_windows, "daemon running");
-        let mut writer = LinkWriter { packet: vec![0; MAX_PACKET_LEN + 1], unsent: 0, status_sent: 0 };
+        let mut writer = LinkWriter::new(options.back_channel_bytes);
         let mut status = StatusClock { last: started, baseline: Baseline::default(), last_health: Health::Ok };
+        let mut warnings = LossWarnings::default();
         while !control.is_stopping() {
             reader.poll(options.poll, |outcome| ingest.on_message(outcome));
-            writer.flush_events(reader, &outbox, &shared, options);
+            writer.queue_events(&outbox, options);
             if status.last.elapsed() >= options.status_interval {
                 let message = status.tick(started, reader.link_stats(), &ingest, &queue, &shared, control, options);
-                writer.send_status(reader, &message, options);
-                outputs.publish_status(&message);
+                writer.queue_status(reader, &message, options);
+                outputs.publish_status(&message, &daemon_counters(reader, &ingest, &writer, &outbox));
             }
+            writer.drain(reader, &shared);
+            warnings.check(Instant::now(), &daemon_counters(reader, &ingest, &writer, &outbox));
         }
         // Stop: the inference thread finishes the queue and closes open segments; their events go out last.
         queue.close();
         if inference.join().is_err() {
             tracing::error!("the inference thread panicked");
         }
-        writer.flush_events(reader, &outbox, &shared, options);
+        writer.queue_events(&outbox, options);
         let last = status.tick(started, reader.link_stats(), &ingest, &queue, &shared, control, options);
-        writer.send_status(reader, &last, options);
-        outputs.publish_status(&last);
+        writer.queue_status(reader, &last, options);
+        writer.finish(reader, &shared);
+        let counters = daemon_counters(reader, &ingest, &writer, &outbox);
+        warnings.check(Instant::now(), &counters);
+        outputs.publish_status(&last, &counters);
         outputs.release_pins();
-        let counters = ingest.frontend.counters();
+        let frontend = ingest.frontend.counters();
         let latency = shared.latency.lock().map(|h| h.summary()).unwrap_or_default();
         let window_latency = shared.window_latency.lock().map(|h| h.summary()).unwrap_or_default();
+        let back = writer.back.counters();
         let summary = DaemonSummary {
             uptime: started.elapsed(),
             frames: control.frames(),
             frames_refused: ingest.frames_refused,
-            windows_prepared: u64::from(counters.windows_prepared),
+            windows_prepared: u64::from(frontend.windows_prepared),
             windows_dropped: queue.dropped(),
             windows_run: shared.windows_run.load(Ordering::SeqCst),
-            windows_failed: u64::from(counters.windows_failed) + shared.windows_failed.load(Ordering::SeqCst),
+            windows_failed: u64::from(frontend.windows_failed) + shared.windows_failed.load(Ordering::SeqCst),
             events: control.events(),
-            events_unsent: writer.unsent,
-            status_sent: writer.status_sent,
+            events_dropped: counters.events_dropped,
+            events_unsent: back.events_unsent,
+            status_sent: back.status_written,
+            status_dropped: back.status_dropped,
+            status_unsent: back.status_unsent,
+            bodies_rejected: u64::from(counters.bodies_rejected),
+            clock_restarts: u64::from(counters.clock_restarts),
+            hellos_refused: u64::from(counters.hellos_refused),
+            joints_implausible: u64::from(counters.joints_implausible),
             link: *reader.link_stats(),
             reconnect: reader.link().stats(),
             latency,
@@ -247,15 +315,54 @@ pub fn run<O: LinkOpener, E: Engine + Send>(
             windows_dropped = summary.windows_dropped,
             windows_failed = summary.windows_failed,
             events = summary.events,
+            events_dropped = summary.events_dropped,
+            events_unsent = summary.events_unsent,
+            status_dropped = summary.status_dropped,
             damaged_packets = summary.link.errors(),
             dropped_frames = summary.link.dropped_frames,
+            joint_count_errors = summary.link.joint_count_errors,
+            bodies_rejected = summary.bodies_rejected,
+            clock_restarts = summary.clock_restarts,
+            hellos_refused = summary.hellos_refused,
+            joints_implausible = summary.joints_implausible,
             reconnects = summary.reconnect.connects.saturating_sub(1),
+            failed_opens = summary.reconnect.failed_opens,
+            port_repointed = summary.reconnect.repointed,
             latency_p50_ms = summary.latency.p50_ms,
             latency_p99_ms = summary.latency.p99_ms,
             "daemon stopped"
         );
         Ok(summary)
     })
+}
+
+/// The counters the wire `Status` has no room for, as they stand now.
+fn daemon_counters<O: LinkOpener>(
+    reader: &ReconnectingReader<O>,
+    ingest: &Ingest<'_>,
+    writer: &LinkWriter,
+    outbox: &Outbox,
+) -> DaemonCounters {
+    let link = reader.link();
+    let reconnect = link.stats();
+    let back = writer.back.counters();
+    let frontend = ingest.frontend.counters();
+    DaemonCounters {
+        link_connected: link.is_connected(),
+        connects: reconnect.connects,
+        disconnects: reconnect.disconnects,
+        failed_opens: reconnect.failed_opens,
+        port_repointed: reconnect.repointed,
+        events_dropped: back.events_dropped + outbox.dropped.load(Ordering::SeqCst),
+        status_dropped: back.status_dropped,
+        events_unsent: back.events_unsent,
+        status_unsent: back.status_unsent,
+        joint_count_errors: reader.link_stats().joint_count_errors,
+        bodies_rejected: frontend.bodies_rejected,
+        clock_restarts: ingest.frontend.tracks().counters().clock_restarts,
+        hellos_refused: frontend.hellos_refused,
+        joints_implausible: frontend.joints_implausible,
+    }
 }
 
 /// The frame side, on the ingest thread.
@@ -273,8 +380,9 @@ impl Ingest<'_> {
     fn on_message(&mut self, outcome: Result<&Message, DecodeError>) {
         match outcome {
             Ok(Message::Hello(hello)) => {
-                tracing::info!(layout = ?hello.layout, units = ?hello.units, axes = ?hello.axes, sensor = %hello.sensor_name, fps_mhz = hello.nominal_fps_millihertz, "sensor hello");
-                self.frontend.on_hello(hello);
+                tracing::info!(protocol = %format_args!("{}.{}", hello.protocol_major, hello.protocol_minor), layout = ?hello.layout, units = ?hello.units, axes = ?hello.axes, sensor = %hello.sensor_name, fps_mhz = hello.nominal_fps_millihertz, "sensor hello");
+                // A refused Hello is counted by the frontend and warned about with the other losses.
+                let _refused = self.frontend.on_hello(hello);
             }
             Ok(Message::Frame(frame)) => self.on_frame(frame),
             Ok(_) => {}
@@ -340,6 +448,7 @@ fn infer<E: Engine>(
                 if let Ok(mut pending) = outbox.events.lock() {
                     if pending.len() >= OUTBOX_LIMIT {
                         pending.remove(0);
+                        outbox.dropped.fetch_add(1, Ordering::SeqCst);
                     }
                     pending.push((event, frame_at));
                 }
@@ -386,59 +495,91 @@ fn infer<E: Engine>(
     publish(&mut events, None);
 }
 
-/// Writes events and status to the link.
+/// Queues events and status for the link and writes them without waiting (see [`backchannel`]).
 struct LinkWriter {
+    back: BackChannel,
+    /// Encoding space for one packet.
     packet: Vec<u8>,
-    unsent: u64,
-    status_sent: u64,
+    /// The outbox's events, taken in one swap so that the inference thread is held up for no longer than that.
+    taken: Vec<(Event, Option<Instant>)>,
 }
 
 impl LinkWriter {
-    fn write<O: LinkOpener>(&mut self, reader: &mut ReconnectingReader<O>, message: &Message) -> bool {
-        let Ok(n) = encode_packet(message, &mut self.packet) else { return false };
-        match reader.write_all(&self.packet[..n]) {
-            Ok(()) => true,
-            Err(error) => {
-                tracing::debug!(%error, "not written to the link");
-                false
-            }
+    fn new(back_channel_bytes: usize) -> Self {
+        LinkWriter {
+            back: BackChannel::new(back_channel_bytes),
+            packet: vec![0; MAX_PACKET_LEN + 1],
+            taken: Vec::with_capacity(OUTBOX_LIMIT),
         }
     }
 
-    fn flush_events<O: LinkOpener>(
-        &mut self,
-        reader: &mut ReconnectingReader<O>,
-        outbox: &Outbox,
-        shared: &Shared,
-        options: &DaemonOptions,
-    ) {
+    fn queue(&mut self, kind: Kind, message: &Message, frame_at: Option<Instant>) {
+        match encode_packet(message, &mut self.packet) {
+            Ok(n) => {
+                self.back.push(kind, &self.packet[..n], frame_at);
+            }
+            // Events and status always fit a packet; should one not, it is lost here and said so.
+            Err(error) => tracing::warn!(%error, ?kind, "cannot encode for the link"),
+        }
+    }
+
+    fn queue_events(&mut self, outbox: &Outbox, options: &DaemonOptions) {
         if !options.events_to_link {
             return;
         }
-        let pending = match outbox.events.lock() {
-            Ok(mut events) if !events.is_empty() => std::mem::take(&mut *events),
+        match outbox.events.lock() {
+            Ok(mut events) if !events.is_empty() => std::mem::swap(&mut *events, &mut self.taken),
             _ => return,
-        };
-        for (event, frame_at) in pending {
-            if self.write(reader, &Message::Event(event)) {
-                if let (Some(at), Ok(mut histogram)) = (frame_at, shared.latency.lock()) {
-                    histogram.record(at.elapsed());
-                }
-            } else {
-                self.unsent += 1;
-            }
         }
+        let mut taken = std::mem::take(&mut self.taken);
+        for (event, frame_at) in taken.drain(..) {
+            self.queue(Kind::Event, &Message::Event(event), frame_at);
+        }
+        self.taken = taken;
     }
 
-    fn send_status<O: LinkOpener>(
+    fn queue_status<O: LinkOpener>(
         &mut self,
-        reader: &mut ReconnectingReader<O>,
+        reader: &ReconnectingReader<O>,
         status: &Status,
         options: &DaemonOptions,
     ) {
-        if options.status_to_link && reader.link().is_connected() && self.write(reader, &Message::Status(*status)) {
-            self.status_sent += 1;
+        // Nobody to send it to while the link is down; the JSON line still reports it.
+        if options.status_to_link && reader.link().is_connected() {
+            self.queue(Kind::Status, &Message::Status(*status), None);
         }
+    }
+
+    /// Writes what the link takes now; records each event's latency when its last byte goes out.
+    fn drain<O: LinkOpener>(&mut self, reader: &mut ReconnectingReader<O>, shared: &Shared) {
+        if self.back.is_empty() {
+            return;
+        }
+        if !reader.link().is_connected() {
+            self.back.drop_unsent();
+            return;
+        }
+        self.back.drain(
+            |bytes| reader.write_now(bytes),
+            |kind, frame_at| {
+                if let (Kind::Event, Some(at), Ok(mut histogram)) = (kind, frame_at, shared.latency.lock()) {
+                    histogram.record(at.elapsed());
+                }
+            },
+        );
+    }
+
+    /// At the stop: keeps writing for up to [`STOP_DRAIN`] while the host reads, then drops what is left.
+    fn finish<O: LinkOpener>(&mut self, reader: &mut ReconnectingReader<O>, shared: &Shared) {
+        let deadline = Instant::now() + STOP_DRAIN;
+        loop {
+            self.drain(reader, shared);
+            if self.back.is_empty() || Instant::now() >= deadline {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        self.back.drop_unread();
     }
 }
 

@@ -4,8 +4,11 @@
 //!
 //! ```json
 //! {"type":"event","phase":"begin","body_id":1,"action_id":23,"label_index":0,"label":"hand waving","confidence":0.91,"start_us":2033333,"end_us":2300000}
-//! {"type":"status","uptime_ms":1000,"packets_ok":31,...,"windows_dropped":0,"events":2,"active_tracks":1,"health":"ok"}
+//! {"type":"status","uptime_ms":1000,"packets_ok":31,...,"events":2,"active_tracks":1,"health":"ok","link_connected":true,...,"joints_implausible":0}
 //! ```
+//!
+//! A status line holds the fields of the wire `Status`, then the daemon's own counters ([`DaemonCounters`]), which
+//! protocol v1's `Status` has no room for, as flat keys of the same object.
 //!
 //! A UDP datagram carries one event object, the same JSON without the newline.
 
@@ -17,6 +20,8 @@ use serde_json::json;
 use skelact_runtime::wire::{Event, EventPhase, Health, Status};
 
 use skelact_links::gpio::ActionPins;
+
+use super::losses::DaemonCounters;
 
 /// How lines on the stream look.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -128,11 +133,11 @@ impl Outputs {
         }
     }
 
-    /// Writes a status line (JSON lines only).
-    pub fn publish_status(&self, status: &Status) {
+    /// Writes a status line (JSON lines only): the wire status and the daemon's other counters.
+    pub fn publish_status(&self, status: &Status, counters: &DaemonCounters) {
         if let Some(lines) = &self.lines {
             if lines_format(lines) == LineFormat::Json {
-                write_line(lines, &status_json(status).to_string());
+                write_line(lines, &status_json(status, counters).to_string());
             }
         }
     }
@@ -177,8 +182,8 @@ pub fn health_name(health: Health) -> &'static str {
     }
 }
 
-/// The JSON object of a status message.
-pub fn status_json(s: &Status) -> serde_json::Value {
+/// The JSON object of a status message and the daemon's other counters, as one flat object.
+pub fn status_json(s: &Status, c: &DaemonCounters) -> serde_json::Value {
     json!({
         "type": "status",
         "uptime_ms": s.uptime_ms,
@@ -195,6 +200,20 @@ pub fn status_json(s: &Status) -> serde_json::Value {
         "events": s.events,
         "active_tracks": s.active_tracks,
         "health": health_name(s.health),
+        "link_connected": c.link_connected,
+        "connects": c.connects,
+        "disconnects": c.disconnects,
+        "failed_opens": c.failed_opens,
+        "port_repointed": c.port_repointed,
+        "events_dropped": c.events_dropped,
+        "status_dropped": c.status_dropped,
+        "events_unsent": c.events_unsent,
+        "status_unsent": c.status_unsent,
+        "joint_count_errors": c.joint_count_errors,
+        "bodies_rejected": c.bodies_rejected,
+        "clock_restarts": c.clock_restarts,
+        "hellos_refused": c.hellos_refused,
+        "joints_implausible": c.joints_implausible,
     })
 }
 
@@ -235,12 +254,15 @@ mod tests {
             phase: EventPhase::End,
         };
         outputs.publish(&event);
-        outputs.publish_status(&Status { events: 1, health: Health::Overloaded, ..Status::default() });
+        let counters = DaemonCounters { failed_opens: 3, clock_restarts: 1, ..DaemonCounters::default() };
+        outputs.publish_status(&Status { events: 1, health: Health::Overloaded, ..Status::default() }, &counters);
         let text = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
         let objects: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
         assert_eq!(objects[0]["label"], "wave");
         assert_eq!(objects[0]["phase"], "end");
         assert_eq!(objects[1]["health"], "overloaded");
+        assert_eq!((&objects[1]["failed_opens"], &objects[1]["clock_restarts"]), (&json!(3), &json!(1)));
+        assert_eq!(objects[1]["link_connected"], false);
         let mut datagram = [0u8; 1024];
         let n = receiver.recv(&mut datagram).unwrap();
         let received: serde_json::Value = serde_json::from_slice(&datagram[..n]).unwrap();
