@@ -30,8 +30,8 @@ pub const PRIVATE_KEY_FILE_HEADER: &str = "skelact ed25519 private key";
 /// are covered so that neither can be swapped under a valid signature.
 pub const SIGNING_DOMAIN: [u8; 32] = *b"skelact bundle signature v1\0\0\0\0\0";
 
-/// The 64 bytes an Ed25519 signature of a bundle covers: [`SIGNING_DOMAIN`], then SHA-256 of the content digest,
-/// the public key, the signer name's length (u32 LE) and the name.
+/// The 64 bytes an Ed25519 signature of a bundle covers: the domain tag `skelact bundle signature v1` (zero-padded
+/// to 32 bytes), then SHA-256 of the content digest, the public key, the signer name's length (u32 LE) and the name.
 pub fn signing_message(content_digest: &[u8; 32], public_key: &[u8; PUBLIC_KEY_LEN], signer: &str) -> [u8; 64] {
     let mut hash = Sha256::new();
     hash.update(content_digest);
