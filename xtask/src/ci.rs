@@ -20,13 +20,13 @@ const FUZZ_SECONDS: u32 = 60;
 /// The command that installs the nightly toolchain cargo-fuzz needs (printed when it is missing).
 const NIGHTLY_INSTALL: &str = "rustup toolchain install nightly --profile minimal";
 
-struct Step {
-    name: &'static str,
-    what: &'static str,
+pub(crate) struct Step {
+    pub(crate) name: &'static str,
+    pub(crate) what: &'static str,
     run: fn() -> Result<()>,
 }
 
-const STEPS: &[Step] = &[
+pub(crate) const STEPS: &[Step] = &[
     Step { name: "fmt", what: "rustfmt check of the workspace and fuzz/", run: fmt },
     Step { name: "clippy", what: "clippy on every target of the workspace, warnings denied", run: clippy },
     Step { name: "doc", what: "rustdoc of the workspace, warnings denied", run: doc },

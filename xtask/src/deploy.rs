@@ -223,7 +223,7 @@ pub(crate) fn pipeline_model(bundle: &str) -> Option<&'static PipelineModel> {
     PIPELINE_MODELS.iter().find(|m| m.bundle == bundle)
 }
 
-fn pipeline_usage() -> String {
+pub(crate) fn pipeline_usage() -> String {
     let names: Vec<&str> = PIPELINE_MODELS.iter().map(|m| m.name).collect();
     format!(
         "usage: cargo xtask pipeline {} [--retrain] [--calibration N] [--method minmax|entropy|percentile] [--count N] [--version N]",

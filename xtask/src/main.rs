@@ -6,6 +6,7 @@ mod deploy;
 mod engine;
 mod python;
 mod sign;
+mod usage;
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -13,7 +14,7 @@ use std::process::Command;
 use anyhow::{bail, Context, Result};
 
 const USAGE: &str = "\
-usage: cargo xtask <command>
+usage: cargo xtask <command> [--help]
 
 commands:
   test      what CI runs, the same as `ci`
@@ -43,6 +44,8 @@ model pipeline (model directory models/build/<model>, see docs/models.md (Deploy
   engine    build a TensorRT engine from the Q/DQ or FP16 ONNX and add it to the model (needs TensorRT)
   pipeline  `pipeline default|nw-ucla|stars-synthetic`: export, quantize, validate, bundle a model into
             models/zoo/NAME.skb (--retrain trains the checkpoint first)
+
+`cargo xtask COMMAND --help` prints that command's usage and runs nothing.
 ";
 
 fn main() -> Result<()> {
@@ -54,6 +57,10 @@ fn main() -> Result<()> {
             std::process::exit(2);
         }
     };
+    // `--help` after a command prints its usage and runs nothing, whatever else the arguments say.
+    if usage::asks_for_help(rest) && !matches!(command, "help" | "--help" | "-h") {
+        return usage::print_help(command);
+    }
     match command {
         "test" | "ci" => ci::ci(rest),
         "bench" => bench(rest),
@@ -64,10 +71,13 @@ fn main() -> Result<()> {
         "export" | "quantize" | "validate" | "bundle" | "engine" | "pipeline" => deploy::run(command, rest),
         "keygen" => sign::keygen(rest),
         "sign" => sign::sign_command(rest),
-        "help" | "--help" | "-h" => {
-            print!("{USAGE}");
-            Ok(())
-        }
+        "help" | "--help" | "-h" => match rest.first() {
+            Some(command) => usage::print_help(command),
+            None => {
+                print!("{USAGE}");
+                Ok(())
+            }
+        },
         other => bail!("unknown command `{other}`\n{USAGE}"),
     }
 }

@@ -11,9 +11,9 @@ use anyhow::{bail, ensure, Context, Result};
 use ed25519_dalek::{Signer as _, SigningKey};
 use skelact_runtime::bundle::{sign, with_version, Bundle, PRIVATE_KEY_FILE_HEADER, PUBLIC_KEY_FILE_HEADER};
 
-const KEYGEN_USAGE: &str =
+pub(crate) const KEYGEN_USAGE: &str =
     "usage: cargo xtask keygen NAME [--out DIR]   (writes DIR/NAME.key and DIR/NAME.pub; DIR defaults to .)";
-const SIGN_USAGE: &str =
+pub(crate) const SIGN_USAGE: &str =
     "usage: cargo xtask sign BUNDLE --key FILE.key [--version N] [--signer NAME] [--out FILE]   (default: in place)";
 
 /// `keygen NAME [--out DIR]`.

@@ -5,13 +5,15 @@
 //!
 //! | format | files | what becomes of it |
 //! |---|---|---|
-//! | [`InputFormat::Recording`] | `*.skr` (anything else by default) | the packet bytes as they are |
+//! | [`InputFormat::Recording`] | `*.skr` | the packet bytes as they are |
 //! | [`InputFormat::Ntu`] | `*.skeleton` | NTU RGB+D: a Kinect v2 `Hello`, then one frame per file frame at 30 Hz |
 //! | [`InputFormat::PkuMmd`] | `*.txt` | PKU-MMD skeleton rows ([`pkummd`]) |
 //! | [`InputFormat::Session`] | `*.jsonl` | synthetic sessions ([`session`]), sequences derived from timestamps |
 //! | [`InputFormat::NwUcla`] | `*.json` | an NW-UCLA sequence ([`kinect_v1`]): a Kinect v1 `Hello`, then its frames at 30 Hz |
 //! | [`InputFormat::UtdMhad`] | `*.mat` | a UTD-MHAD `d_skel` sequence ([`kinect_v1`]), likewise |
-
+//!
+//! [`InputFormat::detect`] goes by the extension and refuses any other ([`FormatError::UnknownExtension`]): a tool
+//! that took an unknown file for a recording would send its bytes to the device as if they were packets.
 //!
 //! Beside them: [`recording`] (capture and paced replay of protocol-v1 bytes) and [`npy`] (the `.npy` arrays that
 //! carry windows and reference outputs between the desktop pipeline and the device).
@@ -46,6 +48,11 @@ pub enum FormatError {
     Dataset { path: PathBuf, source: kinect_v1::DatasetError },
     #[error("{path} is a protocol-v1 recording, not a text input")]
     NotText { path: PathBuf },
+    #[error(
+        "{path}: unknown file extension {extension:?}; supported: {} (or name the format explicitly)",
+        supported_extensions()
+    )]
+    UnknownExtension { path: PathBuf, extension: String },
     #[error("cannot encode a message: {0}")]
     Encode(EncodeError),
 }
@@ -81,18 +88,47 @@ pub enum InputFormat {
     UtdMhad,
 }
 
+/// Every extension [`InputFormat::from_extension`] knows (lower case, without the dot), with its format and what such
+/// a file holds, in words.
+pub const EXTENSIONS: [(&str, InputFormat, &str); 6] = [
+    ("skr", InputFormat::Recording, "protocol-v1 recording"),
+    ("skeleton", InputFormat::Ntu, "NTU RGB+D"),
+    ("txt", InputFormat::PkuMmd, "PKU-MMD"),
+    ("jsonl", InputFormat::Session, "synthetic session"),
+    ("json", InputFormat::NwUcla, "NW-UCLA sequence"),
+    ("mat", InputFormat::UtdMhad, "UTD-MHAD sequence"),
+];
+
+/// The supported extensions as a sentence for messages: `.skr (protocol-v1 recording), .skeleton (NTU RGB+D), …`.
+pub fn supported_extensions() -> String {
+    let named: Vec<String> = EXTENSIONS.iter().map(|(ext, _, what)| format!(".{ext} ({what})")).collect();
+    named.join(", ")
+}
+
 impl InputFormat {
-    /// The format a file name suggests.
-    pub fn from_path(path: &Path) -> InputFormat {
-        let extension = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
-        match extension.as_str() {
-            "skeleton" => InputFormat::Ntu,
-            "txt" => InputFormat::PkuMmd,
-            "jsonl" => InputFormat::Session,
-            "json" => InputFormat::NwUcla,
-            "mat" => InputFormat::UtdMhad,
-            _ => InputFormat::Recording,
+    /// The format a file's extension names (any case), or `None` when no format uses it.
+    pub fn from_extension(path: &Path) -> Option<InputFormat> {
+        let extension = path.extension().and_then(|e| e.to_str())?.to_ascii_lowercase();
+        EXTENSIONS.iter().find(|(ext, _, _)| *ext == extension).map(|&(_, format, _)| format)
+    }
+
+    /// The format to read `path` as: `explicit` when the user named one, else the one its extension names. Any other
+    /// extension is refused rather than guessed, because a guess of "recording" would send the file's bytes to
+    /// the device as if they were packets.
+    pub fn detect(path: &Path, explicit: Option<InputFormat>) -> Result<InputFormat, FormatError> {
+        if let Some(format) = explicit {
+            return Ok(format);
         }
+        InputFormat::from_extension(path).ok_or_else(|| FormatError::UnknownExtension {
+            path: path.to_path_buf(),
+            extension: path.extension().map(|e| e.to_string_lossy().into_owned()).unwrap_or_default(),
+        })
+    }
+
+    /// The format a file name suggests, taking any unknown extension for a recording. Tools that read what a user
+    /// names use [`InputFormat::detect`], which refuses unknown extensions instead.
+    pub fn from_path(path: &Path) -> InputFormat {
+        InputFormat::from_extension(path).unwrap_or(InputFormat::Recording)
     }
 }
 
@@ -192,5 +228,29 @@ pub fn read_stream(path: &Path, format: InputFormat) -> Result<Vec<u8>, FormatEr
             std::fs::read(path).map_err(|source| FormatError::Io { path: path.to_path_buf(), source })
         }
         other => encode(&read_messages(path, other)?),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extensions_name_their_format_and_unknown_ones_are_refused_with_the_list() {
+        for (extension, format, _) in EXTENSIONS {
+            let path = PathBuf::from(format!("dir/file.{}", extension.to_ascii_uppercase()));
+            assert_eq!(InputFormat::detect(&path, None).ok(), Some(format), "{extension}");
+        }
+        for name in ["notes.pdf", "capture.bin", "no-extension"] {
+            let path = Path::new(name);
+            let message = InputFormat::detect(path, None).err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(message.contains(name) && message.contains("unknown file extension"), "{message}");
+            for (extension, _, what) in EXTENSIONS {
+                assert!(message.contains(&format!(".{extension} ({what})")), "{message}");
+            }
+            // Naming the format reads any file; the lenient guess stays a recording.
+            assert_eq!(InputFormat::detect(path, Some(InputFormat::Ntu)).ok(), Some(InputFormat::Ntu));
+            assert_eq!(InputFormat::from_path(path), InputFormat::Recording);
+        }
     }
 }
