@@ -372,8 +372,8 @@ fn play(
 /// What health `overloaded` means, and what to do about it.
 const OVERLOADED: &str =
     "  Overloaded: inference was slower than windows came due, so the daemon dropped the oldest waiting \
-     windows (never frames); events can come late or be missed. A release build (`cargo run --release`), \
-     `--threads 2` or a larger `--queue-windows` helps.";
+     windows (never frames); events can come late or be missed. A release build (`cargo run --release`), a lower \
+     `--speed`, `--threads 2` or a larger `--queue-windows` helps.";
 
 /// A line for a change of the health the device reports in `Status`, where it is worth a person's attention
 /// (`no-sensor` is not: it is what the start and the end of every stream look like).
