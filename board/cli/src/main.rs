@@ -1,7 +1,7 @@
 //! `skelact`: the device application.
 //!
-//! Subcommands: `run` (the daemon), `demo`, `replay`, `record`, `convert`, `enroll`, `eval`, `info`, `bench`,
-//! `validate`, `version`.
+//! Subcommands: `run` (the daemon), `install`, `slots`, `demo`, `classify`, `replay`, `record`, `convert`, `enroll`,
+//! `eval`, `info`, `bench`, `validate`, `version`.
 //! Each lives in `cli/`; this file only parses arguments.
 
 use std::path::PathBuf;
@@ -20,8 +20,9 @@ mod commands;
     about = "Skeleton action recognition on the device: serial ingest, inference, events"
 )]
 struct Cli {
-    /// Log line format on stderr (filter with SKELACT_LOG, e.g. `debug` or `skelact_device=debug`).
-    #[arg(long, value_enum, global = true, default_value_t = LogFormat::KeyValue)]
+    /// Log lines on stderr as key-value (for people) or json (for the journal); filter with SKELACT_LOG.
+    // One line of help without the list of values: a global option's help repeats in every subcommand's.
+    #[arg(long, value_enum, global = true, default_value_t = LogFormat::KeyValue, hide_possible_values = true)]
     log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
@@ -33,11 +34,16 @@ enum Command {
     Run(commands::run::RunArgs),
     /// Replay the committed synthetic session into the runtime over a pseudo-terminal and score the events.
     Demo(commands::demo::DemoArgs),
+    /// Classify recordings or dataset files offline through the device's path: per-window top-k scores, the events
+    /// and a verdict per file.
+    Classify(commands::classify::ClassifyArgs),
     /// Capture the raw protocol-v1 stream from a serial port into a recording file.
     Record(RecordArgs),
-    /// Send a recording (or an NTU, PKU-MMD or session file) over a serial port or to stdout, paced by its timestamps.
+    /// Send a recording (or an NTU, PKU-MMD, session, NW-UCLA or UTD-MHAD file) over a serial port or to stdout,
+    /// paced by its timestamps.
     Replay(ReplayArgs),
-    /// Write an NTU .skeleton, PKU-MMD .txt or session .jsonl file as a protocol-v1 recording.
+    /// Write an NTU .skeleton, PKU-MMD .txt, session .jsonl, NW-UCLA .json or UTD-MHAD .mat file as a protocol-v1
+    /// recording.
     Convert(commands::convert::ConvertArgs),
     /// Learn an action from a few examples into the bundle's enrollment overlay.
     Enroll(commands::enroll::EnrollArgs),
@@ -82,9 +88,10 @@ struct RecordArgs {
 #[command(group(clap::ArgGroup::new("sink").args(["port", "stdout"]).required(true)))]
 #[command(group(clap::ArgGroup::new("pace").args(["speed", "fast"])))]
 struct ReplayArgs {
-    /// A protocol-v1 recording (`skelact record`), an NTU .skeleton, a PKU-MMD .txt or a session .jsonl.
+    /// A protocol-v1 recording (`skelact record`, .skr), an NTU .skeleton, a PKU-MMD .txt, a session .jsonl, an
+    /// NW-UCLA .json or a UTD-MHAD .mat.
     file: PathBuf,
-    /// The file's format [default: from its extension].
+    /// The file's format [default: from its extension; other extensions are refused].
     #[arg(long, value_enum)]
     format: Option<skelact_formats::InputFormat>,
     /// Serial port to send to (a real port, or the slave side of a pseudo-terminal).
@@ -106,7 +113,14 @@ struct ReplayArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    logging::init(cli.log_format);
+    // The tools that print for people keep the routine info lines off the terminal, where they would interleave
+    // with their output; `--quiet` keeps every line off. SKELACT_LOG still wins.
+    let default_filter = match &cli.command {
+        Command::Demo(args) if args.quiet => "off",
+        Command::Demo(_) | Command::Classify(_) => "warn",
+        _ => "info",
+    };
+    logging::init_with_default(cli.log_format, default_filter);
     let result = match cli.command {
         Command::Record(args) => commands::record::run(&args.port, args.baud, &args.out, args.frames, args.seconds),
         Command::Replay(args) => {
@@ -119,6 +133,7 @@ fn main() -> ExitCode {
         }
         Command::Run(args) => commands::run::run(args),
         Command::Demo(args) => commands::demo::run(args),
+        Command::Classify(args) => commands::classify::run(args),
         Command::Convert(args) => commands::convert::run(args),
         Command::Enroll(args) => commands::enroll::run(args),
         Command::Info(args) => commands::info::run(args),

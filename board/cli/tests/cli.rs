@@ -142,3 +142,58 @@ fn bad_inputs_say_why() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("cannot read"));
 }
+
+#[test]
+fn replay_convert_and_classify_refuse_an_unknown_extension_and_send_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    // Valid recording bytes under a name no format uses: refused all the same, since the name is all there is to go by.
+    let file = dir.path().join("notes.pdf");
+    let bytes = session(3);
+    std::fs::write(&file, &bytes).unwrap();
+    let out = dir.path().join("out.skr");
+    let refusals = [
+        vec!["replay", file.to_str().unwrap(), "--stdout", "--fast"],
+        vec!["convert", file.to_str().unwrap(), out.to_str().unwrap()],
+        vec!["classify", file.to_str().unwrap()],
+    ];
+    for args in refusals {
+        let output = Command::new(SKELACT).args(&args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{args:?} accepted it");
+        assert!(output.stdout.is_empty(), "{args:?} wrote {} bytes", output.stdout.len());
+        assert!(stderr.contains("notes.pdf: unknown file extension \"pdf\""), "{args:?}: {stderr}");
+        for listed in [".skr (protocol-v1 recording)", ".skeleton", ".txt", ".jsonl", ".json", ".mat"] {
+            assert!(stderr.contains(listed), "{args:?} does not list {listed}: {stderr}");
+        }
+    }
+    assert!(!out.exists(), "convert wrote a file");
+
+    // Naming the format reads it.
+    let output = Command::new(SKELACT)
+        .args(["replay", file.to_str().unwrap(), "--format", "recording", "--stdout", "--fast"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(output.stdout, bytes);
+}
+
+#[test]
+fn the_global_log_format_help_is_one_line_in_every_subcommand() {
+    for command in ["run", "demo", "classify", "replay"] {
+        let output = Command::new(SKELACT).args([command, "--help"]).output().unwrap();
+        let help = String::from_utf8_lossy(&output.stdout);
+        assert!(output.status.success(), "{help}");
+        let at = help.find("--log-format").unwrap_or_else(|| panic!("{command}: {help}"));
+        // The option's block runs to the next option: its help on one line (beside the option or below it), and the
+        // default, without the list of values that every subcommand used to repeat.
+        let rest: Vec<&str> = help[at..].lines().collect();
+        let block: Vec<&str> = rest[..1]
+            .iter()
+            .chain(rest[1..].iter().take_while(|l| !l.trim_start().starts_with('-')))
+            .copied()
+            .collect();
+        let text = block.join("\n");
+        assert!(text.contains("key-value") && text.contains("json") && text.contains("[default: key-value]"), "{text}");
+        assert!(!text.contains("Possible values") && block.len() <= 5, "{command}: {text}");
+    }
+}

@@ -456,3 +456,50 @@ fn sighup_reloads_the_bundle_and_keeps_serving_the_port() {
     assert!(child.wait().unwrap().success());
     reader.join().unwrap();
 }
+
+/// Runs the demo at 20× on the synthetic session with the test bundle, without a log filter from the environment.
+fn demo_output(dir: &Path, quiet: bool) -> (String, String, serde_json::Value) {
+    let bundle = logits_bundle(dir);
+    let summary = dir.join("summary.json");
+    let mut command = Command::new(SKELACT);
+    command.args(["demo", "--bundle", path_str(&bundle), "--session", path_str(&common::session_jsonl())]);
+    command.args(["--speed", "20", "--queue-windows", "1000", "--no-dataset", "--summary", path_str(&summary)]);
+    if quiet {
+        command.arg("--quiet");
+    }
+    let output = command.env_remove("SKELACT_LOG").env_remove("RUST_LOG").output().unwrap();
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(output.status.success(), "{stderr}");
+    let json = serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
+    (String::from_utf8(output.stdout).unwrap(), stderr, json)
+}
+
+#[test]
+fn the_demo_shows_the_truth_beside_the_events_without_log_lines_and_quiet_prints_only_summaries() {
+    let dir = tempfile::tempdir().unwrap();
+    let (stdout, stderr, json) = demo_output(dir.path(), false);
+    assert_eq!(stderr, "", "log lines mixed into the demo's output");
+    let event_lines: Vec<&str> = stdout.lines().filter(|l| l.contains(" body ") && l.contains("| truth: ")).collect();
+    assert_eq!(event_lines.len() as u64, json["daemon"]["events_received_over_link"].as_u64().unwrap(), "{stdout}");
+    // Some event of the session comes while its action is under way, and the line says which.
+    assert!(event_lines.iter().any(|l| l.contains("begin") && l.contains("| truth: sitting down (")), "{stdout}");
+    let chart: Vec<&str> = stdout.lines().skip_while(|l| !l.starts_with("Ground truth and events")).take(4).collect();
+    assert!(
+        chart.len() == 4 && chart[2].starts_with("  truth    ") && chart[3].starts_with("  device   "),
+        "{chart:?}"
+    );
+    // Durations are rounded where they are written: whole microseconds in milliseconds, whole milliseconds in seconds.
+    for (name, value, decimals) in [
+        ("latency_ms.max_ms", &json["latency_ms"]["max_ms"], 3),
+        ("latency_ms.mean_ms", &json["latency_ms"]["mean_ms"], 3),
+        ("window_latency_ms.p99_ms", &json["window_latency_ms"]["p99_ms"], 3),
+        ("wall_seconds", &json["wall_seconds"], 3),
+    ] {
+        let text = value.to_string();
+        assert!(text.split('.').nth(1).is_none_or(|d| d.len() <= decimals), "{name} = {text}");
+    }
+
+    let (stdout, stderr, _) = demo_output(dir.path(), true);
+    assert_eq!(stderr, "", "--quiet printed log lines");
+    assert!(!stdout.contains("| truth: ") && stdout.contains("Per class"), "{stdout}");
+}

@@ -5,35 +5,16 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::process::Command;
 
-use common::HostSide;
 use skelact_formats::kinect_v1::{Dataset, Split};
 use skelact_formats::{self as sources, InputFormat};
-use skelact_links::pty::PtyPair;
-use skelact_runtime::wire::Message;
 
 const SKELACT: &str = env!("CARGO_BIN_EXE_skelact");
 
-/// The datasets folder, as `skelact eval` finds it, or `None` (and a SKIPPED line) when UTD-MHAD is not there.
-fn datasets() -> Option<PathBuf> {
-    let root = std::env::var_os("SKELACT_DATASETS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| common::repo_root().join("../shared/datasets"));
-    if root.join("utd-mhad").is_dir() {
-        Some(root)
-    } else {
-        println!("SKIPPED: no UTD-MHAD under {} (../shared/datasets is not beside the checkout)", root.display());
-        None
-    }
-}
-
 #[test]
 fn a_real_test_sequence_sent_to_skelact_run_over_a_pty_comes_out_as_its_true_label() {
-    let Some(root) = datasets() else { return };
+    let Some(root) = common::datasets() else { return };
     // Two people the model never saw, a gesture and a whole-body action. A third sequence chosen with them before the
     // first run, a5_s4_t2 (a 50-frame throw), is not asserted: the shipped model calls every window the device runs on
     // it (frames 1-32, 1-40, 1-48) a swipe. Accuracy over the whole split is `skelact eval`'s job.
@@ -42,73 +23,18 @@ fn a_real_test_sequence_sent_to_skelact_run_over_a_pty_comes_out_as_its_true_lab
         let sequence = Dataset::UtdMhad.sequence(&path).unwrap();
         assert_eq!(sequence.split, Split::Test);
         let truth = Dataset::UtdMhad.classes()[sequence.label];
-        let events = run_over_pty(&sources::read_stream(&path, InputFormat::from_path(&path)).unwrap());
+        let bundle = common::repo_root().join("models/zoo/default.skb");
+        let events =
+            common::run_over_pty(&bundle, &sources::read_stream(&path, InputFormat::from_path(&path)).unwrap());
         let begins: Vec<&str> =
             events.iter().filter(|e| e["phase"] == "begin").filter_map(|e| e["label"].as_str()).collect();
         assert_eq!(begins, [truth], "{name}: events {events:?}");
     }
 }
 
-/// Runs `skelact run` with the committed default bundle on a pseudo-terminal's slave, writes `stream` into the
-/// master, waits until the daemon has decoded all of it and sent an event back, stops it (which closes open
-/// segments) and returns the events `run` printed as JSON lines.
-fn run_over_pty(stream: &[u8]) -> Vec<serde_json::Value> {
-    let bundle = common::repo_root().join("models/zoo/default.skb");
-    let pty = PtyPair::open().unwrap();
-    let mut child = Command::new(SKELACT)
-        .args([
-            "run",
-            "--allow-unsigned",
-            "--bundle",
-            bundle.to_str().unwrap(),
-            "--port",
-            pty.slave_path().to_str().unwrap(),
-        ])
-        .args(["--profile", "host", "--queue-windows", "1000", "--stdout", "json"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let lines =
-        std::thread::spawn(move || BufReader::new(stdout).lines().map_while(Result::ok).collect::<Vec<String>>());
-    let frames = sources::decode(stream).iter().filter(|m| matches!(m, Message::Frame(_))).count();
-    let mut master = pty.master_end().unwrap();
-    let mut writer = pty.master_end().unwrap();
-    let bytes = stream.to_vec();
-    let sender = std::thread::spawn(move || {
-        use skelact_links::ByteLink;
-        writer.write_all(&bytes).unwrap();
-    });
-    let mut host = HostSide::default();
-    for _ in 0..3000 {
-        host.pump(&mut master, Duration::from_millis(20));
-        // Every packet decoded (the Hello and the frames) and an event back, or the minute runs out.
-        if host.statuses.last().is_some_and(|s| s.packets_ok as usize > frames) && !host.events.is_empty() {
-            break;
-        }
-    }
-    // Windows still queued behind the last frame finish before the daemon is stopped.
-    for _ in 0..25 {
-        host.pump(&mut master, Duration::from_millis(20));
-    }
-    sender.join().unwrap();
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM).unwrap();
-    let status = child.wait().unwrap();
-    let stderr = std::io::read_to_string(child.stderr.take().unwrap()).unwrap();
-    assert!(status.success(), "{stderr}");
-    lines
-        .join()
-        .unwrap()
-        .iter()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
-        .filter(|o| o["type"] == "event")
-        .collect()
-}
-
 #[test]
 fn eval_scores_real_test_sequences_through_the_device_path() {
-    let Some(root) = datasets() else { return };
+    let Some(root) = common::datasets() else { return };
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("eval.json");
     let png = dir.path().join("confusion.png");

@@ -19,13 +19,21 @@ pub enum LogFormat {
     Json,
 }
 
-/// Installs the global subscriber. Calling it twice keeps the first one and returns `false`.
+/// Installs the global subscriber with the default filter `info`. Calling it twice keeps the first one and returns
+/// `false`.
 pub fn init(format: LogFormat) -> bool {
+    init_with_default(format, "info")
+}
+
+/// Like [`init`], with another filter where neither `SKELACT_LOG` nor `RUST_LOG` names one: a tool that prints for
+/// people (the demo) keeps the daemon's routine lines out of its output with `warn`, or all of them with `off`,
+/// while a filter the user sets still wins.
+pub fn init_with_default(format: LogFormat, default_filter: &str) -> bool {
     let filter = std::env::var("SKELACT_LOG")
         .ok()
         .and_then(|spec| EnvFilter::try_new(spec).ok())
         .or_else(|| EnvFilter::try_from_default_env().ok())
-        .unwrap_or_else(|| EnvFilter::new("info"));
+        .unwrap_or_else(|| EnvFilter::new(default_filter));
     // Colours only for a person at a terminal: journald (the systemd unit), log files and pipes get plain text.
     let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);

@@ -20,7 +20,7 @@ use skelact_runtime::engine::Engine;
 
 #[derive(Debug, Args)]
 pub struct BenchArgs {
-    /// Model bundle [default: models/zoo/default.skb].
+    /// Model bundle [default: $SKELACT_BUNDLE, else default.skb on the search path (board/README.md, "Installing")].
     #[arg(long)]
     pub bundle: Option<PathBuf>,
     /// Threads for both engines.
@@ -182,7 +182,7 @@ impl Drop for OrtChild {
 
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     anyhow::ensure!(args.runs >= 1 && args.rounds >= 1, "--runs and --rounds must be at least 1");
-    let bundle_path = args.bundle.clone().unwrap_or_else(|| super::committed_path("models/zoo/default.skb"));
+    let bundle_path = super::search_path::bundle(args.bundle.as_deref())?;
     let file = BundleFile::read(&bundle_path)?;
     let model = LoadedModel::open(&file, &OverlayChoice::Ignore)?;
     let precision = match args.precision {

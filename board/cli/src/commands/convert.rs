@@ -9,17 +9,18 @@ use skelact_runtime::wire::{Decoder, Message};
 
 #[derive(Debug, Args)]
 pub struct ConvertArgs {
-    /// NTU .skeleton, PKU-MMD .txt, session .jsonl or a protocol-v1 recording.
+    /// NTU .skeleton, PKU-MMD .txt, session .jsonl, NW-UCLA .json, UTD-MHAD .mat or a protocol-v1 recording (.skr).
     pub input: PathBuf,
     /// The protocol-v1 recording to write (conventionally .skr).
     pub output: PathBuf,
-    /// The input's format [default: from its extension].
+    /// The input's format [default: from its extension; other extensions are refused].
     #[arg(long, value_enum)]
     pub format: Option<InputFormat>,
 }
 
 pub fn run(args: ConvertArgs) -> anyhow::Result<()> {
-    let format = args.format.unwrap_or_else(|| InputFormat::from_path(&args.input));
+    // An unknown extension is refused: copied as if it were a recording, any file would "convert".
+    let format = InputFormat::detect(&args.input, args.format)?;
     let stream = sources::read_stream(&args.input, format)?;
     write(&args.output, &stream)?;
     let (frames, damaged) = census(&stream);

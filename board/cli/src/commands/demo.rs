@@ -3,8 +3,12 @@
 //! A pseudo-terminal pair stands in for the sensor's USB port. One thread plays the committed synthetic session
 //! into the master at the sensor's pace, as a sensor would; the daemon (the same code as `skelact run`) opens the
 //! slave by path and runs the committed default bundle; another thread reads the events the daemon writes back
-//! over the link. At the end the events received on the sensor side are scored against the session's ground
-//! truth ([`skelact::scoring`]) and the latency and memory figures are printed.
+//! over the link and prints them beside the ground truth at their moment. At the end the events received on the
+//! sensor side are scored against the session's ground truth ([`skelact::scoring`]), drawn beside it on one time
+//! axis ([`skelact::timeline`]), and the latency and memory figures are printed.
+//!
+//! Everything goes to stdout from one thread at a time, and the daemon's routine log lines are off by default
+//! (`main` sets the filter to `warn`, and `off` with `--quiet`), so events and logs do not interleave.
 //!
 //! Then, when the real datasets are there (`--dataset DIR`, `$SKELACT_DATASETS` or `../shared/datasets`), the
 //! same is done with real test-split recordings of the dataset whose actions the bundle knows, played one after
@@ -20,8 +24,9 @@ use anyhow::Context;
 use clap::Args;
 use serde_json::json;
 use skelact::scoring::{self, Score, DEFAULT_MIN_IOU};
+use skelact::timeline;
 use skelact_device::daemon::latency::LatencySummary;
-use skelact_device::daemon::outputs::{LineFormat, Outputs};
+use skelact_device::daemon::outputs::Outputs;
 use skelact_device::daemon::{self, DaemonControl, DaemonOptions, DaemonSummary};
 use skelact_device::model::{BackendChoice, BundleFile, EngineOptions, LoadedModel, OverlayChoice};
 use skelact_formats::kinect_v1::{self, Dataset, SequenceFile, Split};
@@ -31,19 +36,17 @@ use skelact_links::pty::PtyPair;
 use skelact_links::reconnect::{Backoff, ReconnectingReader};
 use skelact_links::serial::{SerialConfig, SerialOpener, DEFAULT_BAUD};
 use skelact_links::ByteLink;
-use skelact_runtime::wire::{Decoder, Event, Message};
+use skelact_runtime::wire::{Decoder, Event, Health, Message};
 
-/// The committed defaults, relative to the repository root.
-const DEFAULT_BUNDLE: &str = "models/zoo/default.skb";
-const DEFAULT_SESSION: &str = "models/zoo/sessions/session-utd-mhad-s4-p001.skr";
+use super::search_path;
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {
-    /// Model bundle [default: models/zoo/default.skb].
+    /// Model bundle [default: $SKELACT_BUNDLE, else default.skb on the search path (board/README.md, "Installing")].
     #[arg(long)]
     pub bundle: Option<PathBuf>,
     /// Session to play: a protocol-v1 recording or a session .jsonl
-    /// [default: models/zoo/sessions/session-utd-mhad-s4-p001.skr].
+    /// [default: sessions/session-utd-mhad-s4-p001.skr on the search path].
     #[arg(long)]
     pub session: Option<PathBuf>,
     /// Ground-truth segments [default: the session's NAME.segments.json].
@@ -64,7 +67,7 @@ pub struct DemoArgs {
     /// Write the summary as JSON to this file.
     #[arg(long)]
     pub summary: Option<PathBuf>,
-    /// Do not print events as they happen.
+    /// Print neither events as they happen nor log lines (SKELACT_LOG still turns logs on): only the summaries.
     #[arg(long)]
     pub quiet: bool,
     /// Folder holding the real datasets (nw-ucla/, utd-mhad/): after the session, the demo plays test-split
@@ -87,10 +90,6 @@ pub struct DemoArgs {
     pub real_only: bool,
 }
 
-fn committed(given: Option<&PathBuf>, default: &str) -> PathBuf {
-    given.cloned().unwrap_or_else(|| super::committed_path(default))
-}
-
 /// `VmRSS` and `VmHWM` of this process in KiB, from /proc (Linux).
 pub fn memory_kib() -> Option<(u64, u64)> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
@@ -108,14 +107,18 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
     anyhow::ensure!(args.speed.is_finite() && args.speed > 0.0, "--speed must be a positive number");
     skelact_device::config::in_range("queue_windows", args.queue_windows as u64)?;
     skelact_device::config::in_range("threads", args.threads as u64)?;
-    let bundle_path = committed(args.bundle.as_ref(), DEFAULT_BUNDLE);
-    let session_path = committed(args.session.as_ref(), DEFAULT_SESSION);
+    let bundle_path = search_path::bundle(args.bundle.as_deref())?;
+    let session_path = match &args.session {
+        Some(path) => path.clone(),
+        None => search_path::find(search_path::DEMO_SESSION)?,
+    };
     let segments_path = match &args.segments {
         Some(path) => path.clone(),
         None => segments_beside(&session_path),
     };
-    let file = BundleFile::read(&bundle_path)
-        .with_context(|| format!("the demo needs the default bundle ({DEFAULT_BUNDLE}, or give --bundle)"))?;
+    let file = BundleFile::read(&bundle_path).context(
+        "the demo needs a bundle: --bundle, or the default bundle on the search path (board/README.md, \"Installing\")",
+    )?;
     let model = LoadedModel::open(&file, &OverlayChoice::BesideBundle)?;
     let mut document = json!({
         "bundle": bundle_path.display().to_string(),
@@ -126,7 +129,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
     });
     if !args.real_only {
         let truth = scoring::read_ground_truth(&segments_path)?;
-        let stream = sources::read_stream(&session_path, InputFormat::from_path(&session_path))?;
+        let stream = sources::read_stream(&session_path, InputFormat::detect(&session_path, None)?)?;
         let actions: std::collections::BTreeSet<&str> = truth.iter().map(|s| s.label.as_str()).collect();
         println!(
             "Playing {}: a synthetic session (simulated person; the datasets may not be redistributed), {} actions of {} kinds: {}",
@@ -154,7 +157,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
     if let Some(path) = &args.summary {
         std::fs::write(path, serde_json::to_string_pretty(&document)? + "\n")
             .with_context(|| format!("cannot write {}", path.display()))?;
-        eprintln!("summary written to {}", path.display());
+        println!("summary written to {}", path.display());
     }
     Ok(())
 }
@@ -176,7 +179,7 @@ impl Played {
     fn write_json(&self, document: &mut serde_json::Value, truth: &[scoring::Segment]) {
         let s = &self.summary;
         let fields = json!({
-            "wall_seconds": self.wall.as_secs_f64(),
+            "wall_seconds": self.wall.as_millis() as f64 / 1e3,
             "matching": {
                 "rule": "event segments stretched back by one window span; same label and body; temporal IoU >= min_iou; one-to-one, greedy by IoU",
                 "min_iou": self.score.min_iou,
@@ -220,7 +223,7 @@ fn play(
     let frames_in_stream = count_frames(stream);
     anyhow::ensure!(frames_in_stream > 0, "{what} holds no frames");
     let duration_s = session_seconds(stream);
-    eprintln!(
+    println!(
         "skelact demo: {what} ({} frames, {:.1} s at {}x) -> pseudo-terminal -> {} ({} labels)",
         frames_in_stream,
         duration_s,
@@ -230,9 +233,10 @@ fn play(
     );
 
     let labels: Vec<String> = model.labels.iter().map(|l| l.name.clone()).collect();
-    let mut outputs = Outputs::new(labels.clone());
+    // Events are printed by the host side as they come back over the link (beside the truth), not by the daemon.
+    let outputs = Outputs::new(labels.clone());
     if !args.quiet {
-        outputs = outputs.with_lines(Box::new(std::io::stdout()), LineFormat::Text);
+        println!("  events as they come back over the link, and the ground truth at each event's time:");
     }
     let engines = model.engines(&EngineOptions {
         backend: BackendChoice::Tract,
@@ -271,16 +275,34 @@ fn play(
             replay_done.store(true, Ordering::SeqCst);
             result
         });
-        // The host side of the link: events coming back from the device.
+        // The host side of the link: events and status coming back from the device, printed as they come.
         scope.spawn(|| {
             let mut decoder: Decoder = Decoder::new();
             let mut buf = [0u8; 4096];
+            let mut health = Health::Ok;
             while !reading_done.load(Ordering::SeqCst) {
                 let Ok(n) = sensor_reader.read(&mut buf, Duration::from_millis(20)) else { break };
                 let mut input = &buf[..n];
                 while let Some(outcome) = decoder.decode_next(&mut input) {
-                    if let (Ok(Message::Event(event)), Ok(mut events)) = (outcome, received.lock()) {
-                        events.push(*event);
+                    match outcome {
+                        Ok(Message::Event(event)) => {
+                            if !args.quiet {
+                                let truth_now = timeline::truth_at(truth, event.body_id, event.end_us);
+                                println!("{:<84} | truth: {truth_now}", outputs.event_text(event));
+                            }
+                            if let Ok(mut events) = received.lock() {
+                                events.push(*event);
+                            }
+                        }
+                        Ok(Message::Status(status)) if status.health != health => {
+                            if !args.quiet {
+                                if let Some(line) = health_line(status.health, health) {
+                                    println!("{line}");
+                                }
+                            }
+                            health = status.health;
+                        }
+                        _ => {}
                     }
                 }
             }
@@ -339,8 +361,36 @@ fn play(
     let score = scoring::score(&predicted, truth, args.min_iou);
     let memory = memory_kib();
     let peak_rss = peak_rss.into_inner().unwrap_or(0);
+    println!(
+        "\nGround truth and events on one time axis (events as reported: they lag their action by up to a window):"
+    );
+    let reported = scoring::predicted_segments(&events, 0, |i| labels.get(usize::from(i)).map_or("?", String::as_str));
+    print!("{}", timeline::chart(truth, &reported, 100));
     print_summary(&score, &summary, &summary.latency, events.len(), memory, peak_rss, wall);
     Ok(Played { summary, received: events.len(), predicted, score, window_us, wall, peak_rss, memory })
+}
+
+/// What health `overloaded` means, and what to do about it.
+const OVERLOADED: &str =
+    "  Overloaded: inference was slower than windows came due, so the daemon dropped the oldest waiting \
+     windows (never frames); events can come late or be missed. A release build (`cargo run --release`), a lower \
+     `--speed`, `--threads 2` or a larger `--queue-windows` helps.";
+
+/// A line for a change of the health the device reports in `Status`, where it is worth a person's attention
+/// (`no-sensor` is not: it is what the start and the end of every stream look like).
+fn health_line(now: Health, before: Health) -> Option<String> {
+    match now {
+        Health::Overloaded => Some(format!("  health: overloaded.\n{OVERLOADED}")),
+        Health::LinkErrors => Some(
+            "  health: link errors: more than 5 % of the packets in the last second were damaged (noise, a wrong baud \
+             rate, or a sender writing faster than the link carries)."
+                .to_string(),
+        ),
+        Health::Ok if matches!(before, Health::Overloaded | Health::LinkErrors) => {
+            Some("  health: ok again.".to_string())
+        }
+        _ => None,
+    }
 }
 
 /// Real test-split recordings for the second part of the demo, or why there are none.
@@ -496,6 +546,9 @@ fn print_summary(
         summary.link.errors(),
         wall.as_secs_f64()
     );
+    if summary.windows_dropped > 0 {
+        println!("{OVERLOADED}");
+    }
     if let Some((rss, hwm)) = memory {
         println!(
             "Memory: VmRSS while streaming up to {:.1} MiB (sampled every 50 ms), {:.1} MiB at the end; VmHWM {:.1} MiB (includes loading the model)",

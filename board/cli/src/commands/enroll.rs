@@ -22,7 +22,8 @@ use skelact_runtime::wire::Message;
 #[derive(Debug, Args)]
 #[command(group(clap::ArgGroup::new("source").args(["recording", "port"]).required(true)))]
 pub struct EnrollArgs {
-    /// Model bundle (.skb) with a prototype head.
+    /// Model bundle (.skb) with a prototype head, or a linear head as the default bundle has (enrolled actions are
+    /// then checked before it); logits and text heads cannot take exemplars (`skelact info` names the head).
     #[arg(long)]
     pub bundle: PathBuf,
     /// The action's name: a label of the bundle (more examples of it) or a new one.
@@ -31,7 +32,8 @@ pub struct EnrollArgs {
     /// Action id of a new label [default: the first free id from 1000].
     #[arg(long)]
     pub action_id: Option<u16>,
-    /// Take the examples from this recording (protocol-v1, NTU .skeleton, PKU-MMD .txt or session .jsonl).
+    /// Take the examples from this file: a protocol-v1 recording (.skr), NTU .skeleton, PKU-MMD .txt, session
+    /// .jsonl, NW-UCLA .json or UTD-MHAD .mat.
     #[arg(long)]
     pub recording: Option<PathBuf>,
     /// An example's time range in seconds since the recording's first frame, e.g. 2.0-4.5 (repeat per example).
@@ -202,7 +204,7 @@ type Examples = (Vec<Message>, Vec<Range>, String);
 
 fn from_recording(args: &EnrollArgs) -> anyhow::Result<Examples> {
     let path = args.recording.as_ref().context("--recording or --port is required")?;
-    let stream = sources::read_stream(path, InputFormat::from_path(path))?;
+    let stream = sources::read_stream(path, InputFormat::detect(path, None)?)?;
     let messages = sources::decode(&stream);
     let first = enroll::first_timestamp(&messages).with_context(|| format!("{} holds no frames", path.display()))?;
     let ranges: Vec<Range> = if let Some(segments) = &args.segments {

@@ -44,7 +44,7 @@ pub struct EvalArgs {
     /// Which split of the standard protocol.
     #[arg(long, value_enum, default_value_t = Split::Test)]
     pub split: Split,
-    /// Model bundle [default: models/zoo/default.skb].
+    /// Model bundle [default: $SKELACT_BUNDLE, else default.skb on the search path (board/README.md, "Installing")].
     #[arg(long)]
     pub bundle: Option<PathBuf>,
     /// Only the first N sequences of the split (sorted by name).
@@ -103,7 +103,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     if sequences.is_empty() {
         bail!("no {:?} sequences of {} under {}", args.split, args.dataset.folder(), root.display());
     }
-    let bundle_path = args.bundle.clone().unwrap_or_else(|| super::committed_path("models/zoo/default.skb"));
+    let bundle_path = super::search_path::bundle(args.bundle.as_deref())?;
     let file = BundleFile::read(&bundle_path)?;
     let model = LoadedModel::open(&file, &OverlayChoice::Ignore)?;
     let classes = args.dataset.classes();

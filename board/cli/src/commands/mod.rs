@@ -1,6 +1,7 @@
 //! Subcommand implementations; `main.rs` only parses arguments.
 
 pub mod bench;
+pub mod classify;
 pub mod convert;
 pub mod demo;
 pub mod enroll;
@@ -10,6 +11,7 @@ pub mod install;
 pub mod record;
 pub mod replay;
 pub mod run;
+pub mod search_path;
 pub mod validate;
 
 use std::path::{Path, PathBuf};
@@ -26,9 +28,9 @@ pub fn print_version() {
     }
 }
 
-/// A file committed to the repository: relative to the working directory if it is there, else relative to the
-/// repository this binary was built from (so `cargo run -p skelact -- demo` works from any
-/// folder of a clone).
+/// A path relative to the repository: relative to the working directory if it is there, else relative to the
+/// repository this binary was built from (so `cargo run -p skelact -- eval` finds `../shared/datasets` from any
+/// folder of a clone). Files that ship with an installed binary are found through [`search_path`] instead.
 pub fn committed_path(relative: &str) -> PathBuf {
     let local = PathBuf::from(relative);
     if local.exists() {

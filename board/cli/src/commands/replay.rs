@@ -16,14 +16,15 @@ pub enum Sink {
     Stdout,
 }
 
-/// Replays `file` (any [`InputFormat`]; `format` `None` goes by the extension).
+/// Replays `file` (any [`InputFormat`]; `format` `None` goes by the extension, and refuses one no format uses: its
+/// bytes would otherwise go out as if they were a recording).
 pub fn run(file: &Path, format: Option<InputFormat>, sink: Sink, speed: Option<f64>) -> anyhow::Result<()> {
     let pacing = match speed {
         None => Pacing::Fast,
         Some(s) if s.is_finite() && s > 0.0 => Pacing::Speed(s),
         Some(s) => bail!("--speed must be a positive number, got {s}"),
     };
-    let format = format.unwrap_or_else(|| InputFormat::from_path(file));
+    let format = InputFormat::detect(file, format)?;
     // Text inputs are converted in memory first, exactly as `skelact convert` would write them.
     let recording = sources::read_stream(file, format)?;
     let started = Instant::now();

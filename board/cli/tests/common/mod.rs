@@ -2,10 +2,13 @@
 //! session, and a host-side reader for what the device writes back.
 #![allow(dead_code)]
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use skelact_formats::{self as sources, InputFormat};
+use skelact_links::pty::PtyPair;
 use skelact_links::ByteLink;
 use skelact_runtime::bundle::{
     BundleWriter, DecisionParams, EncoderFamily, HeadSpec, Label, Manifest, PreprocessParams, SectionKind, StreamKind,
@@ -153,6 +156,106 @@ fn shape(dims: &[u32]) -> heapless::Vec<u32, 6> {
 }
 
 /// Writes bytes to `dir/name` and returns the path.
+/// Says why a test did not run. On the process's stderr directly: the harness shows captured output of failing
+/// tests only, and a skip must be visible in a passing run's log.
+pub fn skipped(why: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "SKIPPED: {why}");
+}
+
+/// The datasets folder, as `skelact eval` finds it, or `None` (and a SKIPPED line) when UTD-MHAD is not there.
+pub fn datasets() -> Option<PathBuf> {
+    let root = std::env::var_os("SKELACT_DATASETS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("../shared/datasets"));
+    if root.join("utd-mhad").is_dir() {
+        Some(root)
+    } else {
+        skipped(&format!("no UTD-MHAD under {} (../shared/datasets is not beside the checkout)", root.display()));
+        None
+    }
+}
+
+/// The NTU RGB+D recordings, sorted by name: `$SKELACT_FIXTURES/ntu` (or `$SKELACT_FIXTURES` itself), else
+/// `../shared/fixtures/ntu`; `None` (and a SKIPPED line) when there are none.
+pub fn ntu_fixtures() -> Option<Vec<PathBuf>> {
+    let mut candidates = Vec::new();
+    if let Some(root) = std::env::var_os("SKELACT_FIXTURES") {
+        candidates.push(PathBuf::from(&root).join("ntu"));
+        candidates.push(PathBuf::from(root));
+    }
+    candidates.push(repo_root().join("../shared/fixtures/ntu"));
+    for dir in &candidates {
+        let Ok(entries) = std::fs::read_dir(dir) else { continue };
+        let mut files: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|e| e == "skeleton"))
+            .collect();
+        if !files.is_empty() {
+            files.sort();
+            return Some(files);
+        }
+    }
+    skipped(&format!("no NTU .skeleton recordings in {candidates:?} (set SKELACT_FIXTURES or check out ../shared)"));
+    None
+}
+
+/// Runs `skelact run` with `bundle` on a pseudo-terminal's slave, writes `stream` into the master, waits until the
+/// daemon has decoded all of it and sent an event back, stops it (which closes open segments) and returns the events
+/// `run` printed as JSON lines.
+pub fn run_over_pty(bundle: &Path, stream: &[u8]) -> Vec<serde_json::Value> {
+    let pty = PtyPair::open().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_skelact"))
+        .args([
+            "run",
+            "--allow-unsigned",
+            "--bundle",
+            bundle.to_str().unwrap(),
+            "--port",
+            pty.slave_path().to_str().unwrap(),
+        ])
+        .args(["--profile", "host", "--queue-windows", "1000", "--stdout", "json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let lines =
+        std::thread::spawn(move || BufReader::new(stdout).lines().map_while(Result::ok).collect::<Vec<String>>());
+    let frames = sources::decode(stream).iter().filter(|m| matches!(m, Message::Frame(_))).count();
+    let mut master = pty.master_end().unwrap();
+    let mut writer = pty.master_end().unwrap();
+    let bytes = stream.to_vec();
+    let sender = std::thread::spawn(move || {
+        use skelact_links::ByteLink;
+        writer.write_all(&bytes).unwrap();
+    });
+    let mut host = HostSide::default();
+    for _ in 0..3000 {
+        host.pump(&mut master, Duration::from_millis(20));
+        // Every packet decoded (the Hello and the frames) and an event back, or the minute runs out.
+        if host.statuses.last().is_some_and(|s| s.packets_ok as usize > frames) && !host.events.is_empty() {
+            break;
+        }
+    }
+    // Windows still queued behind the last frame finish before the daemon is stopped.
+    for _ in 0..25 {
+        host.pump(&mut master, Duration::from_millis(20));
+    }
+    sender.join().unwrap();
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM).unwrap();
+    let status = child.wait().unwrap();
+    let stderr = std::io::read_to_string(child.stderr.take().unwrap()).unwrap();
+    assert!(status.success(), "{stderr}");
+    lines
+        .join()
+        .unwrap()
+        .iter()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|o| o["type"] == "event")
+        .collect()
+}
+
 pub fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
     let path = dir.join(name);
     std::fs::write(&path, bytes).unwrap();

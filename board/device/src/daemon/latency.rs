@@ -92,14 +92,16 @@ impl LatencyHistogram {
     }
 
     pub fn summary(&self) -> LatencySummary {
-        let ms = |d: Option<Duration>| d.map_or(0.0, |d| d.as_secs_f64() * 1e3);
+        // Whole microseconds over 1000: the figures print as `78.841`, not as the float noise of `78.84056100000001`
+        // that nanoseconds times 1e-6 leave in logs and JSON.
+        let ms = |d: Option<Duration>| d.map_or(0.0, |d| d.as_micros() as f64 / 1e3);
         LatencySummary {
             count: self.count,
             p50_ms: ms(self.quantile(0.50)),
             p90_ms: ms(self.quantile(0.90)),
             p99_ms: ms(self.quantile(0.99)),
             max_ms: ms(Some(self.max)),
-            mean_ms: if self.count == 0 { 0.0 } else { self.sum_us as f64 / self.count as f64 / 1e3 },
+            mean_ms: if self.count == 0 { 0.0 } else { (self.sum_us as f64 / self.count as f64).round() / 1e3 },
         }
     }
 }
@@ -123,5 +125,13 @@ mod tests {
         assert!((q(100.5 / 102.0) - 2_350.0).abs() < 0.01, "{}", q(100.5 / 102.0));
         assert_eq!(h.quantile(1.0).unwrap(), Duration::from_secs(100));
         assert_eq!(h.summary().count, 102);
+
+        // Summaries are whole microseconds, so they print without float noise.
+        let mut h = LatencyHistogram::default();
+        h.record(Duration::from_nanos(78_840_561));
+        h.record(Duration::from_nanos(1_000_001));
+        let summary = h.summary();
+        assert_eq!(summary.max_ms.to_string(), "78.84");
+        assert_eq!(summary.mean_ms.to_string(), "39.92");
     }
 }

@@ -103,23 +103,28 @@ impl Outputs {
         })
     }
 
+    /// An event as a line for people (`--stdout text`): `    2.533 s  begin  body 1   wave (action 23, 0.91), 2.03-2.53 s`.
+    pub fn event_text(&self, event: &Event) -> String {
+        format!(
+            "{:>9.3} s  {:<5}  body {:<3} {} (action {}, {:.2}), {:.2}-{:.2} s",
+            event.end_us as f64 / 1e6,
+            phase_name(event.phase),
+            event.body_id,
+            self.label(event.label_index),
+            event.action_id,
+            event.confidence,
+            event.start_us as f64 / 1e6,
+            event.end_us as f64 / 1e6
+        )
+    }
+
     /// Publishes one event to every output. A failing output is logged once and does not stop the others.
     pub fn publish(&self, event: &Event) {
         let object = self.event_json(event);
         if let Some(lines) = &self.lines {
             let text = match lines_format(lines) {
                 LineFormat::Json => object.to_string(),
-                LineFormat::Text => format!(
-                    "{:>9.3} s  {:<5}  body {:<3} {} (action {}, {:.2}), {:.2}-{:.2} s",
-                    event.end_us as f64 / 1e6,
-                    phase_name(event.phase),
-                    event.body_id,
-                    self.label(event.label_index),
-                    event.action_id,
-                    event.confidence,
-                    event.start_us as f64 / 1e6,
-                    event.end_us as f64 / 1e6
-                ),
+                LineFormat::Text => self.event_text(event),
             };
             write_line(lines, &text);
         }
