@@ -32,7 +32,11 @@ pub(crate) const STEPS: &[Step] = &[
     Step { name: "doc", what: "rustdoc of the workspace, warnings denied", run: doc },
     Step { name: "test", what: "cargo tests of the workspace", run: test },
     Step { name: "no-std", what: "skelact-runtime without default features (no_std)", run: no_std },
-    Step { name: "pytest", what: "Python tests of models/ in .venv (created from pinned requirements)", run: pytest },
+    Step {
+        name: "pytest",
+        what: "Python tests of models/ in .venv, with .venv-bridges for the MediaPipe bridge (both from pinned requirements)",
+        run: pytest,
+    },
     Step { name: "ruff", what: "ruff check models/ (from .venv)", run: ruff },
     Step { name: "fuzz", what: "every fuzz target for 60 s each (cargo +nightly fuzz)", run: fuzz },
 ];
@@ -146,6 +150,8 @@ fn no_std() -> Result<()> {
 
 fn pytest() -> Result<()> {
     python::setup()?;
+    // The MediaPipe bridge's test runs MediaPipe on a real photograph; without .venv-bridges it would only skip.
+    python::BRIDGES.setup()?;
     python::pytest(&[])
 }
 

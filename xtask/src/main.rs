@@ -18,13 +18,14 @@ usage: cargo xtask <command> [--help]
 
 commands:
   test      what CI runs, the same as `ci`
-  ci        every guardrail in order: fmt, clippy, doc, test, no-std, pytest (creates .venv), ruff, fuzz
+  ci        every guardrail in order: fmt, clippy, doc, test, no-std, pytest (creates .venv and .venv-bridges), ruff, fuzz
             (60 s per fuzz target; installs cargo-fuzz when missing). `--skip STEP[,STEP...]` leaves steps out,
             `--keep-going` runs the remaining steps after a failure
   bench     the benchmarks behind docs/performance.md: the runtime's criterion benches (decode, frontend), then
             `skelact bench` (release) on the default bundle at 1 and 2 threads, tract against onnxruntime when
             .venv has it. `bench --quick` runs criterion's quick mode and fewer inference runs
-  setup     create or update .venv at the repository root from models/requirements.txt
+  setup     create or update .venv at the repository root from models/requirements.txt; `setup --bridges` also
+            .venv-bridges (MediaPipe for the sender's bridge, models/sender/requirements-mediapipe.txt)
   pytest    run the Python tests of models/ inside .venv (extra arguments go to pytest)
   train     train a model inside .venv: `train real-hcn --dataset utd-mhad --align --epochs 120 --out models/zoo/default`
             the default model (HCN on real UTD-MHAD), `train stars-synthetic` the synthetic-corpus transformer;
@@ -64,7 +65,7 @@ fn main() -> Result<()> {
     match command {
         "test" | "ci" => ci::ci(rest),
         "bench" => bench(rest),
-        "setup" => python::setup(),
+        "setup" => setup(rest),
         "pytest" => python::pytest(rest),
         "train" => python::models_cli(&[&["train".to_string()], rest].concat()),
         "models" => python::models_cli(rest),
@@ -114,6 +115,18 @@ pub fn cargo() -> Command {
 }
 
 /// Every benchmark whose figures docs/performance.md quotes, in one run so that their ratios share a machine state.
+/// `setup [--bridges]`: `.venv`, and `.venv-bridges` when asked.
+fn setup(args: &[String]) -> Result<()> {
+    match args {
+        [] => python::setup(),
+        [flag] if flag == "--bridges" => {
+            python::setup()?;
+            python::BRIDGES.setup()
+        }
+        _ => anyhow::bail!("usage: cargo xtask setup [--bridges]"),
+    }
+}
+
 fn bench(args: &[String]) -> Result<()> {
     let quick = match args {
         [] => false,

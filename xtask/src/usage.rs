@@ -34,10 +34,12 @@ pub fn usage(command: &str) -> Option<String> {
              `skelact bench` (release build) on the default bundle at 1 and 2 threads, against onnxruntime when .venv\n\
              has it. --quick runs criterion's quick mode and fewer inference runs.\n"
             .to_string(),
-        "setup" => "usage: cargo xtask setup\n\n\
+        "setup" => "usage: cargo xtask setup [--bridges]\n\n\
              Creates or updates .venv at the repository root from models/requirements.txt (Python >= 3.10; about\n\
              5.5 GiB and a few minutes the first time; nothing to do when the requirements are unchanged). Set PYTHON\n\
-             to choose the interpreter.\n"
+             to choose the interpreter. --bridges also creates .venv-bridges from\n\
+             models/sender/requirements-mediapipe.txt (MediaPipe 0.10 and OpenCV for the sender's MediaPipe bridge;\n\
+             about 1.1 GiB).\n"
             .to_string(),
         "pytest" => "usage: cargo xtask pytest [PYTEST ARGUMENTS...]\n\n\
              Runs the Python tests of models/ inside .venv (`cargo xtask setup` first). Extra arguments go to pytest;\n\

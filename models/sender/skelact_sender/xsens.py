@@ -19,6 +19,7 @@ import socket
 import struct
 from dataclasses import dataclass, field
 
+from .bridge import add_link_arguments, destination, open_link
 from .protocol import Axes, Body, Layout, ProtocolError, Units
 
 HEADER = struct.Struct(">6sIBBIBBBB2sH")
@@ -80,20 +81,17 @@ class Assembler:
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--listen", default="0.0.0.0:9763", help="HOST:PORT MVN streams to (default 0.0.0.0:9763)")
-    parser.add_argument("--port", required=True, help="the skelact device's serial port")
-    parser.add_argument("--baud", type=int, default=921_600)
+    add_link_arguments(parser)
     parser.add_argument("--rate", type=float, default=60.0, help="MVN's stream rate in Hz (announced in Hello)")
     parser.add_argument("--face-sensor", action="store_true", help="turn the subject to face the virtual sensor")
     args = parser.parse_args(argv)
-    from .sender import Sender
-
     host, _, port = args.listen.rpartition(":")
     udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     udp.bind((host or "0.0.0.0", int(port)))
     assembler = Assembler(args.face_sensor)
-    with Sender.serial(args.port, args.baud) as link:
+    with open_link(args) as link:
         link.hello(Layout.XSENS_MVN_23, Units.METRES, Axes.X_FORWARD_Y_LEFT_Z_UP, args.rate, "xsens-mvn")
-        print(f"relaying MVN datagrams from {args.listen} to {args.port}")
+        print(f"relaying MVN datagrams from {args.listen} to {destination(args)}")
         while True:
             data, _ = udp.recvfrom(65536)
             try:
