@@ -1,4 +1,5 @@
-//! Frame-side cost: decode → layout mapping → tracks → window extraction → preprocessing, one thread.
+//! Frame-side cost: decode → layout mapping → time grid → tracks → window extraction → preprocessing, one thread;
+//! and the time grid (step 0) alone.
 //!
 //! Run: `cargo bench -p skelact-runtime --bench frontend`. Figures go to docs/performance.md.
 
@@ -6,6 +7,8 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use skelact_runtime::layout::SourceFormat;
 use skelact_runtime::pipeline::{Frontend, FrontendConfig};
 use skelact_runtime::preprocess::{tensor_len, Outputs, PreprocessConfig, Streams};
+use skelact_runtime::resample::{GridConfig, Resampler};
+use skelact_runtime::skeleton::Pose;
 use skelact_runtime::track::TrackConfig;
 use skelact_runtime::window::WindowConfig;
 use skelact_runtime::wire::{encode_packet, Body, Decoder, Frame, Joint, Message, MAX_PACKET_LEN};
@@ -71,6 +74,7 @@ fn frontend(c: &mut Criterion) {
         let stream = synthetic_stream(bodies);
         let config = FrontendConfig {
             min_confidence: 1,
+            grid: GridConfig::default(),
             tracks: TrackConfig::for_frames(64),
             window: WindowConfig::default(),
             preprocess: PreprocessConfig { frames_out: 64, streams: Streams::ALL, ..PreprocessConfig::default() },
@@ -103,5 +107,39 @@ fn frontend(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, frontend);
+/// Step 0 alone (`resample::Resampler`): a frame of two mapped bodies onto the 30 Hz grid, from a 30 Hz and a 120 Hz
+/// sensor, per sensor frame; the grid frames go nowhere. Beside the whole frame side above, it says what the step
+/// costs.
+fn resample(c: &mut Criterion) {
+    let mut group = c.benchmark_group("resample");
+    group.throughput(Throughput::Elements(FRAMES as u64));
+    for hz in [30u64, 120] {
+        group.bench_function(format!("two_bodies_{hz}_hz"), |b| {
+            b.iter(|| {
+                let mut resampler = Resampler::new(GridConfig::default()).unwrap();
+                let mut emitted = 0usize;
+                for i in 0..FRAMES as u32 {
+                    let held = resampler.incoming();
+                    for id in 0..2 {
+                        let (slot_id, pose) = held.next_slot().unwrap();
+                        *slot_id = id;
+                        *pose = Pose::MISSING;
+                        held.commit_slot();
+                    }
+                    let t = u64::from(i) * 1_000_000 / hz;
+                    resampler
+                        .push(i, t, |_, _, frame| {
+                            emitted += frame.len();
+                            Ok::<(), ()>(())
+                        })
+                        .unwrap();
+                }
+                black_box(emitted)
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, frontend, resample);
 criterion_main!(benches);

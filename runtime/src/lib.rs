@@ -4,7 +4,8 @@
 //! documented defaults so that memory is bounded by configuration, never by input.
 //!
 //! Data flow (see `docs/` for the normative specifications):
-//! bytes → [`wire::Decoder`] → [`layout`] mapping to NTU-25 → [`track::Tracks`] → [`window`] resampling →
+//! bytes → [`wire::Decoder`] → [`layout`] mapping to NTU-25 → [`resample`] onto the model's time grid →
+//! [`track::Tracks`] → [`window`] →
 //! [`preprocess`] → [`engine::Engine`] → [`head`] → [`decision`] → [`wire::Event`].
 #![cfg_attr(not(feature = "std"), no_std)]
 // Input must never make the device panic, so library code may not unwrap; tests may.
@@ -23,6 +24,7 @@ pub mod head;
 pub mod layout;
 pub mod pipeline;
 pub mod preprocess;
+pub mod resample;
 pub mod skeleton;
 pub mod track;
 pub mod window;

@@ -12,10 +12,10 @@ use crate::engine::{Engine, EngineError};
 use crate::head::{stream_probabilities, EnrolledOverLinear, HeadError, LinearHead, PrototypeHead, TextPrototypeHead};
 use crate::layout::{map_body, SourceFormat};
 use crate::preprocess::{Outputs, PreprocessConfig, PreprocessError, Preprocessor, Streams};
-use crate::skeleton::Pose;
+use crate::resample::{GridConfig, ResampleCounters, ResampleError, Resampler};
 use crate::track::{FrameReport, TrackConfig, TrackError, TrackId, Tracks};
 use crate::window::{extract, WindowConfig, WindowError, WindowFrames};
-use crate::wire::{Event, Frame, Hello, Message, MAX_BODIES, PROTOCOL_MAJOR};
+use crate::wire::{Event, Frame, Hello, Message, PROTOCOL_MAJOR};
 
 /// Why a `Hello` was refused. The layout, units and axes in use before it stay in use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -90,6 +90,8 @@ from_error!(HelloError => Hello, TrackError => Track, WindowError => Window, Pre
 pub struct FrontendConfig {
     /// Joints below this wire confidence count as missing (1 = anything tracked).
     pub min_confidence: u8,
+    /// The model's time grid, onto which every sensor's frames are resampled before the tracks.
+    pub grid: GridConfig,
     pub tracks: TrackConfig,
     pub window: WindowConfig,
     pub preprocess: PreprocessConfig,
@@ -122,6 +124,8 @@ pub struct FrontendCounters {
     pub windows_prepared: u32,
     /// Windows that could not be built or preprocessed (for example a body without a usable root joint).
     pub windows_failed: u32,
+    /// The sensor's frames against the model's time grid: rates, frames lost, grid frames emitted.
+    pub grid: ResampleCounters,
 }
 
 /// Frame-side half: layout mapping, tracks, windows, preprocessing.
@@ -130,11 +134,10 @@ pub struct Frontend<const TRACKS: usize = 4, const FRAMES: usize = 64> {
     format: SourceFormat,
     min_confidence: u8,
     window_config: WindowConfig,
+    resampler: Resampler,
     tracks: Tracks<TRACKS, FRAMES>,
     window: WindowFrames<FRAMES>,
     preprocessor: Preprocessor<FRAMES>,
-    poses: [Pose; MAX_BODIES],
-    body_ids: [u32; MAX_BODIES],
     counters: FrontendCounters,
 }
 
@@ -156,11 +159,11 @@ impl<const TRACKS: usize, const FRAMES: usize> Frontend<TRACKS, FRAMES> {
             format,
             min_confidence: config.min_confidence,
             window_config: config.window,
+            resampler: Resampler::new(config.grid)
+                .ok_or(PipelineError::Config("grid: model rate or tolerance out of range"))?,
             tracks: Tracks::with_history(config.tracks, history_frames)?,
             window: WindowFrames::new(),
             preprocessor: Preprocessor::new(config.preprocess)?,
-            poses: [Pose::MISSING; MAX_BODIES],
-            body_ids: [0; MAX_BODIES],
             counters: FrontendCounters::default(),
         })
     }
@@ -179,7 +182,12 @@ impl<const TRACKS: usize, const FRAMES: usize> Frontend<TRACKS, FRAMES> {
     }
 
     pub fn counters(&self) -> FrontendCounters {
-        self.counters
+        FrontendCounters { grid: self.resampler.counters(), ..self.counters }
+    }
+
+    /// Whether the rate the sensor's timestamps show is outside the tolerance around the rate its `Hello` announced.
+    pub fn rate_mismatched(&self) -> bool {
+        self.resampler.rate_mismatched()
     }
 
     /// Adopts the layout, units and axes a sensor announces, unless the `Hello` is refused (counted in
@@ -190,27 +198,39 @@ impl<const TRACKS: usize, const FRAMES: usize> Frontend<TRACKS, FRAMES> {
             return Err(HelloError::UnsupportedMajor { major: hello.protocol_major });
         }
         self.format = SourceFormat::from_hello(hello);
+        self.resampler.set_nominal_rate(hello.nominal_fps_millihertz);
         Ok(())
     }
 
-    /// Maps the frame's bodies into the model layout and advances the tracks.
+    /// Maps the frame's bodies into the model layout, resamples them onto the model's time grid and advances the
+    /// tracks by every grid frame this frame completes (none, one, or several for a sensor slower than the model).
     ///
-    /// A body that does not fit the layout is left out of this frame and counted; the rest of the frame is used.
+    /// A body that does not fit the layout is left out of this frame and counted; the rest of the frame is used. A
+    /// repeated sequence number is refused and changes nothing.
     pub fn push_frame(&mut self, frame: &Frame) -> Result<FrameReport, PipelineError> {
-        let mut count = 0;
+        let held = self.resampler.incoming();
         for body in &frame.bodies {
-            match map_body(&self.format, &body.joints, self.min_confidence, &mut self.poses[count]) {
+            let Some((id, pose)) = held.next_slot() else { break };
+            match map_body(&self.format, &body.joints, self.min_confidence, pose) {
                 Ok(report) => {
                     self.counters.joints_implausible =
                         self.counters.joints_implausible.wrapping_add(u32::from(report.implausible_joints));
-                    self.body_ids[count] = body.id;
-                    count += 1;
+                    *id = body.id;
+                    held.commit_slot();
                 }
                 Err(_) => self.counters.bodies_rejected = self.counters.bodies_rejected.wrapping_add(1),
             }
         }
-        let bodies = self.body_ids[..count].iter().copied().zip(self.poses[..count].iter());
-        let report = self.tracks.push_frame(frame.sequence, frame.timestamp_us, bodies)?;
+        let tracks = &mut self.tracks;
+        let mut report = FrameReport::default();
+        let outcome = self.resampler.push(frame.sequence, frame.timestamp_us, |sequence, time_us, held| {
+            report.merge(&tracks.push_frame(sequence, time_us, held.bodies())?);
+            Ok::<(), TrackError>(())
+        });
+        match outcome {
+            Ok(()) => {}
+            Err(ResampleError::Track(error) | ResampleError::Emit(error)) => return Err(error.into()),
+        }
         self.counters.frames = self.counters.frames.wrapping_add(1);
         Ok(report)
     }
@@ -590,6 +610,7 @@ mod tests {
     fn frontend() -> Frontend<2, 16> {
         let config = FrontendConfig {
             min_confidence: 1,
+            grid: GridConfig::default(),
             tracks: TrackConfig { stride_frames: 4, min_frames: 8, ..TrackConfig::for_frames(16) },
             window: WindowConfig::default(),
             preprocess: PreprocessConfig { frames_out: 8, ..PreprocessConfig::default() },

@@ -121,6 +121,19 @@ pub struct FrameReport {
     pub clock_restart: bool,
 }
 
+impl FrameReport {
+    /// Adds `other` (the report of a later grid frame of the same sensor frame) to this one.
+    pub fn merge(&mut self, other: &FrameReport) {
+        self.dropped_frames = self.dropped_frames.saturating_add(other.dropped_frames);
+        self.new_tracks = self.new_tracks.saturating_add(other.new_tracks);
+        self.refused_bodies = self.refused_bodies.saturating_add(other.refused_bodies);
+        self.duplicate_bodies = self.duplicate_bodies.saturating_add(other.duplicate_bodies);
+        self.evicted = self.evicted.saturating_add(other.evicted);
+        self.resets = self.resets.saturating_add(other.resets);
+        self.clock_restart |= other.clock_restart;
+    }
+}
+
 /// Counters over the lifetime of one [`Tracks`]. They wrap rather than panic.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]

@@ -39,6 +39,7 @@ fn steady_state_allocates_nothing_per_frame() {
     let frontend = Frontend::<4, 64>::new(
         FrontendConfig {
             min_confidence: 1,
+            grid: skelact_runtime::resample::GridConfig::default(),
             tracks: TrackConfig::for_frames(64),
             window: WindowConfig::default(),
             preprocess: PreprocessConfig { frames_out: T, streams: Streams::ALL, ..PreprocessConfig::default() },

@@ -62,6 +62,7 @@ fn session(frames: u32, raised: std::ops::Range<u32>) -> Vec<Message> {
 fn frontend() -> Frontend<4, 32> {
     let config = FrontendConfig {
         min_confidence: 1,
+        grid: skelact_runtime::resample::GridConfig::default(),
         tracks: TrackConfig { stride_frames: 4, min_frames: 8, ..TrackConfig::for_frames(32) },
         window: WindowConfig::default(),
         preprocess: PreprocessConfig { frames_out: T, ..PreprocessConfig::default() },
@@ -140,6 +141,7 @@ fn mismatched_parts_are_refused_at_construction() {
         Classifier::<_, 512, 4, 64>::new(engines, Head::Logits, DecisionConfig::default(), &[1, 2]).unwrap();
     let config = FrontendConfig {
         min_confidence: 1,
+        grid: skelact_runtime::resample::GridConfig::default(),
         tracks: TrackConfig::for_frames(32),
         window: WindowConfig::default(),
         preprocess: PreprocessConfig { frames_out: T + 1, ..PreprocessConfig::default() },

@@ -95,6 +95,7 @@ fn a_slow_engine_costs_whole_windows_never_frames() {
         Classifier::new(engines, Head::Logits, DecisionConfig::default(), &[1, 2]).unwrap();
     let frontend = FrontendConfig {
         min_confidence: 1,
+        grid: skelact_runtime::resample::GridConfig::default(),
         tracks: TrackConfig { max_gap_frames: 10, timeout_us: 1_000_000, stride_frames: 8, min_frames: 16 },
         window: WindowConfig::default(),
         preprocess: PreprocessConfig { frames_out: T, crop_ratio: 0.95, align: false, streams: Streams::default() },

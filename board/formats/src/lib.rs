@@ -23,6 +23,7 @@ pub mod npy;
 pub mod ntu;
 pub mod pkummd;
 pub mod recording;
+pub mod retime;
 pub mod session;
 
 use std::num::NonZeroU32;

@@ -405,6 +405,8 @@ impl<'a> Manifest<'a> {
         }
         Ok(FrontendConfig {
             min_confidence: w.min_confidence,
+            // Every bundle's model is trained at 30 Hz; format 1.1 has no field for another rate.
+            grid: crate::resample::GridConfig::default(),
             tracks: TrackConfig {
                 max_gap_frames: w.max_gap_frames,
                 timeout_us: w.timeout_us,

@@ -204,6 +204,11 @@ pub fn ntu_fixtures() -> Option<Vec<PathBuf>> {
 /// daemon has decoded all of it and sent an event back, stops it (which closes open segments) and returns the events
 /// `run` printed as JSON lines.
 pub fn run_over_pty(bundle: &Path, stream: &[u8]) -> Vec<serde_json::Value> {
+    run_over_pty_with_status(bundle, stream).0
+}
+
+/// As [`run_over_pty`], also returning the last wire `Status` the daemon sent back over the link.
+pub fn run_over_pty_with_status(bundle: &Path, stream: &[u8]) -> (Vec<serde_json::Value>, Option<Status>) {
     let pty = PtyPair::open().unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_skelact"))
         .args([
@@ -247,13 +252,14 @@ pub fn run_over_pty(bundle: &Path, stream: &[u8]) -> Vec<serde_json::Value> {
     let status = child.wait().unwrap();
     let stderr = std::io::read_to_string(child.stderr.take().unwrap()).unwrap();
     assert!(status.success(), "{stderr}");
-    lines
+    let events = lines
         .join()
         .unwrap()
         .iter()
         .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
         .filter(|o| o["type"] == "event")
-        .collect()
+        .collect();
+    (events, host.statuses.last().copied())
 }
 
 pub fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {

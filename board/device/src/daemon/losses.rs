@@ -41,6 +41,11 @@ pub struct DaemonCounters {
     pub hellos_refused: u32,
     /// Joints farther than `layout::MAX_JOINT_DISTANCE_M` from the sensor, treated as missing.
     pub joints_implausible: u32,
+    /// The rate the sensor's `Hello` announced, and the rate its timestamps show, in millihertz (0: unknown).
+    pub sensor_rate_announced_millihertz: u32,
+    pub sensor_rate_measured_millihertz: u32,
+    /// Times the measured rate moved more than 20 % away from the announced one (windows follow the timestamps).
+    pub rate_mismatches: u32,
 }
 
 /// One kind of loss: where its counter is and what to say about it.
@@ -53,7 +58,7 @@ struct Watched {
 
 /// Warns about each kind of loss when its counter moves, rate-limited per kind.
 pub struct LossWarnings {
-    watched: [Watched; 6],
+    watched: [Watched; 7],
 }
 
 impl std::fmt::Debug for LossWarnings {
@@ -95,6 +100,10 @@ impl Default for LossWarnings {
                 watch(
                     |c| u64::from(c.joints_implausible),
                     "joints implausibly far from the sensor (over 100 m) were treated as missing",
+                ),
+                watch(
+                    |c| u64::from(c.rate_mismatches),
+                    "the sensor's timestamps disagree with the rate its Hello announced (by over 20 %); windows follow the timestamps",
                 ),
             ],
         }

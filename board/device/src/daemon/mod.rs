@@ -362,6 +362,9 @@ fn daemon_counters<O: LinkOpener>(
         clock_restarts: ingest.frontend.tracks().counters().clock_restarts,
         hellos_refused: frontend.hellos_refused,
         joints_implausible: frontend.joints_implausible,
+        sensor_rate_announced_millihertz: frontend.grid.nominal_rate_millihertz,
+        sensor_rate_measured_millihertz: frontend.grid.measured_rate_millihertz,
+        rate_mismatches: frontend.grid.rate_mismatches,
     }
 }
 

@@ -219,6 +219,9 @@ pub fn status_json(s: &Status, c: &DaemonCounters) -> serde_json::Value {
         "clock_restarts": c.clock_restarts,
         "hellos_refused": c.hellos_refused,
         "joints_implausible": c.joints_implausible,
+        "sensor_rate_announced_hz": f64::from(c.sensor_rate_announced_millihertz) / 1000.0,
+        "sensor_rate_measured_hz": f64::from(c.sensor_rate_measured_millihertz) / 1000.0,
+        "rate_mismatches": c.rate_mismatches,
     })
 }
 

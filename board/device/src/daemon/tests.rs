@@ -105,6 +105,7 @@ fn wait_for(what: &str, mut condition: impl FnMut() -> bool) {
 fn frontend_config() -> FrontendConfig {
     FrontendConfig {
         min_confidence: 1,
+        grid: skelact_runtime::resample::GridConfig::default(),
         tracks: TrackConfig { max_gap_frames: 10, timeout_us: 1_000_000, stride_frames: 8, min_frames: 16 },
         window: WindowConfig::default(),
         preprocess: PreprocessConfig { frames_out: T, crop_ratio: 0.95, align: false, streams: Streams::default() },
