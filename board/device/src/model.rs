@@ -384,10 +384,14 @@ impl<'b> LoadedModel<'b> {
     /// The frame-side settings. The frontend keeps [`Self::raw_frames`] of history in rings of
     /// [`MAX_RAW_FRAMES`] (`Frontend::with_history`).
     pub fn frontend_config(&self) -> Result<FrontendConfig, ModelError> {
-        self.bundle
+        let mut config = self
+            .bundle
             .manifest()
             .frontend_config(MAX_RAW_FRAMES)
-            .map_err(|source| ModelError::Bundle { path: self.path.clone(), source })
+            .map_err(|source| ModelError::Bundle { path: self.path.clone(), source })?;
+        // Sensors are resampled onto the grid of the rate the model was trained at (30 Hz before format 1.2).
+        config.grid.model_rate_millihertz = self.bundle.model_rate_millihertz();
+        Ok(config)
     }
 
     /// The embedding (or logits) length of the models.

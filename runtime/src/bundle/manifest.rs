@@ -325,6 +325,31 @@ pub struct ManifestExtension {
     pub version: u64,
 }
 
+/// Fields appended to the manifest in format 1.2, after the [`ManifestExtension`]. A 1.0 or 1.1 bundle has none:
+/// its model was trained at [`crate::resample::MODEL_RATE_MILLIHERTZ`] (30 Hz), as every model before 1.2 was.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimeBase {
+    /// The frame rate the model was trained at, in millihertz: the device resamples every sensor onto this grid
+    /// (`docs/preprocessing.md`, step 0), and the window's `raw_frames` are frames at this rate. In 1 000..=1 000 000.
+    pub model_rate_millihertz: u32,
+}
+
+impl Default for TimeBase {
+    fn default() -> Self {
+        TimeBase { model_rate_millihertz: crate::resample::MODEL_RATE_MILLIHERTZ }
+    }
+}
+
+impl TimeBase {
+    pub(super) fn validate(&self) -> Result<(), BundleError> {
+        if (1_000..=1_000_000).contains(&self.model_rate_millihertz) {
+            Ok(())
+        } else {
+            Err(invalid("the model rate must be 1 Hz to 1 kHz"))
+        }
+    }
+}
+
 fn invalid(reason: &'static str) -> BundleError {
     BundleError::InvalidManifest { reason }
 }

@@ -37,7 +37,7 @@ pub use container::{
 pub use error::BundleError;
 pub use manifest::{
     ComputeCapability, DecisionParams, EncoderFamily, HeadSpec, Label, Manifest, ManifestExtension, Precision,
-    PrecisionSet, PreprocessParams, StreamKind, StreamModel, TensorRtEngine, TensorRtVersion, TensorSpec,
+    PrecisionSet, PreprocessParams, StreamKind, StreamModel, TensorRtEngine, TensorRtVersion, TensorSpec, TimeBase,
     ValidationSummary, VariantFigures, WindowParams, MAX_ENGINES, MAX_LABELS, MAX_SHAPE_RANK, MAX_STREAMS,
     MAX_VARIANTS,
 };

@@ -8,6 +8,7 @@ use super::container::{is_newer_minor, Container, Section, FORMAT_MAJOR};
 use super::error::BundleError;
 use super::manifest::{
     ComputeCapability, HeadSpec, Manifest, ManifestExtension, Precision, StreamKind, TensorRtEngine, TensorRtVersion,
+    TimeBase,
 };
 use super::signature::{content_digest, SelfTest, SignatureSection};
 use super::SectionKind;
@@ -23,6 +24,7 @@ pub struct Bundle<'a> {
     container: Container<'a>,
     manifest: Manifest<'a>,
     version: u64,
+    time_base: TimeBase,
 }
 
 /// Caller-supplied storage for a prototype head: `capacity × dim` floats and `capacity` labels. The bundle's
@@ -65,11 +67,18 @@ impl<'a> Bundle<'a> {
         } else {
             postcard::take_from_bytes::<ManifestExtension>(rest).map_err(|_| BundleError::MalformedManifest)?
         };
+        // 1.2 appends the time base (the model's rate); without it the model is a 30 Hz one.
+        let (time_base, rest) = if rest.is_empty() || container.minor() < 2 {
+            (TimeBase::default(), rest)
+        } else {
+            postcard::take_from_bytes::<TimeBase>(rest).map_err(|_| BundleError::MalformedManifest)?
+        };
         if !rest.is_empty() && !is_newer_minor(container.minor()) {
             return Err(BundleError::MalformedManifest);
         }
         manifest.validate()?;
-        let bundle = Bundle { container, manifest, version: extension.version };
+        time_base.validate()?;
+        let bundle = Bundle { container, manifest, version: extension.version, time_base };
         bundle.check_references()?;
         bundle.check_signature_and_self_test()?;
         Ok(bundle)
@@ -94,6 +103,12 @@ impl<'a> Bundle<'a> {
     /// The SHA-256 trailer, which identifies the bundle.
     pub fn checksum(&self) -> [u8; 32] {
         self.container.checksum()
+    }
+
+    /// The frame rate the model was trained at, in millihertz (30 000 for bundles before format 1.2): the rate of
+    /// the time grid the device puts every sensor's frames on.
+    pub fn model_rate_millihertz(&self) -> u32 {
+        self.time_base.model_rate_millihertz
     }
 
     /// The bundle's version: it only ever rises between the bundles a publisher ships, so a device can refuse a

@@ -243,7 +243,7 @@ fn layout_is_the_documented_one() {
     let (bytes, _, payloads) = full();
     assert_eq!(&bytes[..8], b"\x89SKB\r\n\x1a\n");
     assert_eq!(u16::from_le_bytes([bytes[8], bytes[9]]), 1);
-    assert_eq!(u16::from_le_bytes([bytes[10], bytes[11]]), 1);
+    assert_eq!(u16::from_le_bytes([bytes[10], bytes[11]]), 2);
     let count = u32::from_le_bytes(bytes[12..16].try_into().unwrap()) as usize;
     assert_eq!(count, payloads.len());
     assert_eq!(read_u64(&bytes, 16), bytes.len() as u64);
@@ -280,9 +280,10 @@ fn manifest_encoding_is_postcard_in_field_order() {
     assert_eq!(encoded[0] as usize, manifest.model_name.len());
     assert_eq!(&encoded[1..1 + manifest.model_name.len()], manifest.model_name.as_bytes());
     assert_eq!(encoded[1 + manifest.model_name.len()], 0, "StarsTransformer is variant 0");
-    // Since 1.1 the manifest's extension follows it: the version, a varint (0 here).
+    // Since 1.1 the manifest's extension follows it: the version, a varint (0 here); since 1.2 the time base, the
+    // model's rate in millihertz as a varint (30 000 = b0 ea 01).
     let mut expected = postcard::to_allocvec(&manifest).unwrap();
-    expected.push(0);
+    expected.extend_from_slice(&[0, 0xb0, 0xea, 0x01]);
     assert_eq!(encoded, expected.as_slice());
 }
 
@@ -1112,9 +1113,9 @@ fn golden_bundle() -> Vec<u8> {
 }
 
 const GOLDEN_HEX: &str = "\
-    89534b420d0a1a0a 0100 0100 02000000 1401000000000000 0000000000000000
-    01000000 00000000 5000000000000000 9f00000000000000
-    02000000 00000000 f000000000000000 0400000000000000
+    89534b420d0a1a0a 0100 0200 02000000 2401000000000000 0000000000000000
+    01000000 00000000 5000000000000000 a200000000000000
+    02000000 00000000 0001000000000000 0400000000000000
     04 74696e79 02 00 02
     08 666666666666ee3f 00
     10 04 08 0a c0843d 0000c03f 01
@@ -1129,10 +1130,11 @@ const GOLDEN_HEX: &str = "\
     2222222222222222222222222222222222222222222222222222222222222222
     00 00
     00
-    00
+    b0ea01
+    0000000000000000000000000000
     4f4e4e58";
 
-const GOLDEN_SHA256: &str = "25c99e1018e66ca4a3060110792a53bd633a6511bcf89199792bb22e812678f4";
+const GOLDEN_SHA256: &str = "8a8cfd6da981b89cb4531218b4a0eaef535e20599b9231b59ef86f66739a183d";
 
 #[test]
 fn golden_vector_matches_the_documentation() {
@@ -1172,6 +1174,36 @@ fn version_round_trips_and_a_1_0_bundle_has_version_0() {
     let mut extra = raw_sections(&v7);
     extra[0].1.push(1);
     assert_eq!(parse_error(&reassemble(FORMAT_MINOR, &extra)), BundleError::MalformedManifest);
+}
+
+#[test]
+fn the_model_rate_round_trips_and_older_bundles_are_30_hz_models() {
+    let (bytes, manifest, _) = full();
+    assert_eq!(Bundle::parse(&bytes).unwrap().model_rate_millihertz(), 30_000, "the writer's default");
+    // A 1.1 bundle (manifest and extension, no time base) is a 30 Hz model; so is one whose version is rewritten.
+    let mut sections = raw_sections(&bytes);
+    let mut v11 = postcard::to_allocvec(&manifest).unwrap();
+    v11.push(3);
+    sections[0].1 = v11;
+    let old_bytes = reassemble(1, &sections);
+    let old = Bundle::parse(&old_bytes).unwrap();
+    assert_eq!((old.version(), old.model_rate_millihertz()), (3, 30_000));
+    let rewritten = with_version(&old_bytes, 4).unwrap();
+    assert_eq!(Bundle::parse(&rewritten).unwrap().model_rate_millihertz(), 30_000);
+    // A 15 Hz model says so, and keeps it through a version change; a rate out of range is refused.
+    let mut sections = raw_sections(&bytes);
+    let mut at_15 = postcard::to_allocvec(&manifest).unwrap();
+    at_15.extend_from_slice(&postcard::to_allocvec(&ManifestExtension { version: 0 }).unwrap());
+    let time_base = |millihertz| postcard::to_allocvec(&TimeBase { model_rate_millihertz: millihertz }).unwrap();
+    let mut zero = at_15.clone();
+    at_15.extend_from_slice(&time_base(15_000));
+    zero.extend_from_slice(&time_base(0));
+    sections[0].1 = at_15;
+    let bundle_15 = reassemble(FORMAT_MINOR, &sections);
+    assert_eq!(Bundle::parse(&bundle_15).unwrap().model_rate_millihertz(), 15_000);
+    assert_eq!(Bundle::parse(&with_version(&bundle_15, 9).unwrap()).unwrap().model_rate_millihertz(), 15_000);
+    sections[0].1 = zero;
+    assert!(matches!(parse_error(&reassemble(FORMAT_MINOR, &sections)), BundleError::InvalidManifest { .. }));
 }
 
 fn self_test_payload(windows: u32, min_cosine: f32) -> Vec<u8> {

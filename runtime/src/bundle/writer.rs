@@ -6,7 +6,7 @@ use super::container::{
     seal, FORMAT_MAJOR, FORMAT_MINOR, HEADER_LEN, MAX_SECTIONS, PAYLOAD_ALIGN, TABLE_ENTRY_LEN, TRAILER_LEN,
 };
 use super::error::BundleError;
-use super::manifest::{Manifest, ManifestExtension};
+use super::manifest::{Manifest, ManifestExtension, TimeBase};
 use super::reader::Bundle;
 use super::signature::{content_digest, signing_message, SignatureSection, ED25519, PUBLIC_KEY_LEN, SIGNATURE_LEN};
 use super::SectionKind;
@@ -19,6 +19,7 @@ use super::SectionKind;
 pub struct BundleWriter {
     sections: Vec<(SectionKind, Vec<u8>)>,
     version: u64,
+    time_base: TimeBase,
 }
 
 impl BundleWriter {
@@ -29,6 +30,11 @@ impl BundleWriter {
     /// The bundle's version (default 0), written after the manifest.
     pub fn set_version(&mut self, version: u64) {
         self.version = version;
+    }
+
+    /// The frame rate the model was trained at, in millihertz (default 30 000), written after the version.
+    pub fn set_model_rate(&mut self, millihertz: u32) {
+        self.time_base = TimeBase { model_rate_millihertz: millihertz };
     }
 
     /// Adds a payload and returns the section index the manifest must use for it.
@@ -73,7 +79,7 @@ impl BundleWriter {
     /// Writes the bundle, then reads it back with [`Bundle::parse`] and returns the reader's error if it would
     /// refuse it: the writer never produces a bundle a device refuses for its own content.
     pub fn finish(&self, manifest: &Manifest<'_>) -> Result<Vec<u8>, BundleError> {
-        let manifest_bytes = manifest_payload(manifest, self.version)?;
+        let manifest_bytes = manifest_payload(manifest, self.version, self.time_base)?;
         let mut sections: Vec<(u32, &[u8])> = Vec::with_capacity(self.sections.len() + 1);
         sections.push((SectionKind::Manifest.code(), &manifest_bytes));
         sections.extend(self.sections.iter().map(|(kind, payload)| (kind.code(), payload.as_slice())));
@@ -83,12 +89,14 @@ impl BundleWriter {
     }
 }
 
-/// The manifest section of format 1.1: the manifest, then its extension.
-fn manifest_payload(manifest: &Manifest<'_>, version: u64) -> Result<Vec<u8>, BundleError> {
+/// The manifest section of format 1.2: the manifest, its extension (1.1), then the time base (1.2).
+fn manifest_payload(manifest: &Manifest<'_>, version: u64, time_base: TimeBase) -> Result<Vec<u8>, BundleError> {
     let mut bytes = postcard::to_allocvec(manifest).map_err(|_| BundleError::MalformedManifest)?;
     let extension =
         postcard::to_allocvec(&ManifestExtension { version }).map_err(|_| BundleError::MalformedManifest)?;
     bytes.extend_from_slice(&extension);
+    let time_base = postcard::to_allocvec(&time_base).map_err(|_| BundleError::MalformedManifest)?;
+    bytes.extend_from_slice(&time_base);
     Ok(bytes)
 }
 
@@ -114,7 +122,8 @@ fn rebuild(
 /// The bundle with its version set to `version` (and no signature: sign it after).
 pub fn with_version(bytes: &[u8], version: u64) -> Result<Vec<u8>, BundleError> {
     rebuild(bytes, |bundle, sections| {
-        let manifest = manifest_payload(bundle.manifest(), version)?;
+        let time_base = TimeBase { model_rate_millihertz: bundle.model_rate_millihertz() };
+        let manifest = manifest_payload(bundle.manifest(), version, time_base)?;
         let slot = sections.iter_mut().find(|(kind, _)| *kind == SectionKind::Manifest.code());
         slot.ok_or(BundleError::MissingManifest)?.1 = manifest;
         Ok(())

@@ -52,6 +52,7 @@ pub fn info_json(model: &LoadedModel, bundle: &Bundle<'_>) -> anyhow::Result<Val
         "bytes": std::fs::metadata(&model.path).map(|m| m.len()).ok(),
         "sha256": model.sha256_hex(),
         "version": bundle.version(),
+        "model_rate_hz": f64::from(bundle.model_rate_millihertz()) / 1000.0,
         "signature": bundle.signature().map(|s| json!({
             "signer": s.signer, "key_fingerprint": fingerprint(&s.public_key), "public_key": hex(&s.public_key),
             "verifies": trust::verifies(&s.public_key, &s.signature, &s.message(&bundle.content_digest())),
@@ -81,6 +82,7 @@ fn print_text(model: &LoadedModel, bundle: &Bundle<'_>) {
     println!("bundle      {} (format {major}.{minor}, {bytes} bytes)", model.path.display());
     println!("sha256      {}", model.sha256_hex());
     println!("version     {}", bundle.version());
+    println!("model rate  {} Hz (sensors are resampled onto it)", f64::from(bundle.model_rate_millihertz()) / 1000.0);
     match bundle.signature() {
         Some(s) => {
             let genuine = trust::verifies(&s.public_key, &s.signature, &s.message(&bundle.content_digest()));
