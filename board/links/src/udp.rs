@@ -79,6 +79,12 @@ impl UdpLink {
         self.peer
     }
 
+    /// Sends to `peer` from now on, until a datagram comes from elsewhere: the sender's end of the link, which
+    /// knows the device's address before anything came back.
+    pub fn set_peer(&mut self, peer: SocketAddr) {
+        self.peer = Some(peer);
+    }
+
     /// Receives one datagram into the buffer, if one is waiting. Returns whether one was.
     fn receive(&mut self) -> Result<bool, LinkError> {
         match self.socket.recv_from(&mut self.datagram[..MAX_DATAGRAM]) {

@@ -80,7 +80,8 @@ class Assembler:
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--listen", default="0.0.0.0:9763", help="HOST:PORT MVN streams to (default 0.0.0.0:9763)")
-    parser.add_argument("--port", required=True, help="the skelact device's serial port")
+    parser.add_argument("--port", required=True,
+                        help="the skelact device's port: a serial port, udp://HOST:PORT or unix:///PATH")
     parser.add_argument("--baud", type=int, default=921_600)
     parser.add_argument("--rate", type=float, default=60.0, help="MVN's stream rate in Hz (announced in Hello)")
     parser.add_argument("--face-sensor", action="store_true", help="turn the subject to face the virtual sensor")
@@ -91,7 +92,7 @@ def main(argv=None):
     udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     udp.bind((host or "0.0.0.0", int(port)))
     assembler = Assembler(args.face_sensor)
-    with Sender.serial(args.port, args.baud) as link:
+    with Sender.open(args.port, args.baud) as link:
         link.hello(Layout.XSENS_MVN_23, Units.METRES, Axes.X_FORWARD_Y_LEFT_Z_UP, args.rate, "xsens-mvn")
         print(f"relaying MVN datagrams from {args.listen} to {args.port}")
         while True:
