@@ -96,11 +96,15 @@ def test_a_sender_numbers_frames_checks_the_layout_and_reads_events_back():
     assert link.poll() == [Event(3, 23, 1, 0.875, 1_000_000, 2_500_000, "end")]
 
 
-def test_the_sender_drives_the_real_daemon_over_a_pseudo_terminal():
-    """The committed synthetic session, sent frame by frame through `Sender` to `skelact run` on a real pty: the
-    device recognises the session's first action and its events and status come back through `Sender.poll`."""
+@pytest.mark.parametrize("transport", ["pty", "unix", "udp"])
+def test_the_sender_drives_the_real_daemon(transport, tmp_path):
+    """The committed synthetic session, sent frame by frame through `Sender` to `skelact run` on a real pty, a
+    Unix-domain socket or a UDP address: the device recognises the session's first action and its events and status
+    come back through `Sender.poll`. Sending waits for the device's Status to catch up (every 20 ms here), so that
+    no UDP datagram is lost to a full receive buffer however slow the machine is."""
     import json
     import os
+    import socket
     import subprocess
     import time
 
@@ -108,62 +112,138 @@ def test_the_sender_drives_the_real_daemon_over_a_pseudo_terminal():
     if not (binary and Path(binary).is_file()):
         pytest.skip("SKIPPED: SKELACT_BIN not set: run through `cargo xtask test`")
     repo = PROTOCOL.parents[1]
-    master, slave = os.openpty()
-    import tty
+    master = slave = None
+    if transport == "pty":
+        import tty
 
-    tty.setraw(slave)
+        master, slave = os.openpty()
+        tty.setraw(slave)
+        port = os.ttyname(slave)
+    elif transport == "unix":
+        port = f"unix://{tmp_path / 'ingest.sock'}"
+    else:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as free:  # a free port: bound, noted, given back
+            free.bind(("127.0.0.1", 0))
+            port = f"udp://127.0.0.1:{free.getsockname()[1]}"
+    config = tmp_path / "skelact.toml"
+    config.write_text("[daemon]\nstatus_interval_ms = 20\n")
     daemon = subprocess.Popen(
-        [binary, "run", "--allow-unsigned", "--bundle", str(repo / "models/zoo/stars-synthetic.skb"),
-         "--port", os.ttyname(slave), "--profile", "host", "--stdout", "off", "--queue-windows", "1000"],
+        [binary, "run", "--allow-unsigned", "--config", str(config), "--bundle",
+         str(repo / "models/zoo/stars-synthetic.skb"), "--port", port, "--profile", "host", "--stdout", "off",
+         "--queue-windows", "1000"],
         stderr=subprocess.PIPE, text=True)
+    received = []
+    link = None
     try:
-        os.set_blocking(master, False)
+        deadline = time.time() + 120  # safety limits for a loaded machine, not measurements
+        if transport == "pty":
+            os.set_blocking(master, False)
 
-        class Master:
-            def write(self, data):
-                view = memoryview(data)
-                while view:
+            class Master:
+                def write(self, data):
+                    view = memoryview(data)
+                    while view:
+                        try:
+                            view = view[os.write(master, view):]
+                        except BlockingIOError:
+                            time.sleep(0.001)
+
+                def read(self, size):
                     try:
-                        view = view[os.write(master, view):]
-                    except BlockingIOError:
-                        time.sleep(0.001)
+                        return os.read(master, size)
+                    except (BlockingIOError, OSError):
+                        return b""
 
-            def read(self, size):
+            link = Sender(Master())
+        else:
+            while link is None:  # the daemon creates its socket when it starts reading
                 try:
-                    return os.read(master, size)
-                except (BlockingIOError, OSError):
-                    return b""
-
-        link = Sender(Master())
+                    link = Sender.open(port, timeout=0.02)
+                except (FileNotFoundError, ConnectionRefusedError):
+                    assert time.time() < deadline and daemon.poll() is None, "the daemon never listened"
+                    time.sleep(0.02)
         lines = (repo / "models/zoo/sessions/session-s0-p001.jsonl").read_text().splitlines()
         header = json.loads(lines[0])
-        link.hello(Layout.KINECT_V2, Units.METRES, Axes.X_LEFT_Y_UP_Z_FORWARD, header["rate_hz"], "python-sender")
-        received = []
+
+        def statuses():
+            return [m for m in received if isinstance(m, Status)]
+
+        # Hello until the first Status: a datagram sent before the daemon bound its address is lost.
+        while not statuses():
+            assert time.time() < deadline and daemon.poll() is None, "no Status came back"
+            link.hello(Layout.KINECT_V2, Units.METRES, Axes.X_LEFT_Y_UP_Z_FORWARD, header["rate_hz"], "python-sender")
+            received += link.poll()
+            time.sleep(0.02)
+        sent = max(statuses()[-1].packets_ok, 1)
         for line in lines[1:301]:  # ten seconds: the first action (sitting down, 1.7-5.2 s) is in them
+            while sent > statuses()[-1].packets_ok + 32:
+                assert time.time() < deadline, "the daemon stopped decoding"
+                received += link.poll()
             frame = json.loads(line)
             link.frame(frame["timestamp_us"], [Body(b["id"], b["joints"]) for b in frame["bodies"]],
                        sequence=frame["sequence"])
+            sent += 1
             received += link.poll()
-        deadline = time.time() + 120  # a safety limit for a loaded machine, not a measurement
-        while time.time() < deadline and not any(isinstance(m, Event) for m in received):
+        deadline = time.time() + 120
+        while time.time() < deadline and not (any(isinstance(m, Event) for m in received)
+                                              and statuses()[-1].packets_ok >= sent):
             received += link.poll()
             time.sleep(0.02)
-        statuses = [m for m in received if isinstance(m, Status)]
-        deadline = time.time() + 120
-        while time.time() < deadline and not (statuses and statuses[-1].packets_ok >= 301):
-            received += link.poll()
-            statuses = [m for m in received if isinstance(m, Status)]
-            time.sleep(0.05)
     finally:
         daemon.terminate()
         stderr = daemon.communicate(timeout=60)[1]
-        os.close(master)
-        os.close(slave)
+        if link is not None:
+            link.close()
+        if master is not None:
+            os.close(master)
+            os.close(slave)
     events = [m for m in received if isinstance(m, Event)]
     assert events, stderr
     assert events[0].action_id == 8, events  # NTU "sitting down"
-    assert statuses[-1].packets_ok >= 301 and statuses[-1].decode_errors == 0, statuses[-1]
+    last = statuses()[-1]
+    assert last.packets_ok >= sent and last.decode_errors == 0 and last.dropped_frames == 0, last
     assert link.decoder.errors == 0
+
+
+@pytest.mark.parametrize("transport", ["udp", "unix"])
+def test_a_sender_writes_whole_packets_to_a_socket_and_reads_answers(transport, tmp_path):
+    """`Sender.open` on a socket the test holds in the device's place: over UDP one datagram per packet (the device
+    reads each datagram's packets whole), over a Unix socket the stream of packets; answers come back through
+    `poll` either way."""
+    import socket
+
+    if transport == "udp":
+        device = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        device.bind(("127.0.0.1", 0))
+        link = Sender.open(f"udp://127.0.0.1:{device.getsockname()[1]}", timeout=5.0)
+    else:
+        path = tmp_path / "ingest.sock"
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.bind(str(path))
+        listener.listen(1)
+        link = Sender.open(f"unix://{path}", timeout=5.0)
+        device, _ = listener.accept()
+        listener.close()
+    device.settimeout(5.0)
+    with link:
+        link.hello(Layout.KINECT_V2, name="bridge")
+        link.frame(0, [Body(1, [(0.0, 1.0, 2.0, 255)] * 25)])
+        hello = encode_hello(Layout.KINECT_V2, name="bridge")
+        frame = encode_frame(0, 0, [Body(1, [(0.0, 1.0, 2.0, 255)] * 25)])
+        if transport == "udp":
+            first, sender = device.recvfrom(65_536)
+            assert (first, device.recv(65_536)) == (hello, frame)
+            device.sendto(vectors()["event"], sender)
+        else:
+            got = b""
+            while len(got) < len(hello + frame):
+                got += device.recv(4096)
+            assert got == hello + frame
+            device.sendall(vectors()["event"])
+        assert link.poll() == [Event(3, 23, 1, 0.875, 1_000_000, 2_500_000, "end")]
+    device.close()
+    with pytest.raises(ValueError, match="udp://HOST:PORT"):
+        Sender.open("udp://127.0.0.1")
 
 
 def mvn_datagram(counter, datagram, character, segments, time_ms=1000, ident=b"MXTP02"):

@@ -12,7 +12,7 @@
 //! stdout = "json"                          # "json", "text" or "off"
 //!
 //! [profiles.orin-nano]                     # overrides the built-in profile of that name, field by field
-//! port = "/dev/ttyACM0"
+//! port = "/dev/ttyACM0"                    # or "udp://127.0.0.1:5005", or "unix:///run/skelact/ingest.sock"
 //! baud = 921600
 //! threads = 2
 //! backend = "auto"                         # "auto", "tract", "onnxruntime" or "tensorrt"
@@ -45,6 +45,7 @@ use serde::Deserialize;
 
 use crate::model::BackendChoice;
 use crate::trust::{TrustError, TrustPolicy, TrustedKey};
+use skelact_links::address::LinkAddress;
 use skelact_links::serial::DEFAULT_BAUD;
 
 /// Most windows waiting for inference. Each holds three tensors of the model input (115 KiB for T = 64, 58 KiB for
@@ -75,6 +76,7 @@ pub fn in_range(key: &str, value: u64) -> Result<u64, ConfigError> {
 #[serde(deny_unknown_fields)]
 pub struct Profile {
     pub description: Option<String>,
+    /// Where frames come in: a serial port's path, `udp://HOST:PORT` or `unix:///PATH` ([`LinkAddress`]).
     pub port: Option<PathBuf>,
     pub baud: Option<u32>,
     /// tract threads per window.
@@ -215,7 +217,9 @@ pub struct RunSettings {
     pub profile: Option<String>,
     pub bundle: PathBuf,
     pub overlay: Option<PathBuf>,
-    pub port: PathBuf,
+    /// Where frames come in (and events go back).
+    pub port: LinkAddress,
+    /// The serial port's baud rate; a socket ignores it.
     pub baud: u32,
     pub threads: usize,
     pub backend: BackendChoice,
@@ -338,6 +342,7 @@ impl ConfigFile {
         let port = overrides.port.clone().or(profile.port.clone()).ok_or_else(|| {
             invalid("no serial port: give --port DEV, a profile with a port, or `port = ...` in a profile".into())
         })?;
+        let port = LinkAddress::parse(&port).map_err(|e| invalid(format!("port: {e}")))?;
         let threads = overrides.threads.or(profile.threads).unwrap_or(1);
         in_range("threads", threads as u64)?;
         let queue_windows = overrides.queue_windows.or(self.daemon.queue_windows).unwrap_or(2);
@@ -407,7 +412,7 @@ line = 105
         let config = ConfigFile::read(&path).unwrap();
         let settings = config.resolve(&Overrides::default()).unwrap();
         assert_eq!(settings.bundle, dir.path().join("models/default.skb"));
-        assert_eq!(settings.port, PathBuf::from("/dev/ttyTHS0"));
+        assert_eq!(settings.port, LinkAddress::Serial("/dev/ttyTHS0".into()));
         assert_eq!((settings.baud, settings.threads, settings.backend), (460800, 4, BackendChoice::Auto));
         assert_eq!((settings.queue_windows, settings.udp.as_deref()), (3, Some("127.0.0.1:9000")));
         assert_eq!(
@@ -418,8 +423,8 @@ line = 105
         let overrides = Overrides { profile: Some("lab".into()), baud: Some(115200), ..Overrides::default() };
         let lab = config.resolve(&overrides).unwrap();
         assert_eq!(
-            (lab.port.to_str(), lab.baud, lab.threads, lab.backend),
-            (Some("/dev/ttyUSB0"), 115200, 1, BackendChoice::Tract)
+            (lab.port.to_string(), lab.baud, lab.threads, lab.backend),
+            ("/dev/ttyUSB0".to_string(), 115200, 1, BackendChoice::Tract)
         );
 
         let unknown = config.resolve(&Overrides { profile: Some("tx2".into()), ..Overrides::default() });
@@ -444,7 +449,7 @@ line = 105
         .to_string();
         assert!(error.contains("/nowhere.pub"), "{error}");
         assert_eq!(settings.profile.as_deref(), Some("orin-nano"));
-        assert_eq!((settings.port.to_str(), settings.threads), (Some("/dev/ttyACM0"), 2));
+        assert_eq!((settings.port.to_string(), settings.threads), ("/dev/ttyACM0".to_string(), 2));
         let nx = config.resolve(&Overrides { profile: Some("orin-nx".into()), ..Overrides::default() }).unwrap();
         assert_eq!((nx.threads, nx.baud, nx.backend), (4, DEFAULT_BAUD, BackendChoice::Auto));
     }
@@ -473,6 +478,20 @@ line = 105
         // The edges are allowed.
         let edge = Overrides { queue_windows: Some(1024), baud: Some(1200), threads: Some(64), ..Overrides::default() };
         assert!(config.resolve(&edge).is_ok());
+    }
+
+    #[test]
+    fn the_port_may_name_a_udp_address_or_a_unix_socket() {
+        let config = ConfigFile { bundle: Some("b.skb".into()), ..ConfigFile::default() };
+        let port = |port: &str| config.resolve(&Overrides { port: Some(port.into()), ..Overrides::default() });
+        assert_eq!(port("udp://127.0.0.1:5005").unwrap().port, LinkAddress::Udp("127.0.0.1:5005".parse().unwrap()));
+        assert_eq!(
+            port("unix:///run/skelact/ingest.sock").unwrap().port,
+            LinkAddress::Unix("/run/skelact/ingest.sock".into())
+        );
+        let error = port("udp://127.0.0.1").unwrap_err().to_string();
+        assert!(error.starts_with("port: \"udp://127.0.0.1\" is not udp://HOST:PORT"), "{error}");
+        assert!(port("unix://relative.sock").unwrap_err().to_string().contains("unix:///ABSOLUTE/PATH"));
     }
 
     #[test]

@@ -9,6 +9,10 @@
 //! - [`reconnect::ReconnectingLink`] and [`reconnect::ReconnectingReader`]: keep reopening a port that went away
 //!   and resume decoding, without restarting the process.
 //! - [`pty`]: pseudo-terminal pairs, real ttys for end-to-end tests of the serial path.
+//! - [`udp::UdpLink`] and [`unix::UnixLink`]: the same bytes over a bound UDP address or a Unix-domain stream
+//!   socket the device listens on, for a sender on the same board (an SDK bridge) that has no serial port to write.
+//! - [`address::LinkAddress`]: which of these a `port` setting names (`/dev/ttyACM0`, `udp://HOST:PORT`,
+//!   `unix:///PATH`), and [`address::AnyOpener`] to open it.
 //!
 //! Writes come in two kinds: [`ByteLink::write_all`] waits until everything is written (a sensor's frames), and
 //! [`ByteLink::write_now`] never waits (the device's events and status: a host that does not read them must not
@@ -18,7 +22,10 @@
 
 use std::time::Duration;
 
+pub mod address;
 pub mod faults;
+#[cfg(unix)]
+mod fdio;
 pub mod gpio;
 pub mod loopback;
 #[cfg(unix)]
@@ -26,6 +33,9 @@ pub mod pty;
 pub mod ratelimit;
 pub mod reconnect;
 pub mod serial;
+pub mod udp;
+#[cfg(unix)]
+pub mod unix;
 
 /// Why a link operation failed.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -54,8 +64,12 @@ pub enum OpenCause {
     PermissionDenied,
     /// The path is not a terminal device (a regular file, a directory, a pipe).
     NotATty,
-    /// Another process holds the port.
+    /// Another process holds the port (or the UDP address, or listens on the socket path).
     Busy,
+    /// The socket path exists and is not a socket (a regular file, a directory); it is left alone.
+    NotASocket,
+    /// The socket is there but no sender has connected to it.
+    NoSender,
     /// Anything else (the reason says what).
     Other,
 }
@@ -66,10 +80,13 @@ impl OpenCause {
         match self {
             OpenCause::Absent => "is the sensor plugged in, and does the udev rule create this path?",
             OpenCause::PermissionDenied => {
-                "add the service user to the group that owns the port (dialout on most distributions)"
+                "add the service user to the group that owns the port (dialout on most distributions); for a socket, \
+                 the user needs write access to its folder, and a UDP port below 1024 needs privileges"
             }
             OpenCause::NotATty => "this is not a serial port (a regular file is not one): point `port` at a tty device",
             OpenCause::Busy => "another process holds the port (a second daemon, ModemManager, a terminal program)",
+            OpenCause::NotASocket => "this path is not a socket and is left alone: point `port` at another path",
+            OpenCause::NoSender => "waiting for a sender to connect to the socket",
             OpenCause::Other => "see the reason",
         }
     }

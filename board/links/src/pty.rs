@@ -5,16 +5,15 @@
 //! simulate a device node disappearing and coming back.
 
 use std::fs::File;
-use std::io::{self, Read, Write};
-use std::os::fd::{AsFd, OwnedFd};
+use std::io;
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use nix::fcntl::{fcntl, FcntlArg, OFlag};
-use nix::poll::{PollFd, PollFlags, PollTimeout};
 use nix::sys::termios::{cfmakeraw, tcgetattr, tcsetattr, SetArg};
 
-use crate::{ByteLink, LinkError};
+use crate::{fdio, ByteLink, LinkError};
 
 /// A pseudo-terminal pair with the slave in raw mode.
 ///
@@ -68,73 +67,15 @@ pub struct MasterEnd {
 
 impl ByteLink for MasterEnd {
     fn read(&mut self, buf: &mut [u8], timeout: Duration) -> Result<usize, LinkError> {
-        read_master(&mut self.file, buf, timeout)
+        fdio::read_within(&mut self.file, buf, timeout)
     }
 
     fn write_all(&mut self, bytes: &[u8]) -> Result<(), LinkError> {
-        write_all_master(&mut self.file, bytes)
+        fdio::write_all_within(&mut self.file, bytes, None)
     }
 
     fn write_now(&mut self, bytes: &[u8]) -> Result<usize, LinkError> {
-        write_now_master(&mut self.file, bytes)
-    }
-}
-
-/// Waits until the master can take bytes (or has hung up, which the write after this reports).
-fn wait_writable(master: &File, timeout: PollTimeout) -> Result<bool, LinkError> {
-    let mut fds = [PollFd::new(master.as_fd(), PollFlags::POLLOUT)];
-    match nix::poll::poll(&mut fds, timeout) {
-        Ok(ready) => Ok(ready > 0),
-        Err(nix::errno::Errno::EINTR) => Ok(false),
-        Err(e) => Err(LinkError::Disconnected { reason: e.to_string() }),
-    }
-}
-
-/// Writes everything, waiting (without limit, as a blocking write would) whenever the slave's buffer is full.
-fn write_all_master(master: &mut File, mut bytes: &[u8]) -> Result<(), LinkError> {
-    while !bytes.is_empty() {
-        match master.write(bytes) {
-            Ok(0) => return Err(LinkError::Disconnected { reason: "pty accepts no bytes".into() }),
-            Ok(n) => bytes = &bytes[n..],
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                wait_writable(master, PollTimeout::NONE)?;
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(LinkError::Disconnected { reason: e.to_string() }),
-        }
-    }
-    Ok(())
-}
-
-/// Writes what the slave's buffer takes now; the descriptor is non-blocking, so a full buffer gives `Ok(0)`.
-fn write_now_master(master: &mut File, bytes: &[u8]) -> Result<usize, LinkError> {
-    if bytes.is_empty() || !wait_writable(master, PollTimeout::ZERO)? {
-        return Ok(0);
-    }
-    match master.write(bytes) {
-        Ok(n) => Ok(n),
-        Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted) => Ok(0),
-        Err(e) => Err(LinkError::Disconnected { reason: e.to_string() }),
-    }
-}
-
-/// Reads from a master, waiting at most `timeout` for the first byte.
-fn read_master(master: &mut File, buf: &mut [u8], timeout: Duration) -> Result<usize, LinkError> {
-    let millis = u16::try_from(timeout.as_millis()).unwrap_or(u16::MAX);
-    let mut fds = [PollFd::new(master.as_fd(), PollFlags::POLLIN)];
-    let ready = match nix::poll::poll(&mut fds, PollTimeout::from(millis)) {
-        Ok(ready) => ready,
-        Err(nix::errno::Errno::EINTR) => return Ok(0),
-        Err(e) => return Err(LinkError::Disconnected { reason: e.to_string() }),
-    };
-    if ready == 0 {
-        return Ok(0);
-    }
-    match master.read(buf) {
-        Ok(0) if !buf.is_empty() => Err(LinkError::Disconnected { reason: "end of file".into() }),
-        Ok(n) => Ok(n),
-        Err(e) if matches!(e.kind(), io::ErrorKind::Interrupted | io::ErrorKind::WouldBlock) => Ok(0),
-        Err(e) => Err(LinkError::Disconnected { reason: e.to_string() }),
+        fdio::write_now(&mut self.file, bytes)
     }
 }
 
@@ -142,15 +83,16 @@ fn read_master(master: &mut File, buf: &mut [u8], timeout: Duration) -> Result<u
 /// would. Once every slave handle is closed, reads fail with [`LinkError::Disconnected`] (Linux reports EIO).
 impl ByteLink for PtyPair {
     fn read(&mut self, buf: &mut [u8], timeout: Duration) -> Result<usize, LinkError> {
-        read_master(&mut self.master, buf, timeout)
+        fdio::read_within(&mut self.master, buf, timeout)
     }
 
     fn write_all(&mut self, bytes: &[u8]) -> Result<(), LinkError> {
-        write_all_master(&mut self.master, bytes)
+        // Without limit, as a blocking write to the master would wait.
+        fdio::write_all_within(&mut self.master, bytes, None)
     }
 
     fn write_now(&mut self, bytes: &[u8]) -> Result<usize, LinkError> {
-        write_now_master(&mut self.master, bytes)
+        fdio::write_now(&mut self.master, bytes)
     }
 }
 

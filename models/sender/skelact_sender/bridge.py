@@ -46,7 +46,7 @@ class Recording:
 def add_link_arguments(parser):
     """The options that say where the frames go: the device, or a recording of them."""
     where = parser.add_mutually_exclusive_group(required=True)
-    where.add_argument("--port", help="the skelact device's serial port (or a pty)")
+    where.add_argument("--port", help="the skelact device's port: a serial port (or pty), udp://HOST:PORT or unix:///PATH")
     where.add_argument("--record", metavar="FILE.skr", help="write a protocol-v1 recording instead")
     parser.add_argument("--baud", type=int, default=921_600)
 
@@ -63,6 +63,6 @@ def open_link(args):
     try:
         if args.record:
             return Sender(Recording(args.record))
-        return Sender.serial(args.port, args.baud)
+        return Sender.open(args.port, args.baud)
     except OSError as err:
         raise ProtocolError(f"cannot open {destination(args)}: {err}") from err

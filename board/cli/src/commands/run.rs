@@ -1,4 +1,4 @@
-//! `skelact run`: the daemon on a serial port.
+//! `skelact run`: the daemon on a serial port, a UDP address or a Unix-domain socket.
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
@@ -14,7 +14,6 @@ use skelact_device::model::{BackendChoice, BundleFile, EngineOptions, LoadedMode
 use skelact_device::slots::{self, SlotError, SlotName, Slots};
 use skelact_links::gpio::ActionPins;
 use skelact_links::reconnect::{Backoff, ReconnectingReader};
-use skelact_links::serial::{SerialConfig, SerialOpener};
 use skelact_links::LinkOpener;
 use skelact_runtime::bundle::Bundle;
 
@@ -35,8 +34,9 @@ pub struct RunArgs {
     /// Ignore any enrollment overlay.
     #[arg(long)]
     pub no_overlay: bool,
-    /// Serial port of the sensor, e.g. /dev/ttyACM0 (reopened whenever it goes away).
-    #[arg(long)]
+    /// Where frames come in: the sensor's serial port, e.g. /dev/ttyACM0 (reopened whenever it goes away); or
+    /// udp://HOST:PORT to bind and read datagrams; or unix:///PATH to listen on a Unix-domain socket.
+    #[arg(long, value_name = "PORT")]
     pub port: Option<PathBuf>,
     /// Baud rate (ignored by USB CDC-ACM).
     #[arg(long)]
@@ -113,11 +113,11 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         let chosen = choose_bundle(&settings)?;
         let model = LoadedModel::open(&chosen.file, &overlay)?;
         let outputs = outputs_for(&settings, &model)?;
-        let opener = SerialOpener(SerialConfig::new(&settings.port, settings.baud));
+        let opener = settings.port.opener(settings.baud);
         let _pid = chosen.slots.as_ref().map(|slots| PidFile::write(slots.dir()));
         let (summary, stop) = serve(&model, &settings, opener, &outputs, chosen.trial())?;
         if summary.frames == 0 {
-            tracing::warn!(port = %settings.port.display(), "no frame arrived");
+            tracing::warn!(port = %settings.port, "no frame arrived");
         }
         match stop {
             Stop::Exit => return Ok(()),
