@@ -172,7 +172,8 @@ mod tests {
             Bundle::parse(&good).unwrap().sections().map(|s| (s.kind_code, s.payload.to_vec())).collect();
         sections.last_mut().unwrap().1 = other_signature;
         let refs: Vec<(u32, &[u8])> = sections.iter().map(|(k, p)| (*k, p.as_slice())).collect();
-        let forged = skelact_runtime::bundle::assemble(1, 1, &refs);
+        let (major, minor) = Bundle::parse(&good).unwrap().format_version();
+        let forged = skelact_runtime::bundle::assemble(major, minor, &refs);
         let error = dev.check(&Bundle::parse(&forged).unwrap()).unwrap_err();
         assert!(matches!(error, TrustError::BadSignature { .. }), "{error}");
     }
@@ -187,13 +188,14 @@ mod tests {
         let signed = signed_by(&with_version(&model_bundle(), 2).unwrap(), &fleet, "fleet");
         let sections: Vec<(u32, Vec<u8>)> =
             Bundle::parse(&signed).unwrap().sections().map(|s| (s.kind_code, s.payload.to_vec())).collect();
+        let (major, minor) = Bundle::parse(&signed).unwrap().format_version();
         for index in 0..sections.len() {
             for at in [0, sections[index].1.len() / 2, sections[index].1.len() - 1] {
                 let mut altered = sections.clone();
                 altered[index].1[at] ^= 0x01;
                 let refs: Vec<(u32, &[u8])> = altered.iter().map(|(k, p)| (*k, p.as_slice())).collect();
                 // Resealed, so the SHA-256 trailer does not catch it: the signature (or the parse) must.
-                let bytes = skelact_runtime::bundle::assemble(1, 1, &refs);
+                let bytes = skelact_runtime::bundle::assemble(major, minor, &refs);
                 let outcome = Bundle::parse(&bytes)
                     .map_err(|e| e.to_string())
                     .and_then(|b| policy.check(&b).map_err(|e| e.to_string()));
