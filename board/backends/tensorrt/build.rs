@@ -1,110 +1,91 @@
-//! Builds the TensorRT shim when the `tensorrt` feature is on and TensorRT 10 and CUDA are found.
+//! Compiles the TensorRT shim (`src/shim/`) against TensorRT 10's public headers. Nothing is linked: the Rust side
+//! opens `libnvinfer.so.10` and `libcudart.so.12` at run time (`src/library.rs`), so the shim compiles on every
+//! machine that has the headers, GPU or not, and CI compiles it on every change.
 //!
-//! Search order for TensorRT: `$TENSORRT_ROOT/{include,lib}` (also `lib64`), then JetPack's
-//! `/usr/include/aarch64-linux-gnu` + `/usr/lib/aarch64-linux-gnu`, then the x86_64 Debian paths, then `/usr`.
-//! CUDA: `$CUDA_HOME`, `$CUDA_PATH`, `/usr/local/cuda`. When something is missing the crate still builds: no cfg
-//! `skelact_tensorrt` is set, and `SKELACT_TENSORRT_SEARCHED` tells the Rust side what was searched so that loading
-//! an engine can say it.
+//! Where `NvInfer.h` is looked for, in order: `$TENSORRT_INCLUDE`, `$TENSORRT_ROOT/include`, the headers beside the
+//! project (`../shared/sdk/tensorrt-10.3/include` from the workspace root), then where JetPack and NVIDIA's
+//! packages install them (`/usr/include/{aarch64,x86_64}-linux-gnu`, `/usr/include`, `/usr/local/tensorrt/include`).
+//! No CUDA toolkit is needed: TensorRT's headers only want CUDA's stream and event handle types, which
+//! `src/shim/cuda_runtime_api.h` declares.
+//!
+//! Without the headers the crate still builds, without the shim: cfg `skelact_tensorrt` stays unset, a cargo
+//! warning says where the build looked, and `SKELACT_TENSORRT_SEARCHED` carries the same to `build_status()`.
 
 use std::env;
 use std::path::{Path, PathBuf};
 
+/// The TensorRT release whose headers the project keeps beside it (design.md, "Real data").
+const SHARED_HEADERS: &str = "../shared/sdk/tensorrt-10.3/include";
+
 fn main() {
     println!("cargo::rustc-check-cfg=cfg(skelact_tensorrt)");
     println!("cargo::rerun-if-changed=build.rs");
-    for var in ["TENSORRT_ROOT", "CUDA_HOME", "CUDA_PATH"] {
+    println!("cargo::rerun-if-changed=src/shim");
+    for var in ["TENSORRT_INCLUDE", "TENSORRT_ROOT"] {
         println!("cargo::rerun-if-env-changed={var}");
     }
-    if env::var_os("CARGO_FEATURE_TENSORRT").is_none() {
-        println!("cargo::rustc-env=SKELACT_TENSORRT_SEARCHED=the `tensorrt` feature is off");
-        return;
-    }
-    println!("cargo::rerun-if-changed=src/shim.cpp");
 
-    let (tensorrt, tensorrt_searched) = find_tensorrt();
-    let (cuda, cuda_searched) = find_cuda();
-    match (tensorrt, cuda) {
-        (Some((trt_include, trt_lib)), Some((cuda_include, cuda_lib))) => {
-            build_shim(&trt_include, &cuda_include);
-            println!("cargo::rustc-link-search=native={}", trt_lib.display());
-            println!("cargo::rustc-link-search=native={}", cuda_lib.display());
-            println!("cargo::rustc-link-lib=dylib=nvinfer");
-            println!("cargo::rustc-link-lib=dylib=cudart");
+    let candidates = header_candidates();
+    match candidates.iter().find(|dir| dir.join("NvInfer.h").is_file()) {
+        Some(include) => {
+            // A header edited or replaced in place must rebuild the shim.
+            println!("cargo::rerun-if-changed={}", include.join("NvInferRuntime.h").display());
+            build_shim(include);
             println!("cargo::rustc-cfg=skelact_tensorrt");
-            println!(
-                "cargo::rustc-env=SKELACT_TENSORRT_SEARCHED=found NvInfer.h in {} and libnvinfer in {}",
-                trt_include.display(),
-                trt_lib.display()
-            );
+            println!("cargo::rustc-env=SKELACT_TENSORRT_SEARCHED=compiled against NvInfer.h in {}", include.display());
         }
-        (tensorrt, cuda) => {
-            let mut missing = Vec::new();
-            if tensorrt.is_none() {
-                missing.push(format!("NvInfer.h + libnvinfer.so (looked in {tensorrt_searched})"));
+        None => {
+            let looked: Vec<String> = candidates.iter().map(|dir| dir.display().to_string()).collect();
+            let looked = looked.join(", ");
+            // Rebuild once the headers appear in any of those places.
+            for dir in &candidates {
+                println!("cargo::rerun-if-changed={}", dir.display());
             }
-            if cuda.is_none() {
-                missing.push(format!("cuda_runtime_api.h + libcudart.so (looked in {cuda_searched})"));
-            }
-            let missing = missing.join("; ");
-            println!("cargo::warning=TensorRT backend built without TensorRT: missing {missing}");
-            println!("cargo::rustc-env=SKELACT_TENSORRT_SEARCHED=missing {missing}");
+            println!("cargo::warning=TensorRT shim not compiled: no NvInfer.h in {looked} (set TENSORRT_INCLUDE)");
+            println!("cargo::rustc-env=SKELACT_TENSORRT_SEARCHED=no NvInfer.h in {looked}");
         }
     }
 }
 
-/// (include dir, lib dir) of TensorRT, and a description of where we looked.
-fn find_tensorrt() -> (Option<(PathBuf, PathBuf)>, String) {
-    let mut candidates: Vec<(PathBuf, Vec<PathBuf>)> = Vec::new();
-    if let Some(root) = env::var_os("TENSORRT_ROOT").map(PathBuf::from) {
-        candidates.push((root.join("include"), vec![root.join("lib"), root.join("lib64")]));
+/// Folders that may hold `NvInfer.h`, in the order they are tried.
+fn header_candidates() -> Vec<PathBuf> {
+    let mut candidates = Vec::new();
+    if let Some(include) = env::var_os("TENSORRT_INCLUDE").filter(|v| !v.is_empty()) {
+        candidates.push(PathBuf::from(include));
     }
-    for triple in ["aarch64-linux-gnu", "x86_64-linux-gnu"] {
-        candidates.push((Path::new("/usr/include").join(triple), vec![Path::new("/usr/lib").join(triple)]));
+    if let Some(root) = env::var_os("TENSORRT_ROOT").filter(|v| !v.is_empty()) {
+        candidates.push(PathBuf::from(root).join("include"));
     }
-    candidates.push((PathBuf::from("/usr/include"), vec![PathBuf::from("/usr/lib"), PathBuf::from("/usr/lib64")]));
-    search(&candidates, "NvInfer.h", "libnvinfer.so")
+    // The manifest is board/backends/tensorrt; the workspace root is three folders up.
+    let manifest = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").unwrap_or_default());
+    if let Some(root) = manifest.ancestors().nth(3) {
+        candidates.push(root.join(SHARED_HEADERS));
+    }
+    for dir in [
+        "/usr/include/aarch64-linux-gnu",
+        "/usr/include/x86_64-linux-gnu",
+        "/usr/include",
+        "/usr/local/tensorrt/include",
+    ] {
+        candidates.push(PathBuf::from(dir));
+    }
+    candidates
 }
 
-fn find_cuda() -> (Option<(PathBuf, PathBuf)>, String) {
-    let mut roots: Vec<PathBuf> =
-        ["CUDA_HOME", "CUDA_PATH"].iter().filter_map(env::var_os).map(PathBuf::from).collect();
-    roots.push(PathBuf::from("/usr/local/cuda"));
-    let mut candidates: Vec<(PathBuf, Vec<PathBuf>)> = Vec::new();
-    for root in roots {
-        candidates.push((
-            root.join("include"),
-            vec![root.join("lib64"), root.join("targets/aarch64-linux/lib"), root.join("targets/x86_64-linux/lib")],
-        ));
-    }
-    search(&candidates, "cuda_runtime_api.h", "libcudart.so")
-}
-
-fn search(candidates: &[(PathBuf, Vec<PathBuf>)], header: &str, library: &str) -> (Option<(PathBuf, PathBuf)>, String) {
-    let mut searched = Vec::new();
-    for (include, libs) in candidates {
-        let lib_names: Vec<String> = libs.iter().map(|l| l.display().to_string()).collect();
-        searched.push(format!("{} with {}", include.display(), lib_names.join(" or ")));
-        if !include.join(header).is_file() {
-            continue;
-        }
-        if let Some(lib) = libs.iter().find(|lib| lib.join(library).exists()) {
-            return (Some((include.clone(), lib.clone())), searched.join(", "));
-        }
-    }
-    (None, searched.join(", "))
-}
-
-#[cfg(feature = "tensorrt")]
-fn build_shim(trt_include: &Path, cuda_include: &Path) {
-    cc::Build::new()
+fn build_shim(tensorrt_include: &Path) {
+    let mut build = cc::Build::new();
+    build
         .cpp(true)
         .std("c++17")
-        .file("src/shim.cpp")
-        .include(trt_include)
-        .include(cuda_include)
+        .file("src/shim/shim.cpp")
+        // Our CUDA declarations first, so that they, not a toolkit's, are what TensorRT's headers see.
+        .include("src/shim")
         .warnings(true)
-        .compile("skelact_trt_shim");
+        .extra_warnings(true);
+    // TensorRT's headers as system headers: their own warnings are not ours to fix. `/usr/include` is searched
+    // already, and naming it with -isystem would break libstdc++'s `#include_next`.
+    if tensorrt_include != Path::new("/usr/include") {
+        build.flag("-isystem").flag(tensorrt_include.to_string_lossy().as_ref());
+    }
+    build.compile("skelact_trt_shim");
 }
-
-#[cfg(not(feature = "tensorrt"))]
-fn build_shim(_: &Path, _: &Path) {}

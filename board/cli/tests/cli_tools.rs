@@ -368,7 +368,9 @@ fn replay_streams_ntu_and_pku_mmd_files() {
 #[test]
 fn run_refuses_an_unavailable_tensorrt_backend_and_a_missing_port_clearly() {
     let bundle = common::repo_root().join("models/zoo/default.skb");
-    if skelact_tensorrt::build_status().is_err() {
+    // Refused wherever TensorRT cannot be opened: a build without the shim, or no TensorRT or GPU at run time.
+    let options = skelact_tensorrt::TensorRtOptions::default();
+    if skelact_tensorrt::TensorRtEngine::device_info(&options).is_err() {
         let output = Command::new(SKELACT)
             .args([
                 "run",

@@ -107,15 +107,16 @@ pub enum ModelError {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum BackendChoice {
-    /// The fastest that can run here: TensorRT when this build has it and the bundle holds an engine for this
-    /// device, else onnxruntime when its library is found, else tract. The log says which and why.
+    /// The fastest that can run here: TensorRT when the bundle holds an engine for this device and TensorRT and a
+    /// GPU are found at run time, else onnxruntime when its library is found, else tract. The log says which and
+    /// why.
     #[default]
     Auto,
     /// tract on the CPU (built in, always available).
     Tract,
     /// onnxruntime on the CPU; refuses to start when its library is not found, naming where it looked.
     Onnxruntime,
-    /// TensorRT on the GPU; refuses to start when it cannot be used.
+    /// TensorRT on the GPU; refuses to start when it cannot be used, naming where it looked for the libraries.
     Tensorrt,
 }
 
@@ -431,16 +432,20 @@ impl<'b> LoadedModel<'b> {
         let use_tensorrt = match options.backend {
             BackendChoice::Tract | BackendChoice::Onnxruntime => false,
             BackendChoice::Tensorrt => {
-                skelact_tensorrt::build_status().map_err(ModelError::TensorRtUnavailable)?;
+                TensorRtEngine::device_info(&TensorRtOptions::default()).map_err(ModelError::TensorRtUnavailable)?;
                 true
             }
-            BackendChoice::Auto => match skelact_tensorrt::build_status() {
-                Ok(_) if !manifest.tensorrt.is_empty() => true,
-                Ok(_) => {
-                    tracing::info!("the bundle has no TensorRT engine; using the CPU");
+            // The bundle is asked first, so that a CPU-only bundle never opens TensorRT.
+            BackendChoice::Auto if manifest.tensorrt.is_empty() => {
+                tracing::info!("the bundle has no TensorRT engine; using the CPU");
+                false
+            }
+            BackendChoice::Auto => match TensorRtEngine::device_info(&TensorRtOptions::default()) {
+                Ok(_) => true,
+                Err(error) => {
+                    tracing::info!(%error, "TensorRT cannot be used; using the CPU");
                     false
                 }
-                Err(_) => false,
             },
         };
         let mut engines: [Option<DeviceEngine>; 3] = [None, None, None];
@@ -519,7 +524,9 @@ impl<'b> LoadedModel<'b> {
     }
 
     fn tensorrt_engine(&self, stream: StreamKind, options: &EngineOptions) -> Result<DeviceEngine, ModelError> {
-        let device = TensorRtEngine::device_info(0).map_err(ModelError::TensorRtUnavailable)?;
+        // TensorRT is opened once per process; this asks the library already open.
+        let device =
+            TensorRtEngine::device_info(&TensorRtOptions::default()).map_err(ModelError::TensorRtUnavailable)?;
         let (entry, plan) = self
             .bundle
             .tensorrt_engine(stream, device.tensorrt, device.compute_capability)
@@ -531,9 +538,9 @@ impl<'b> LoadedModel<'b> {
         }
         let manifest = self.bundle.manifest();
         let tensorrt_options = TensorRtOptions {
-            device: 0,
             input_name: Some(manifest.input.name.to_string()),
             output_name: Some(manifest.output.name.to_string()),
+            ..TensorRtOptions::default()
         };
         let engine =
             TensorRtEngine::load(plan, &tensorrt_options).map_err(|source| ModelError::TensorRt { stream, source })?;

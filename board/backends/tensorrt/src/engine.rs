@@ -5,6 +5,8 @@
 //! 4: the CUDA stream failed while running (the error may come from any step); 5: the shim's lengths disagree
 //! with ours (a bug). TensorRT's own messages go to stderr as `tensorrt: ...`.
 
+use std::path::PathBuf;
+
 use skelact_runtime::engine::{check_lengths, Engine, EngineError};
 
 use super::{DeviceInfo, TensorRtError};
@@ -12,6 +14,8 @@ use super::{DeviceInfo, TensorRtError};
 /// How to bind an engine.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TensorRtOptions {
+    /// The `libnvinfer.so.10` to use; `None` searches (see [`crate::library`]).
+    pub library: Option<PathBuf>,
     /// CUDA device index (0 on a Jetson).
     pub device: i32,
     /// Name of the input tensor; `None` takes the engine's only input.
@@ -24,58 +28,11 @@ pub struct TensorRtOptions {
 #[derive(Debug)]
 pub struct TensorRtEngine {
     #[cfg(skelact_tensorrt)]
-    handle: std::ptr::NonNull<ffi::SkelactTrt>,
+    handle: std::ptr::NonNull<crate::ffi::SkelactTrt>,
     #[cfg(not(skelact_tensorrt))]
     never: std::convert::Infallible,
     input_len: usize,
     output_len: usize,
-}
-
-#[cfg(skelact_tensorrt)]
-mod ffi {
-    use std::ffi::c_char;
-
-    #[repr(C)]
-    #[derive(Debug)]
-    pub struct SkelactTrt {
-        _private: [u8; 0],
-    }
-
-    extern "C" {
-        pub fn skelact_trt_library_version() -> i32;
-        pub fn skelact_trt_device_info(
-            device: i32,
-            major: *mut i32,
-            minor: *mut i32,
-            name: *mut c_char,
-            cap: usize,
-        ) -> i32;
-        pub fn skelact_trt_create(
-            device: i32,
-            plan: *const u8,
-            plan_len: usize,
-            input_name: *const c_char,
-            output_name: *const c_char,
-            error: *mut c_char,
-            error_cap: usize,
-        ) -> *mut SkelactTrt;
-        pub fn skelact_trt_input_len(handle: *const SkelactTrt) -> usize;
-        pub fn skelact_trt_output_len(handle: *const SkelactTrt) -> usize;
-        pub fn skelact_trt_run(
-            handle: *mut SkelactTrt,
-            input: *const f32,
-            input_len: usize,
-            output: *mut f32,
-            output_len: usize,
-        ) -> i32;
-        pub fn skelact_trt_destroy(handle: *mut SkelactTrt);
-    }
-
-    /// The text the shim wrote into `buffer`, up to its NUL.
-    pub fn message(buffer: &[u8]) -> String {
-        let end = buffer.iter().position(|&b| b == 0).unwrap_or(buffer.len());
-        String::from_utf8_lossy(&buffer[..end]).into_owned()
-    }
 }
 
 // The shim's handle is used from one thread at a time (`&mut self`); TensorRT contexts may move between threads.
@@ -83,22 +40,67 @@ mod ffi {
 unsafe impl Send for TensorRtEngine {}
 
 impl TensorRtEngine {
-    /// The TensorRT release and GPU of this device.
-    #[cfg(skelact_tensorrt)]
-    pub fn device_info(device: i32) -> Result<DeviceInfo, TensorRtError> {
+    /// The TensorRT release and GPU of this device: opens TensorRT and CUDA (once per process) and asks them.
+    pub fn device_info(options: &TensorRtOptions) -> Result<DeviceInfo, TensorRtError> {
+        shim::ready()?;
+        let loaded = crate::library::load(options.library.as_deref())?;
+        shim::device_info(loaded, options.device)
+    }
+
+    /// Deserializes and binds `plan`. The caller has checked that it was built for this device's TensorRT and GPU
+    /// (`skelact_runtime::bundle::Bundle::tensorrt_engine`), as TensorRT's own refusal is far less clear.
+    pub fn load(plan: &[u8], options: &TensorRtOptions) -> Result<Self, TensorRtError> {
+        shim::ready()?;
+        let loaded = crate::library::load(options.library.as_deref())?;
+        shim::load(loaded, plan, options)
+    }
+}
+
+#[cfg(skelact_tensorrt)]
+mod shim {
+    use std::ffi::CString;
+
+    use super::{TensorRtEngine, TensorRtOptions};
+    use crate::ffi;
+    use crate::library::Loaded;
+    use crate::{DeviceInfo, TensorRtError};
+
+    /// The shim is compiled in; it must also read the function table as `ffi::Api` lays it out (a mismatch is a
+    /// build bug, refused before any call through the table).
+    pub(super) fn ready() -> Result<(), TensorRtError> {
+        // SAFETY: both return constants.
+        let (abi, size) = unsafe { (ffi::skelact_trt_abi_version(), ffi::skelact_trt_api_size()) };
+        if abi != ffi::ABI || size != std::mem::size_of::<ffi::Api>() {
+            return Err(TensorRtError::Load(format!(
+                "the compiled shim speaks ABI {abi} with a {size}-byte table, this crate ABI {} with {} bytes \
+                 (rebuild: src/shim/skelact_trt.h and src/ffi.rs disagree)",
+                ffi::ABI,
+                std::mem::size_of::<ffi::Api>()
+            )));
+        }
+        Ok(())
+    }
+
+    pub(super) fn device_info(loaded: &Loaded, device: i32) -> Result<DeviceInfo, TensorRtError> {
         let mut name = [0u8; 256];
         let (mut major, mut minor) = (0i32, 0i32);
-        // SAFETY: the pointers are valid for the duration of the call and `name` holds `name.len()` bytes.
+        // SAFETY: the table is resolved and 'static; the pointers are valid for the call and `name` holds
+        // `name.len()` bytes.
         let code = unsafe {
-            ffi::skelact_trt_device_info(device, &mut major, &mut minor, name.as_mut_ptr().cast(), name.len())
+            ffi::skelact_trt_device_info(
+                &loaded.api,
+                device,
+                &mut major,
+                &mut minor,
+                name.as_mut_ptr().cast(),
+                name.len(),
+            )
         };
         if code != 0 {
             return Err(TensorRtError::Device(ffi::message(&name)));
         }
-        // SAFETY: a plain query of the linked library.
-        let version = unsafe { ffi::skelact_trt_library_version() };
         Ok(DeviceInfo {
-            tensorrt: super::version_from_library_code(version),
+            tensorrt: loaded.version,
             compute_capability: skelact_runtime::bundle::ComputeCapability {
                 major: u8::try_from(major).unwrap_or(0),
                 minor: u8::try_from(minor).unwrap_or(0),
@@ -107,18 +109,12 @@ impl TensorRtEngine {
         })
     }
 
-    /// Without TensorRT at build time there is no device to describe.
-    #[cfg(not(skelact_tensorrt))]
-    pub fn device_info(_device: i32) -> Result<DeviceInfo, TensorRtError> {
-        Err(super::build_status().err().unwrap_or(TensorRtError::NotBuilt { searched: String::new() }))
-    }
-
-    /// Deserializes and binds `plan`. The caller has checked that it was built for this device's TensorRT and GPU
-    /// (`skelact_runtime::bundle::Bundle::tensorrt_engine`), as TensorRT's own refusal is far less clear.
-    #[cfg(skelact_tensorrt)]
-    pub fn load(plan: &[u8], options: &TensorRtOptions) -> Result<Self, TensorRtError> {
-        use std::ffi::CString;
-        let device = Self::device_info(options.device)?;
+    pub(super) fn load(
+        loaded: &'static Loaded,
+        plan: &[u8],
+        options: &TensorRtOptions,
+    ) -> Result<TensorRtEngine, TensorRtError> {
+        let device = device_info(loaded, options.device)?;
         let name = |name: &Option<String>| {
             name.as_deref()
                 .map(CString::new)
@@ -127,9 +123,11 @@ impl TensorRtEngine {
         };
         let (input_name, output_name) = (name(&options.input_name)?, name(&options.output_name)?);
         let mut error = [0u8; 1024];
-        // SAFETY: every pointer is valid for the call; the shim copies what it keeps from `plan`.
+        // SAFETY: the table is 'static, as the shim requires of a handle's table; every other pointer is valid
+        // for the call, and the shim copies what it keeps from `plan`.
         let raw = unsafe {
             ffi::skelact_trt_create(
+                &loaded.api,
                 options.device,
                 plan.as_ptr(),
                 plan.len(),
@@ -147,18 +145,47 @@ impl TensorRtEngine {
         Ok(TensorRtEngine { handle, input_len, output_len })
     }
 
-    /// Without TensorRT at build time: refuses, saying where the build looked.
-    #[cfg(not(skelact_tensorrt))]
-    pub fn load(_plan: &[u8], _options: &TensorRtOptions) -> Result<Self, TensorRtError> {
-        Err(super::build_status().err().unwrap_or(TensorRtError::NotBuilt { searched: String::new() }))
+    pub(super) fn run(engine: &mut TensorRtEngine, input: &[f32], output: &mut [f32]) -> i32 {
+        // SAFETY: the caller checked the lengths against the shim's, and the slices outlive the synchronous call.
+        unsafe {
+            ffi::skelact_trt_run(engine.handle.as_ptr(), input.as_ptr(), input.len(), output.as_mut_ptr(), output.len())
+        }
+    }
+
+    impl Drop for TensorRtEngine {
+        fn drop(&mut self) {
+            // SAFETY: the handle came from `skelact_trt_create` and is destroyed once.
+            unsafe { ffi::skelact_trt_destroy(self.handle.as_ptr()) }
+        }
     }
 }
 
-#[cfg(skelact_tensorrt)]
-impl Drop for TensorRtEngine {
-    fn drop(&mut self) {
-        // SAFETY: the handle came from `skelact_trt_create` and is destroyed once.
-        unsafe { ffi::skelact_trt_destroy(self.handle.as_ptr()) }
+/// Without the shim [`ready`](shim::ready) refuses, so nothing is ever loaded and the rest is never reached.
+#[cfg(not(skelact_tensorrt))]
+mod shim {
+    use super::{TensorRtEngine, TensorRtOptions};
+    use crate::library::Loaded;
+    use crate::{DeviceInfo, TensorRtError};
+
+    /// The refusal of a build without the shim, saying where the build looked for TensorRT's headers.
+    fn not_built() -> TensorRtError {
+        crate::build_status().err().unwrap_or(TensorRtError::NotBuilt { searched: String::new() })
+    }
+
+    pub(super) fn ready() -> Result<(), TensorRtError> {
+        Err(not_built())
+    }
+
+    pub(super) fn device_info(_: &Loaded, _: i32) -> Result<DeviceInfo, TensorRtError> {
+        Err(not_built())
+    }
+
+    pub(super) fn load(_: &Loaded, _: &[u8], _: &TensorRtOptions) -> Result<TensorRtEngine, TensorRtError> {
+        Err(not_built())
+    }
+
+    pub(super) fn run(engine: &mut TensorRtEngine, _: &[f32], _: &mut [f32]) -> i32 {
+        match engine.never {}
     }
 }
 
@@ -173,25 +200,11 @@ impl Engine for TensorRtEngine {
 
     fn run(&mut self, input: &[f32], output: &mut [f32]) -> Result<(), EngineError> {
         check_lengths(self, input, output)?;
-        #[cfg(skelact_tensorrt)]
-        {
-            // SAFETY: the lengths were checked against the shim's, and the slices outlive the synchronous call.
-            let code = unsafe {
-                ffi::skelact_trt_run(
-                    self.handle.as_ptr(),
-                    input.as_ptr(),
-                    input.len(),
-                    output.as_mut_ptr(),
-                    output.len(),
-                )
-            };
-            if code != 0 {
-                tracing::error!(backend = "tensorrt", code, "inference failed");
-                return Err(EngineError::Backend { code });
-            }
-            Ok(())
+        let code = shim::run(self, input, output);
+        if code != 0 {
+            tracing::error!(backend = "tensorrt", code, "inference failed");
+            return Err(EngineError::Backend { code });
         }
-        #[cfg(not(skelact_tensorrt))]
-        match self.never {}
+        Ok(())
     }
 }

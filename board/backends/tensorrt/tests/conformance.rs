@@ -1,41 +1,28 @@
-//! The TensorRT backend against the same onnxruntime outputs. Runs only where TensorRT was found at build time
-//! and an engine for the fixture can be had; says `SKIPPED: ...` otherwise.
+//! The TensorRT backend against the same onnxruntime outputs. Runs only where the shim is compiled, TensorRT and
+//! a CUDA device are there, and an engine for the fixture can be had; says `SKIPPED: ...` and why otherwise.
 //!
-//! The engine comes from `SKELACT_TRT_ENGINE` (a plan built from `tests/fixtures/engine/tiny_stars.onnx` on this
-//! device), or is built with `trtexec --noTF32` when `trtexec` is on the PATH.
+//! The FP32 engine comes from `SKELACT_TRT_ENGINE` (a plan built from `tests/fixtures/engine/tiny_stars.onnx` on
+//! this device), or is built with `trtexec --noTF32` when `trtexec` is on the PATH. `gpu-check.sh` builds all three
+//! and also sets `SKELACT_TRT_ENGINE_FP16` (the same model in half precision, FP16 tolerance) and
+//! `SKELACT_TRT_ENGINE_INT8` (`tiny_stars_int8.onnx`, the Q/DQ model, against its own onnxruntime outputs).
 
-use skelact_tensorrt::build_status;
+use skelact_conformance::{check_engine, repository_fixture_dir, Fixture, Tolerance, FP16, FP32, INT8};
+use skelact_tensorrt::{build_status, TensorRtEngine, TensorRtOptions};
 
 #[test]
 fn tensorrt_matches_onnxruntime_or_says_why_not() {
-    match build_status() {
+    if let Err(error) = build_status() {
+        println!("SKIPPED: TensorRT conformance: {error}");
+        return;
+    }
+    let device = match TensorRtEngine::device_info(&TensorRtOptions::default()) {
+        Ok(device) => device,
         Err(error) => {
             println!("SKIPPED: TensorRT conformance: {error}");
-            refuses_without_tensorrt();
+            return;
         }
-        Ok(_) => run_on_device(),
-    }
-}
-
-/// Without TensorRT, loading must refuse with the build's explanation rather than pretend.
-fn refuses_without_tensorrt() {
-    use skelact_tensorrt::{TensorRtEngine, TensorRtError, TensorRtOptions};
-    let refused = TensorRtEngine::load(b"plan", &TensorRtOptions::default()).unwrap_err();
-    assert!(matches!(refused, TensorRtError::NotBuilt { .. }), "{refused}");
-    assert!(refused.to_string().starts_with("TensorRT not found at build time"), "{refused}");
-}
-
-#[cfg(not(feature = "tensorrt"))]
-fn run_on_device() {
-    unreachable!("build_status() is Ok only when the `tensorrt` feature compiled the shim");
-}
-
-#[cfg(feature = "tensorrt")]
-fn run_on_device() {
-    use skelact_conformance::{check_engine, repository_fixture_dir, Fixture, FP32};
-    use skelact_tensorrt::{TensorRtEngine, TensorRtOptions};
+    };
     let fixture = Fixture::load(&repository_fixture_dir(), "tiny_stars").expect("engine fixture");
-    let device = TensorRtEngine::device_info(0).expect("a CUDA device");
     let plan = match std::env::var_os("SKELACT_TRT_ENGINE") {
         Some(path) => std::fs::read(&path).expect("SKELACT_TRT_ENGINE"),
         None => {
@@ -56,5 +43,20 @@ fn run_on_device() {
     };
     let mut engine = TensorRtEngine::load(&plan, &TensorRtOptions::default()).unwrap();
     let report = check_engine(&mut engine, &fixture, FP32).unwrap();
-    println!("tensorrt on {}: {report:?}", device.gpu_name);
+    println!("tensorrt {} on {}, FP32: {report:?}", device.tensorrt, device.gpu_name);
+    drop(engine);
+
+    let others: [(&str, &str, Tolerance); 2] =
+        [("SKELACT_TRT_ENGINE_FP16", "tiny_stars", FP16), ("SKELACT_TRT_ENGINE_INT8", "tiny_stars_int8", INT8)];
+    for (variable, name, tolerance) in others {
+        let Some(path) = std::env::var_os(variable) else {
+            println!("SKIPPED: {variable} is not set");
+            continue;
+        };
+        let plan = std::fs::read(&path).expect(variable);
+        let fixture = Fixture::load_with_inputs(&repository_fixture_dir(), name, "tiny_stars").expect("fixture");
+        let mut engine = TensorRtEngine::load(&plan, &TensorRtOptions::default()).unwrap();
+        let report = check_engine(&mut engine, &fixture, tolerance).unwrap();
+        println!("tensorrt {} on {}, {variable}: {report:?}", device.tensorrt, device.gpu_name);
+    }
 }

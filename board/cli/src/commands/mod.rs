@@ -22,8 +22,15 @@ use skelact_tensorrt as tensorrt;
 pub fn print_version() {
     println!("skelact {} (protocol v{PROTOCOL_MAJOR}.{PROTOCOL_MINOR})", env!("CARGO_PKG_VERSION"));
     println!("backend tract: built in (CPU)");
+    // The shim is a build-time matter; TensorRT and the GPU are found (or not) at run time.
     match tensorrt::build_status() {
-        Ok(found) => println!("backend tensorrt: built in ({found})"),
+        Ok(found) => match tensorrt::TensorRtEngine::device_info(&tensorrt::TensorRtOptions::default()) {
+            Ok(device) => println!(
+                "backend tensorrt: TensorRT {} on {} (compute capability {}); shim {found}",
+                device.tensorrt, device.gpu_name, device.compute_capability
+            ),
+            Err(error) => println!("backend tensorrt: shim {found}; unavailable here: {error}"),
+        },
         Err(error) => println!("backend tensorrt: unavailable ({error})"),
     }
 }

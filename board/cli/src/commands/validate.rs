@@ -37,7 +37,7 @@ pub const MAX_WINDOW_FRAMES: usize = 512;
 pub enum Backend {
     /// tract on the CPU, from the bundle's ONNX models.
     Tract,
-    /// TensorRT on the GPU, from the bundle's engines (needs a build with `--features tensorrt`).
+    /// TensorRT on the GPU, from the bundle's engines (needs TensorRT 10 and a GPU at run time).
     Tensorrt,
 }
 
