@@ -126,6 +126,15 @@ impl ByteLink for AnyLink {
     fn write_now(&mut self, bytes: &[u8]) -> Result<usize, LinkError> {
         self.inner().write_now(bytes)
     }
+
+    #[cfg(unix)]
+    fn readiness_fd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        match self {
+            AnyLink::Serial(link) => link.readiness_fd(),
+            AnyLink::Udp(link) => link.readiness_fd(),
+            AnyLink::Unix(link) => link.readiness_fd(),
+        }
+    }
 }
 
 impl LinkOpener for AnyOpener {

@@ -36,6 +36,8 @@ pub mod serial;
 pub mod udp;
 #[cfg(unix)]
 pub mod unix;
+#[cfg(unix)]
+pub mod wake;
 
 /// Why a link operation failed.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -101,6 +103,14 @@ pub trait ByteLink {
     /// Writes as much of `bytes` as the link takes right now, without waiting, and says how much that was: `Ok(0)`
     /// when the other end is not reading and its buffers are full. Errors mean the link is unusable.
     fn write_now(&mut self, bytes: &[u8]) -> Result<usize, LinkError>;
+
+    /// A descriptor that polls readable exactly when [`ByteLink::read`] has bytes to give, so that a caller can
+    /// wait on it beside other things (a [`wake::Waker`]). `None` (the default) when the link cannot say: it holds
+    /// bytes of its own, or is not a descriptor; such a link is waited on through `read`'s timeout.
+    #[cfg(unix)]
+    fn readiness_fd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        None
+    }
 }
 
 impl<L: ByteLink + ?Sized> ByteLink for Box<L> {
@@ -114,6 +124,11 @@ impl<L: ByteLink + ?Sized> ByteLink for Box<L> {
 
     fn write_now(&mut self, bytes: &[u8]) -> Result<usize, LinkError> {
         (**self).write_now(bytes)
+    }
+
+    #[cfg(unix)]
+    fn readiness_fd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        (**self).readiness_fd()
     }
 }
 

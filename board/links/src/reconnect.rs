@@ -234,6 +234,12 @@ impl<O: LinkOpener> ByteLink for ReconnectingLink<O> {
         }
         result
     }
+
+    /// The open link's, while one is open; none between attempts (then `read` does the waiting and reconnecting).
+    #[cfg(unix)]
+    fn readiness_fd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        self.link.as_ref()?.readiness_fd()
+    }
 }
 
 /// What one [`ReconnectingReader::poll`] saw.
@@ -284,6 +290,37 @@ impl<O: LinkOpener, const N: usize> ReconnectingReader<O, N> {
             on_message(outcome);
         }
         PollOutcome { bytes, connected: self.link.is_connected() }
+    }
+
+    /// As [`Self::poll`], but the wait for input also ends as soon as `waker` is woken (the waker is then cleared),
+    /// so that another thread's news (an event to send back) is acted on at once, not after the timeout. A link
+    /// that cannot be waited on beside the waker ([`ByteLink::readiness_fd`] is `None`: down, or holding bytes of its
+    /// own) is polled as by [`Self::poll`].
+    #[cfg(unix)]
+    pub fn poll_or_wake(
+        &mut self,
+        timeout: Duration,
+        waker: &crate::wake::Waker,
+        on_message: impl FnMut(Result<&Message, DecodeError>),
+    ) -> PollOutcome {
+        use nix::poll::{PollFd, PollFlags, PollTimeout};
+        let waited = match self.link.readiness_fd() {
+            Some(fd) => {
+                let millis = PollTimeout::from(u16::try_from(timeout.as_millis()).unwrap_or(u16::MAX));
+                let mut fds = [PollFd::new(fd, PollFlags::POLLIN), PollFd::new(waker.fd(), PollFlags::POLLIN)];
+                // An error (EINTR) is a wake-up like any other: the read below takes what is there.
+                let _ = nix::poll::poll(&mut fds, millis);
+                true
+            }
+            None => false,
+        };
+        if waited {
+            waker.clear();
+            // The wait is done; this read takes what arrived, and does the link's bookkeeping (losses, checks).
+            self.poll(Duration::ZERO, on_message)
+        } else {
+            self.poll(timeout, on_message)
+        }
     }
 
     /// Sends bytes back over the same link, waiting until they are written. Fails while the link is down.

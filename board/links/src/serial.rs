@@ -36,6 +36,9 @@ pub struct SerialLink {
     /// What the path led to when it was opened (through any symlinks), to notice a re-pointed udev symlink.
     canonical: Option<PathBuf>,
     timeout: Duration,
+    /// The port's descriptor, for waiting on it beside other things ([`ByteLink::readiness_fd`]).
+    #[cfg(unix)]
+    fd: std::os::fd::RawFd,
 }
 
 impl std::fmt::Debug for SerialLink {
@@ -51,15 +54,24 @@ impl SerialLink {
         let refused = |reason: String, cause: OpenCause| LinkError::Open { path: path.clone(), reason, cause };
         let builder = serialport::new(&path, config.baud).timeout(WRITE_TIMEOUT);
         #[cfg(unix)]
-        let port: Box<dyn serialport::SerialPort> = {
+        let (port, fd): (Box<dyn serialport::SerialPort>, std::os::fd::RawFd) = {
+            use std::os::fd::AsRawFd;
             let port = builder.open_native().map_err(|e| refused(e.to_string(), open_cause(&config.path, &e)))?;
             set_nonblocking(&port).map_err(|e| refused(e.to_string(), OpenCause::Other))?;
-            Box::new(port)
+            let fd = port.as_raw_fd();
+            (Box::new(port), fd)
         };
         #[cfg(not(unix))]
         let port = builder.open().map_err(|e| refused(e.to_string(), open_cause(&config.path, &e)))?;
         let canonical = std::fs::canonicalize(&config.path).ok();
-        Ok(SerialLink { port, path: config.path.clone(), canonical, timeout: WRITE_TIMEOUT })
+        Ok(SerialLink {
+            port,
+            path: config.path.clone(),
+            canonical,
+            timeout: WRITE_TIMEOUT,
+            #[cfg(unix)]
+            fd,
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -127,6 +139,12 @@ impl ByteLink for SerialLink {
             Err(e) if matches!(e.kind(), ErrorKind::TimedOut | ErrorKind::WouldBlock | ErrorKind::Interrupted) => Ok(0),
             Err(e) => Err(LinkError::Disconnected { reason: e.to_string() }),
         }
+    }
+
+    #[cfg(unix)]
+    fn readiness_fd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        // SAFETY: the descriptor belongs to `self.port`, which lives as long as the borrow of `self`.
+        Some(unsafe { std::os::fd::BorrowedFd::borrow_raw(self.fd) })
     }
 }
 

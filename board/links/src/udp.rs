@@ -177,6 +177,12 @@ impl ByteLink for UdpLink {
         }
         self.send_now(bytes)
     }
+
+    /// The socket, unless part of a datagram is still to be read (the socket would not say so).
+    fn readiness_fd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        use std::os::fd::AsFd;
+        (self.start >= self.end).then(|| self.socket.as_fd())
+    }
 }
 
 /// Binds the same address again (after the socket failed, which a working network interface does not do).

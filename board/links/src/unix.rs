@@ -64,6 +64,11 @@ impl ByteLink for UnixLink {
     fn write_now(&mut self, bytes: &[u8]) -> Result<usize, LinkError> {
         fdio::write_now(&mut self.stream, bytes)
     }
+
+    fn readiness_fd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        use std::os::fd::AsFd;
+        Some(self.stream.as_fd())
+    }
 }
 
 /// A listening socket and the file it made, removed when dropped.

@@ -190,6 +190,7 @@ impl Played {
             "truth": truth,
             "latency_ms": s.latency,
             "window_latency_ms": s.window_latency,
+            "delivery_latency_ms": s.delivery_latency,
             "daemon": {
                 "frames": s.frames,
                 "windows_prepared": s.windows_prepared,
@@ -534,6 +535,11 @@ fn print_summary(
     println!(
         "Latency, frame completing a window -> window classified ({} windows): p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
         w.count, w.p50_ms, w.p90_ms, w.p99_ms, w.max_ms
+    );
+    let d = &summary.delivery_latency;
+    println!(
+        "Latency beyond inference, event produced -> written to the link ({} events): p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms (0.1 ms buckets)",
+        d.count, d.p50_ms, d.p99_ms, d.max_ms
     );
     println!(
         "Daemon: {} frames, {} windows run, {} dropped, {} failed; {} events ({} received over the link); {} damaged packets; {:.1} s",

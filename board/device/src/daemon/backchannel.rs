@@ -66,13 +66,22 @@ impl BackChannelCounters {
     }
 }
 
+/// When an event came to be, for its latencies when its last byte goes out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EventTimes {
+    /// The frame that completed its window was decoded (none for an event that closes a departed body's segment).
+    pub frame: Option<Instant>,
+    /// The inference thread produced it (after the window was classified).
+    pub classified: Instant,
+}
+
 /// A queued packet; its bytes are the next `len` of the queue's bytes.
 #[derive(Clone, Copy, Debug)]
 struct Queued {
     len: usize,
     kind: Kind,
-    /// When the frame that led to an event was decoded, for its latency.
-    frame_at: Option<Instant>,
+    /// For an event, when it came to be.
+    times: Option<EventTimes>,
 }
 
 /// The packet being written: `sent` of its `len` bytes are out.
@@ -121,7 +130,7 @@ impl BackChannel {
 
     /// Queues one whole packet, dropping the oldest queued ones (not the one being written) until it fits. Returns
     /// how many were dropped.
-    pub fn push(&mut self, kind: Kind, packet: &[u8], frame_at: Option<Instant>) -> usize {
+    pub fn push(&mut self, kind: Kind, packet: &[u8], times: Option<EventTimes>) -> usize {
         if packet.len() > self.current.len() {
             // Larger than any event or status encodes to; nothing could ever write it.
             self.counters.dropped(kind);
@@ -135,7 +144,7 @@ impl BackChannel {
             dropped += 1;
         }
         self.bytes.extend(packet);
-        self.packets.push_back(Queued { len: packet.len(), kind, frame_at });
+        self.packets.push_back(Queued { len: packet.len(), kind, times });
         dropped
     }
 
@@ -145,7 +154,7 @@ impl BackChannel {
     pub fn drain(
         &mut self,
         mut write_now: impl FnMut(&[u8]) -> Result<usize, LinkError>,
-        mut written: impl FnMut(Kind, Option<Instant>),
+        mut written: impl FnMut(Kind, Option<EventTimes>),
     ) {
         loop {
             let mut flight = match self.in_flight {
@@ -165,7 +174,7 @@ impl BackChannel {
                     if flight.sent >= flight.queued.len {
                         self.in_flight = None;
                         self.counters.written(flight.queued.kind);
-                        written(flight.queued.kind, flight.queued.frame_at);
+                        written(flight.queued.kind, flight.queued.times);
                     } else {
                         self.in_flight = Some(flight);
                         if n == 0 {
@@ -266,7 +275,7 @@ mod tests {
     fn a_link_that_goes_down_costs_what_was_queued_counted_as_unsent() {
         let mut back = BackChannel::new(BACK_CHANNEL_BYTES);
         let mut sink = Sink { room: 5, got: Vec::new(), down: false };
-        let at = Instant::now();
+        let at = EventTimes { frame: Some(Instant::now()), classified: Instant::now() };
         back.push(Kind::Event, &packet(1, 20), Some(at));
         back.push(Kind::Status, &packet(2, 20), None);
         back.push(Kind::Event, &packet(3, 20), None);
@@ -277,13 +286,13 @@ mod tests {
         assert_eq!((counters.events_unsent, counters.status_unsent), (2, 1));
         assert_eq!((counters.events_dropped, counters.status_dropped), (0, 0));
         assert!(back.is_empty());
-        // An event's latency is taken when its last byte goes out, with the time its frame arrived.
+        // An event's latencies are taken when its last byte goes out, with the times it came to be.
         sink.down = false;
         sink.room = usize::MAX;
         back.push(Kind::Event, &packet(4, 20), Some(at));
-        let mut frames_at = Vec::new();
-        back.drain(|b| sink.write_now(b), |_, frame_at| frames_at.push(frame_at));
-        assert_eq!(frames_at, [Some(at)]);
+        let mut times = Vec::new();
+        back.drain(|b| sink.write_now(b), |_, t| times.push(t));
+        assert_eq!(times, [Some(at)]);
     }
 
     #[test]

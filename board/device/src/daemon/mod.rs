@@ -38,7 +38,7 @@ use skelact_runtime::wire::{
 };
 
 use crate::model::{boxed_frontend, DeviceClassifier, DeviceFrontend, FrontendError, TRACKS};
-use backchannel::{BackChannel, Kind, BACK_CHANNEL_BYTES};
+use backchannel::{BackChannel, EventTimes, Kind, BACK_CHANNEL_BYTES};
 use latency::{LatencyHistogram, LatencySummary};
 use losses::{DaemonCounters, LossWarnings};
 use outputs::Outputs;
@@ -168,6 +168,9 @@ pub struct DaemonSummary {
     pub latency: LatencySummary,
     /// Frame that completed a window → the window classified (one sample per window run).
     pub window_latency: LatencySummary,
+    /// Event produced (its window classified) → its last byte written to the link: what the daemon adds beyond
+    /// inference (one sample per event written).
+    pub delivery_latency: LatencySummary,
 }
 
 impl DaemonSummary {
@@ -185,6 +188,7 @@ struct Shared {
     windows_failed: AtomicU64,
     latency: Mutex<LatencyHistogram>,
     window_latency: Mutex<LatencyHistogram>,
+    delivery_latency: Mutex<LatencyHistogram>,
 }
 
 /// Why the daemon could not start. Once running, everything that goes wrong is counted, logged and survived.
@@ -201,14 +205,33 @@ pub enum DaemonError {
 /// Events handed from the inference thread to the ingest thread, which queues them for the link.
 #[derive(Debug)]
 struct Outbox {
-    events: Mutex<Vec<(Event, Option<Instant>)>>,
+    events: Mutex<Vec<(Event, EventTimes)>>,
     /// Events the ingest thread did not take in time (see [`OUTBOX_LIMIT`]).
     dropped: AtomicU64,
+    /// Wakes the ingest thread's wait on the link when an event is put here, so that it goes out at once rather
+    /// than after the wait's timeout. `None` if no wake-up pipe could be made: then the wait's timeout bounds the
+    /// delay.
+    #[cfg(unix)]
+    waker: Option<skelact_links::wake::Waker>,
 }
 
 impl Outbox {
     fn new() -> Self {
-        Outbox { events: Mutex::new(Vec::with_capacity(OUTBOX_LIMIT)), dropped: AtomicU64::new(0) }
+        Outbox {
+            events: Mutex::new(Vec::with_capacity(OUTBOX_LIMIT)),
+            dropped: AtomicU64::new(0),
+            #[cfg(unix)]
+            waker: skelact_links::wake::Waker::new()
+                .inspect_err(|error| tracing::warn!(%error, "events will wait for the link's poll timeout"))
+                .ok(),
+        }
+    }
+
+    fn wake(&self) {
+        #[cfg(unix)]
+        if let Some(waker) = &self.waker {
+            waker.wake();
+        }
     }
 }
 
@@ -259,7 +282,7 @@ pub fn run<O: LinkOpener, E: Engine + Send>(
         let mut status = StatusClock { last: started, baseline: Baseline::default(), last_health: Health::Ok };
         let mut warnings = LossWarnings::default();
         while !control.is_stopping() {
-            reader.poll(options.poll, |outcome| ingest.on_message(outcome));
+            poll(reader, &outbox, options.poll, |outcome| ingest.on_message(outcome));
             writer.queue_events(&outbox, options);
             if status.last.elapsed() >= options.status_interval {
                 let message = status.tick(started, reader.link_stats(), &ingest, &queue, &shared, control, options);
@@ -285,6 +308,7 @@ pub fn run<O: LinkOpener, E: Engine + Send>(
         let frontend = ingest.frontend.counters();
         let latency = shared.latency.lock().map(|h| h.summary()).unwrap_or_default();
         let window_latency = shared.window_latency.lock().map(|h| h.summary()).unwrap_or_default();
+        let delivery_latency = shared.delivery_latency.lock().map(|h| h.summary()).unwrap_or_default();
         let back = writer.back.counters();
         let summary = DaemonSummary {
             uptime: started.elapsed(),
@@ -308,6 +332,7 @@ pub fn run<O: LinkOpener, E: Engine + Send>(
             reconnect: reader.link().stats(),
             latency,
             window_latency,
+            delivery_latency,
         };
         tracing::info!(
             frames = summary.frames,
@@ -330,10 +355,28 @@ pub fn run<O: LinkOpener, E: Engine + Send>(
             port_repointed = summary.reconnect.repointed,
             latency_p50_ms = summary.latency.p50_ms,
             latency_p99_ms = summary.latency.p99_ms,
+            delivery_p50_ms = summary.delivery_latency.p50_ms,
+            delivery_p99_ms = summary.delivery_latency.p99_ms,
             "daemon stopped"
         );
         Ok(summary)
     })
+}
+
+/// Waits (at most `timeout`) for input on the link, or for the inference thread's wake-up when it has put an event
+/// in the outbox, and decodes what arrived.
+fn poll<O: LinkOpener>(
+    reader: &mut ReconnectingReader<O>,
+    outbox: &Outbox,
+    timeout: Duration,
+    on_message: impl FnMut(Result<&Message, DecodeError>),
+) {
+    #[cfg(unix)]
+    if let Some(waker) = &outbox.waker {
+        reader.poll_or_wake(timeout, waker, on_message);
+        return;
+    }
+    reader.poll(timeout, on_message);
 }
 
 /// The counters the wire `Status` has no room for, as they stand now.
@@ -444,6 +487,7 @@ fn infer<E: Engine>(
     let mut events: Vec<Event> = Vec::with_capacity(16);
     let mut warned = false;
     let publish = |events: &mut Vec<Event>, frame_at: Option<Instant>| {
+        let any = !events.is_empty();
         for event in events.drain(..) {
             control.events.fetch_add(1, Ordering::SeqCst);
             outputs.publish(&event);
@@ -453,11 +497,14 @@ fn infer<E: Engine>(
                         pending.remove(0);
                         outbox.dropped.fetch_add(1, Ordering::SeqCst);
                     }
-                    pending.push((event, frame_at));
+                    pending.push((event, EventTimes { frame: frame_at, classified: Instant::now() }));
                 }
             } else if let (Some(at), Ok(mut histogram)) = (frame_at, shared.latency.lock()) {
                 histogram.record(at.elapsed());
             }
+        }
+        if any && options.events_to_link {
+            outbox.wake();
         }
     };
     while let Some(job) = queue.pop() {
@@ -504,7 +551,7 @@ struct LinkWriter {
     /// Encoding space for one packet.
     packet: Vec<u8>,
     /// The outbox's events, taken in one swap so that the inference thread is held up for no longer than that.
-    taken: Vec<(Event, Option<Instant>)>,
+    taken: Vec<(Event, EventTimes)>,
 }
 
 impl LinkWriter {
@@ -516,10 +563,10 @@ impl LinkWriter {
         }
     }
 
-    fn queue(&mut self, kind: Kind, message: &Message, frame_at: Option<Instant>) {
+    fn queue(&mut self, kind: Kind, message: &Message, times: Option<EventTimes>) {
         match encode_packet(message, &mut self.packet) {
             Ok(n) => {
-                self.back.push(kind, &self.packet[..n], frame_at);
+                self.back.push(kind, &self.packet[..n], times);
             }
             // Events and status always fit a packet; should one not, it is lost here and said so.
             Err(error) => tracing::warn!(%error, ?kind, "cannot encode for the link"),
@@ -535,8 +582,8 @@ impl LinkWriter {
             _ => return,
         }
         let mut taken = std::mem::take(&mut self.taken);
-        for (event, frame_at) in taken.drain(..) {
-            self.queue(Kind::Event, &Message::Event(event), frame_at);
+        for (event, times) in taken.drain(..) {
+            self.queue(Kind::Event, &Message::Event(event), Some(times));
         }
         self.taken = taken;
     }
@@ -564,9 +611,13 @@ impl LinkWriter {
         }
         self.back.drain(
             |bytes| reader.write_now(bytes),
-            |kind, frame_at| {
-                if let (Kind::Event, Some(at), Ok(mut histogram)) = (kind, frame_at, shared.latency.lock()) {
+            |kind, times| {
+                let Some(times) = times.filter(|_| kind == Kind::Event) else { return };
+                if let (Some(at), Ok(mut histogram)) = (times.frame, shared.latency.lock()) {
                     histogram.record(at.elapsed());
+                }
+                if let Ok(mut histogram) = shared.delivery_latency.lock() {
+                    histogram.record(times.classified.elapsed());
                 }
             },
         );
