@@ -6,6 +6,7 @@
 use std::ffi::{c_char, c_int, c_uint, c_void};
 
 /// `SKELACT_TRT_ABI` of `skelact_trt.h`.
+#[cfg_attr(not(skelact_tensorrt), allow(dead_code))]
 pub const ABI: u32 = 1;
 
 /// `SkelactTrtApi`: the C functions of `libnvinfer.so.10`, `libcudart.so.12` and (optional) `libcuda.so.1` the
@@ -83,6 +84,7 @@ extern "C" {
 }
 
 /// The text the shim wrote into `buffer`, up to its NUL.
+#[cfg_attr(not(skelact_tensorrt), allow(dead_code))]
 pub fn message(buffer: &[u8]) -> String {
     let end = buffer.iter().position(|&b| b == 0).unwrap_or(buffer.len());
     String::from_utf8_lossy(&buffer[..end]).into_owned()
