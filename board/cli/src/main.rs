@@ -1,6 +1,6 @@
 //! `skelact`: the device application.
 //!
-//! Subcommands: `run` (the daemon), `install`, `slots`, `demo`, `classify`, `replay`, `record`, `convert`, `enroll`,
+//! Subcommands: `run` (the daemon), `monitor`, `install`, `slots`, `demo`, `classify`, `replay`, `record`, `convert`, `enroll`,
 //! `eval`, `info`, `bench`, `validate`, `version`.
 //! Each lives in `cli/`; this file only parses arguments.
 
@@ -32,6 +32,8 @@ struct Cli {
 enum Command {
     /// Run the daemon: frames from a serial port in, events out (link, stdout, UDP, GPIO).
     Run(commands::run::RunArgs),
+    /// Watch a running daemon live in the terminal: bodies, actions, link counters, queue, latency.
+    Monitor(commands::monitor::MonitorArgs),
     /// Replay the committed synthetic session into the runtime over a pseudo-terminal and score the events.
     Demo(commands::demo::DemoArgs),
     /// Classify recordings or dataset files offline through the device's path: per-window top-k scores, the events
@@ -118,6 +120,8 @@ fn main() -> ExitCode {
     let default_filter = match &cli.command {
         Command::Demo(args) if args.quiet => "off",
         Command::Demo(_) | Command::Classify(_) => "warn",
+        // Log lines would draw over the screen.
+        Command::Monitor(_) => "off",
         _ => "info",
     };
     logging::init_with_default(cli.log_format, default_filter);
@@ -132,6 +136,7 @@ fn main() -> ExitCode {
             commands::replay::run(&args.file, args.format, sink, speed)
         }
         Command::Run(args) => commands::run::run(args),
+        Command::Monitor(args) => commands::monitor::run(args),
         Command::Demo(args) => commands::demo::run(args),
         Command::Classify(args) => commands::classify::run(args),
         Command::Convert(args) => commands::convert::run(args),

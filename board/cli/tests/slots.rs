@@ -5,23 +5,18 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
 
+use common::DaemonProcess;
 use ed25519_dalek::{Signer as _, SigningKey};
 use skelact_device::slots::{self, InstallInfo, SlotName, SlotState, Slots};
 use skelact_formats::{self as sources, InputFormat};
-use skelact_links::pty::PtyPair;
-use skelact_links::ByteLink;
 use skelact_runtime::bundle::{sign, with_self_test, with_version, Bundle, SelfTest, PUBLIC_KEY_FILE_HEADER};
 use skelact_runtime::wire::Message;
 
 const SKELACT: &str = env!("CARGO_BIN_EXE_skelact");
-/// Generous: a debug-build daemon loads and self-tests the model in a few seconds on a loaded CI machine.
-const PATIENCE: Duration = Duration::from_secs(180);
 
 fn fleet_key() -> SigningKey {
     SigningKey::from_bytes(&[0x5a; 32])
@@ -74,96 +69,22 @@ fn slots_json(dir: &Path) -> serde_json::Value {
     serde_json::from_slice::<serde_json::Value>(&output.stdout).unwrap()["state"].clone()
 }
 
-/// A daemon serving the slots over a pty, its log lines collected as they come.
-struct Daemon {
-    child: Child,
-    lines: Receiver<String>,
-    log: Vec<String>,
-    pty: PtyPair,
-}
+/// A daemon serving the slots over a pty.
+struct Daemon;
 
 impl Daemon {
-    fn start(slots: &Path, key: &Path, trial_windows: u64) -> Daemon {
-        let pty = PtyPair::open().unwrap();
-        let mut child = Command::new(SKELACT)
-            .args(["run", "--slots", s(slots), "--trusted-key", s(key), "--port", s(pty.slave_path())])
-            .args(["--profile", "host", "--stdout", "off", "--trial-windows", &trial_windows.to_string()])
-            .args(["--queue-windows", "1000"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let (sender, lines) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if sender.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Daemon { child, lines, log: Vec::new(), pty }
-    }
-
-    /// Waits for a log line containing every one of `needles`, and returns it.
-    fn wait_for(&mut self, needles: &[&str]) -> String {
-        let deadline = Instant::now() + PATIENCE;
-        loop {
-            match self.lines.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-                Ok(line) => {
-                    self.log.push(line.clone());
-                    if needles.iter().all(|n| line.contains(n)) {
-                        return line;
-                    }
-                }
-                Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => {
-                    panic!("no log line with {needles:?}; the daemon said:\n{}", self.log.join("\n"))
-                }
-            }
-        }
-    }
-
-    /// Sends the committed UTD-MHAD session's first ten seconds: about 30 windows.
-    fn send_frames(&self) {
-        let session = common::repo_root().join("models/zoo/sessions/session-utd-mhad-s4-p001.jsonl");
-        let messages: Vec<Message> =
-            sources::read_messages(&session, InputFormat::Session).unwrap().into_iter().take(301).collect();
-        let mut writer = self.pty.master_end().unwrap();
-        writer.write_all(&sources::encode(&messages).unwrap()).unwrap();
-    }
-
-    /// Drains what the daemon writes back, so that the link never fills.
-    fn drain_link(&self) {
-        let mut reader = self.pty.master_end().unwrap();
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while reader.read(&mut buf, Duration::from_millis(100)).is_ok() {}
-        });
-    }
-
-    fn signal(&self, signal: nix::sys::signal::Signal) {
-        nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.child.id() as i32), signal).unwrap();
-    }
-
-    fn stop(mut self) -> Vec<String> {
-        self.signal(nix::sys::signal::Signal::SIGTERM);
-        let status = self.child.wait().unwrap();
-        while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(5)) {
-            self.log.push(line);
-        }
-        assert!(status.success(), "{}", self.log.join("\n"));
-        std::mem::take(&mut self.log)
+    fn start(slots: &Path, key: &Path, trial_windows: u64) -> DaemonProcess {
+        let trial_windows = trial_windows.to_string();
+        DaemonProcess::start(&["--slots", s(slots), "--trusted-key", s(key), "--trial-windows", &trial_windows])
     }
 }
 
-impl Drop for Daemon {
-    /// A test that fails half-way must not leave its daemon running.
-    fn drop(&mut self) {
-        if self.child.try_wait().ok().flatten().is_none() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
+/// Sends the committed UTD-MHAD session's first ten seconds: about 30 windows.
+fn send_frames(daemon: &DaemonProcess) {
+    let session = common::repo_root().join("models/zoo/sessions/session-utd-mhad-s4-p001.jsonl");
+    let messages: Vec<Message> =
+        sources::read_messages(&session, InputFormat::Session).unwrap().into_iter().take(301).collect();
+    daemon.send(&messages);
 }
 
 #[test]
@@ -200,14 +121,14 @@ fn a_signed_bundle_installed_on_a_running_daemon_is_confirmed_or_rolled_back() {
     daemon.drain_link();
     daemon.wait_for(&["booting slot", "slot=a", "trial=true"]);
     daemon.wait_for(&["self-test passed"]);
-    daemon.send_frames();
+    send_frames(&daemon);
     daemon.wait_for(&["trial bundle confirmed", "slot=a"]);
 
     // Version 2 installed while it runs: the daemon reloads into slot b, and confirms it too.
     let output = install(&v2, &slot_dir, &key_file, &[]);
     assert!(text(&output).contains("asked the daemon"), "{}", text(&output));
     daemon.wait_for(&["booting slot", "slot=b", "trial=true"]);
-    daemon.send_frames();
+    send_frames(&daemon);
     daemon.wait_for(&["trial bundle confirmed", "slot=b"]);
     let state = slots_json(&slot_dir);
     assert_eq!((state["active"].as_str(), state["min_version"].as_u64()), (Some("b"), Some(2)), "{state}");

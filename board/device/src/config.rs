@@ -26,6 +26,10 @@
 //! dir = "/var/lib/skelact/slots"
 //! trial_windows = 100                      # windows a trial bundle must run without error to be confirmed
 //!
+//! [monitor]                                # the status socket `skelact monitor` attaches to (off without it)
+//! socket = "/run/skelact/monitor.sock"     # mode 0660: the daemon's user and group may connect
+//! interval_ms = 200                        # snapshot period
+//!
 //! [[gpio]]                                 # one output line per action, high while the action lasts
 //! action = 23
 //! chip = "/dev/gpiochip0"
@@ -53,12 +57,13 @@ use skelact_links::serial::DEFAULT_BAUD;
 pub const MAX_QUEUE_WINDOWS: usize = 1024;
 
 /// The allowed range of every numeric setting, by key: (key, least, most).
-pub const RANGES: [(&str, u64, u64); 5] = [
+pub const RANGES: [(&str, u64, u64); 6] = [
     ("threads", 1, 64),
     ("trial_windows", 1, 1_000_000),
     ("queue_windows", 1, MAX_QUEUE_WINDOWS as u64),
     ("status_interval_ms", 10, 60_000),
     ("baud", 1200, 12_000_000),
+    ("interval_ms", 50, 10_000),
 ];
 
 /// `value` of `key` when it lies in the key's range in [`RANGES`], else the error naming the key and the range.
@@ -137,6 +142,14 @@ pub struct SlotsSection {
     pub trial_windows: Option<u64>,
 }
 
+/// The status socket for `skelact monitor` (see [`crate::daemon::monitor`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MonitorSection {
+    pub socket: Option<PathBuf>,
+    pub interval_ms: Option<u64>,
+}
+
 /// A configuration file as written.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -154,6 +167,8 @@ pub struct ConfigFile {
     pub trust: TrustSection,
     #[serde(default)]
     pub slots: SlotsSection,
+    #[serde(default)]
+    pub monitor: MonitorSection,
 }
 
 /// The profiles every build knows. Thread counts are starting points for each board's CPU cores (Orin Nano 6,
@@ -205,6 +220,7 @@ pub struct Overrides {
     pub allow_unsigned: bool,
     pub slots: Option<PathBuf>,
     pub trial_windows: Option<u64>,
+    pub monitor_socket: Option<PathBuf>,
 }
 
 /// Default windows a trial bundle runs without error before it is confirmed: about 10 s of one body at 30 Hz with
@@ -236,6 +252,9 @@ pub struct RunSettings {
     /// slot is bootable.
     pub slots: Option<PathBuf>,
     pub trial_windows: u64,
+    /// The monitor's socket, when it is served, and its snapshot period.
+    pub monitor_socket: Option<PathBuf>,
+    pub monitor_interval_ms: u64,
 }
 
 /// Why a configuration could not be read or resolved. Each names the file or the setting.
@@ -272,6 +291,9 @@ impl ConfigFile {
         }
         if let Some(dir) = config.slots.dir.as_mut() {
             anchor(dir);
+        }
+        if let Some(socket) = config.monitor.socket.as_mut() {
+            anchor(socket);
         }
         for profile in config.profiles.values_mut() {
             if let Some(library) = profile.onnxruntime.as_mut() {
@@ -373,6 +395,8 @@ impl ConfigFile {
             trust,
             slots,
             trial_windows,
+            monitor_socket: overrides.monitor_socket.clone().or(self.monitor.socket.clone()),
+            monitor_interval_ms: in_range("interval_ms", self.monitor.interval_ms.unwrap_or(200))?,
         })
     }
 }
@@ -436,6 +460,7 @@ line = 105
         let mut config: ConfigFile = toml::from_str(include_str!("../../dist/skelact.toml")).unwrap();
         assert_eq!(config.trust.keys, ["/etc/skelact/keys/fleet.pub"]);
         assert_eq!(config.slots.dir.as_deref(), Some(Path::new("/var/lib/skelact/slots")));
+        assert_eq!(config.monitor.socket.as_deref(), Some(Path::new("/run/skelact/monitor.sock")));
         // The key file exists only on a device; a key given inline stands in for it here.
         config.trust.keys = vec!["ab".repeat(32)];
         let settings = config.resolve(&Overrides::default()).unwrap();

@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Args;
 use skelact_device::config::{ConfigFile, Overrides, RunSettings, StdoutFormat};
+use skelact_device::daemon::monitor::MonitorOptions;
 use skelact_device::daemon::outputs::{LineFormat, Outputs};
 use skelact_device::daemon::{self, DaemonControl, DaemonOptions, DaemonSummary};
 use skelact_device::health;
@@ -71,6 +72,9 @@ pub struct RunArgs {
     /// Windows a trial bundle must run without error before it is confirmed.
     #[arg(long)]
     pub trial_windows: Option<u64>,
+    /// Serve status snapshots for `skelact monitor` on this Unix socket (mode 0660).
+    #[arg(long, value_name = "PATH")]
+    pub monitor_socket: Option<PathBuf>,
 }
 
 impl RunArgs {
@@ -91,6 +95,7 @@ impl RunArgs {
             allow_unsigned: self.allow_unsigned,
             slots: self.slots.clone(),
             trial_windows: self.trial_windows,
+            monitor_socket: self.monitor_socket.clone(),
         }
     }
 }
@@ -304,6 +309,11 @@ pub fn serve<O: LinkOpener>(
         queue_windows: settings.queue_windows,
         status_interval: Duration::from_millis(settings.status_interval_ms),
         events_to_link: settings.events_to_link,
+        monitor: settings.monitor_socket.as_ref().map(|socket| MonitorOptions {
+            interval: Duration::from_millis(settings.monitor_interval_ms),
+            unknown_threshold: model.bundle.manifest().decision_config().unknown_threshold,
+            ..MonitorOptions::new(socket.clone())
+        }),
         ..DaemonOptions::default()
     };
     tracing::info!(

@@ -4,8 +4,9 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
 
 use skelact_formats::{self as sources, InputFormat};
 use skelact_links::pty::PtyPair;
@@ -290,5 +291,101 @@ impl HostSide {
             }
         }
         true
+    }
+}
+
+/// How long a test waits for the daemon to say something. Generous: a debug-build daemon loads and self-tests the
+/// model in a few seconds on a loaded CI machine.
+pub const PATIENCE: Duration = Duration::from_secs(180);
+
+/// `skelact run --profile host --stdout off --queue-windows 1000` on a pseudo-terminal's slave (the sensor's
+/// side is the test's), its log lines collected as they come. Stopped however the test ends.
+pub struct DaemonProcess {
+    pub child: Child,
+    lines: Receiver<String>,
+    log: Vec<String>,
+    pub pty: PtyPair,
+}
+
+impl DaemonProcess {
+    /// Starts the daemon with `args` after the defaults above (a later option wins).
+    pub fn start(args: &[&str]) -> DaemonProcess {
+        let pty = PtyPair::open().unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_skelact"))
+            .args(["run", "--port", pty.slave_path().to_str().unwrap()])
+            .args(["--profile", "host", "--stdout", "off", "--queue-windows", "1000"])
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (sender, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if sender.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        DaemonProcess { child, lines, log: Vec::new(), pty }
+    }
+
+    /// Waits for a log line containing every one of `needles`, and returns it.
+    pub fn wait_for(&mut self, needles: &[&str]) -> String {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            match self.lines.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                Ok(line) => {
+                    self.log.push(line.clone());
+                    if needles.iter().all(|n| line.contains(n)) {
+                        return line;
+                    }
+                }
+                Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => {
+                    panic!("no log line with {needles:?}; the daemon said:\n{}", self.log.join("\n"))
+                }
+            }
+        }
+    }
+
+    /// Plays the sensor: writes the messages into the link.
+    pub fn send(&self, messages: &[Message]) {
+        let mut writer = self.pty.master_end().unwrap();
+        writer.write_all(&sources::encode(messages).unwrap()).unwrap();
+    }
+
+    /// Drains what the daemon writes back, so that the link never fills.
+    pub fn drain_link(&self) {
+        let mut reader = self.pty.master_end().unwrap();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while reader.read(&mut buf, Duration::from_millis(100)).is_ok() {}
+        });
+    }
+
+    pub fn signal(&self, signal: nix::sys::signal::Signal) {
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.child.id() as i32), signal).unwrap();
+    }
+
+    /// SIGTERM, and the log lines once it has exited (successfully, or the test fails with the log).
+    pub fn stop(mut self) -> Vec<String> {
+        self.signal(nix::sys::signal::Signal::SIGTERM);
+        let status = self.child.wait().unwrap();
+        while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(5)) {
+            self.log.push(line);
+        }
+        assert!(status.success(), "{}", self.log.join("\n"));
+        std::mem::take(&mut self.log)
+    }
+}
+
+impl Drop for DaemonProcess {
+    /// A test that fails half-way must not leave its daemon running.
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
     }
 }

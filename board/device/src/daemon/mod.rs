@@ -16,10 +16,14 @@
 //! layout, a sensor clock going backwards, refused `Hello`s, implausible joints, a port that cannot be opened)
 //! are counted in [`losses::DaemonCounters`], which the JSON status line and the summary carry, and warned about
 //! at a rate limit ([`losses::LossWarnings`]).
+//!
+//! With [`DaemonOptions::monitor`] set, a third thread serves snapshots to `skelact monitor` over a Unix socket
+//! ([`monitor`]); the other two only copy into its fixed-size feed and never wait for it.
 
 pub mod backchannel;
 pub mod latency;
 pub mod losses;
+pub mod monitor;
 pub mod outputs;
 pub mod queue;
 
@@ -41,6 +45,8 @@ use crate::model::{boxed_frontend, DeviceClassifier, DeviceFrontend, FrontendErr
 use backchannel::{BackChannel, EventTimes, Kind, BACK_CHANNEL_BYTES};
 use latency::{LatencyHistogram, LatencySummary};
 use losses::{DaemonCounters, LossWarnings};
+use monitor::server::{MonitorError, MonitorServer};
+use monitor::{BodyPose, Extras, MonitorFeed, MonitorOptions};
 use outputs::Outputs;
 use queue::{Job, WindowJob, WindowQueue};
 use skelact_links::reconnect::{ReconnectStats, ReconnectingReader};
@@ -68,6 +74,8 @@ pub struct DaemonOptions {
     pub events_to_link: bool,
     /// Write `Status` over the link. Default on.
     pub status_to_link: bool,
+    /// Serve snapshots for `skelact monitor` on a Unix socket. Default off.
+    pub monitor: Option<MonitorOptions>,
 }
 
 impl Default for DaemonOptions {
@@ -81,6 +89,7 @@ impl Default for DaemonOptions {
             link_error_ratio: 0.05,
             events_to_link: true,
             status_to_link: true,
+            monitor: None,
         }
     }
 }
@@ -200,6 +209,8 @@ pub enum DaemonError {
     TensorLength { engines: usize, preprocessing: usize },
     #[error("cannot start the inference thread: {0}")]
     Thread(std::io::Error),
+    #[error(transparent)]
+    Monitor(#[from] MonitorError),
 }
 
 /// Events handed from the inference thread to the ingest thread, which queues them for the link.
@@ -263,6 +274,11 @@ pub fn run<O: LinkOpener, E: Engine + Send>(
     let queue = WindowQueue::new(options.queue_windows, 3 * tensor_len);
     let shared = Shared::default();
     let outbox = Outbox::new();
+    let mut monitor = match &options.monitor {
+        Some(m) => Some((MonitorServer::bind(&m.socket, m.max_clients, m.client_queue_bytes)?, m)),
+        None => None,
+    };
+    let feed = options.monitor.as_ref().map(|m| MonitorFeed::new(m.unknown_threshold));
     let started = Instant::now();
     let mut ingest = Ingest {
         frontend,
@@ -275,15 +291,47 @@ pub fn run<O: LinkOpener, E: Engine + Send>(
     std::thread::scope(|scope| -> Result<DaemonSummary, DaemonError> {
         let inference = std::thread::Builder::new()
             .name("skelact-inference".into())
-            .spawn_scoped(scope, || infer(classifier, &queue, tensor_len, outputs, &outbox, &shared, options, control))
+            .spawn_scoped(scope, || {
+                infer(classifier, &queue, tensor_len, outputs, &outbox, &shared, feed.as_ref(), options, control)
+            })
             .map_err(DaemonError::Thread)?;
+        if let (Some((server, monitor)), Some(feed)) = (monitor.as_mut(), feed.as_ref()) {
+            let (capacity, shared) = (options.queue_windows, &shared);
+            // The inference thread already waits on the queue, so an error return here would hang the scope: a
+            // daemon without its monitor is better than none.
+            let spawned = std::thread::Builder::new()
+                .name("skelact-monitor".into())
+                .spawn_scoped(scope, move || serve_monitor(server, monitor, feed, capacity, shared, outputs, control));
+            if let Err(error) = spawned {
+                tracing::warn!(%error, "cannot start the monitor thread; running without the monitor socket");
+            }
+        }
         tracing::info!(raw_frames, queue_windows = options.queue_windows, "daemon running");
         let mut writer = LinkWriter::new(options.back_channel_bytes);
         let mut status = StatusClock { last: started, baseline: Baseline::default(), last_health: Health::Ok };
         let mut warnings = LossWarnings::default();
+        let mut monitor_at = started;
         while !control.is_stopping() {
             poll(reader, &outbox, options.poll, |outcome| ingest.on_message(outcome));
             writer.queue_events(&outbox, options);
+            if let (Some(feed), Some(m)) = (&feed, &options.monitor) {
+                if monitor_at.elapsed() >= m.interval {
+                    monitor_at = Instant::now();
+                    let message = status.current(started, reader.link_stats(), &ingest, &queue, &shared, control);
+                    let counters = daemon_counters(reader, &ingest, &writer, &outbox);
+                    feed.offer_frame_side(|side| {
+                        side.status = message;
+                        side.counters = counters;
+                        side.queued_windows = queue.windows_queued();
+                        side.bodies.clear();
+                        for track in ingest.frontend.tracks().iter() {
+                            let pose = track.frame(0).and_then(|f| f.pose).copied();
+                            // As many slots as tracks.
+                            let _ = side.bodies.push(BodyPose { body_id: track.body_id(), pose });
+                        }
+                    });
+                }
+            }
             if status.last.elapsed() >= options.status_interval {
                 let message = status.tick(started, reader.link_stats(), &ingest, &queue, &shared, control, options);
                 writer.queue_status(reader, &message, options);
@@ -481,6 +529,7 @@ fn infer<E: Engine>(
     outputs: &Outputs,
     outbox: &Outbox,
     shared: &Shared,
+    feed: Option<&MonitorFeed>,
     options: &DaemonOptions,
     control: &DaemonControl,
 ) {
@@ -491,6 +540,9 @@ fn infer<E: Engine>(
         for event in events.drain(..) {
             control.events.fetch_add(1, Ordering::SeqCst);
             outputs.publish(&event);
+            if let Some(feed) = feed {
+                feed.record_event(&event);
+            }
             if options.events_to_link {
                 if let Ok(mut pending) = outbox.events.lock() {
                     if pending.len() >= OUTBOX_LIMIT {
@@ -514,6 +566,9 @@ fn infer<E: Engine>(
                 let tensors = Tensors { joint: &t[..len], bone: &t[len..2 * len], motion: &t[2 * len..3 * len] };
                 match classifier.classify(&job.info, tensors, |event| events.push(event)) {
                     Ok(()) => {
+                        if let Some(feed) = feed {
+                            feed.record_window(job.info.body_id, job.info.end_us, classifier.last_scores());
+                        }
                         shared.windows_run.fetch_add(1, Ordering::SeqCst);
                         control.windows_run.fetch_add(1, Ordering::SeqCst);
                         if let Ok(mut histogram) = shared.window_latency.lock() {
@@ -683,8 +738,36 @@ impl StatusClock {
         self.last = now;
         self.baseline = period;
         self.last_health = health;
+        let status = Self::build(started, link, ingest, dropped_windows, shared, control, health);
+        tracing::debug!(?status, "status");
+        status
+    }
+
+    /// The status as it stands, with the health judged at the latest tick: for the monitor, which samples more
+    /// often than the status period and must not move the period's baseline.
+    fn current(
+        &self,
+        started: Instant,
+        link: &LinkStats,
+        ingest: &Ingest<'_>,
+        queue: &WindowQueue,
+        shared: &Shared,
+        control: &DaemonControl,
+    ) -> Status {
+        Self::build(started, link, ingest, queue.dropped(), shared, control, self.last_health)
+    }
+
+    fn build(
+        started: Instant,
+        link: &LinkStats,
+        ingest: &Ingest<'_>,
+        dropped_windows: u64,
+        shared: &Shared,
+        control: &DaemonControl,
+        health: Health,
+    ) -> Status {
         let clamp = |n: u64| u32::try_from(n).unwrap_or(u32::MAX);
-        let status = Status {
+        Status {
             uptime_ms: started.elapsed().as_millis() as u64,
             packets_ok: link.packets_ok,
             crc_errors: link.crc_errors,
@@ -699,8 +782,50 @@ impl StatusClock {
             events: clamp(control.events()),
             active_tracks: ingest.frontend.tracks().active_count() as u8,
             health,
-        };
-        tracing::debug!(?status, "status");
-        status
+        }
+    }
+}
+
+/// How often the monitor thread accepts clients and writes what they take.
+const MONITOR_POLL: Duration = Duration::from_millis(10);
+
+/// The monitor thread: a snapshot line every `options.interval` while anyone is attached, written without waiting.
+fn serve_monitor(
+    server: &mut MonitorServer,
+    options: &MonitorOptions,
+    feed: &MonitorFeed,
+    queue_capacity: usize,
+    shared: &Shared,
+    outputs: &Outputs,
+    control: &DaemonControl,
+) {
+    let mut line = Vec::with_capacity(options.client_queue_bytes);
+    let mut next = Instant::now();
+    while !control.is_stopping() {
+        server.accept();
+        if Instant::now() >= next {
+            next = Instant::now() + options.interval;
+            if server.counters().clients > 0 {
+                let (frame, window) = feed.copy();
+                // The histograms are scanned under their locks (16 k buckets, microseconds), which the ingest
+                // thread takes only to record an event's latency.
+                let extras = Extras {
+                    queue_capacity,
+                    latency: shared.latency.lock().map(|h| h.summary()).unwrap_or_default(),
+                    window_latency: shared.window_latency.lock().map(|h| h.summary()).unwrap_or_default(),
+                    server: server.counters(),
+                };
+                line.clear();
+                match serde_json::to_writer(&mut line, &monitor::snapshot_json(&frame, &window, &extras, outputs)) {
+                    Ok(()) => {
+                        line.push(b'\n');
+                        server.offer(&line);
+                    }
+                    Err(error) => tracing::debug!(%error, "monitor snapshot not serialized"),
+                }
+            }
+        }
+        server.flush();
+        std::thread::sleep(MONITOR_POLL);
     }
 }
