@@ -41,8 +41,8 @@ enum Command {
     Classify(commands::classify::ClassifyArgs),
     /// Capture the raw protocol-v1 stream from a serial port into a recording file.
     Record(RecordArgs),
-    /// Send a recording (or an NTU, PKU-MMD, session, NW-UCLA or UTD-MHAD file) over a serial port or to stdout,
-    /// paced by its timestamps.
+    /// Send a recording (or an NTU, PKU-MMD, session, NW-UCLA or UTD-MHAD file) to a serial port, a UDP address, a
+    /// Unix socket or stdout, paced by its timestamps.
     Replay(ReplayArgs),
     /// Write an NTU .skeleton, PKU-MMD .txt, session .jsonl, NW-UCLA .json or UTD-MHAD .mat file as a protocol-v1
     /// recording.
@@ -96,7 +96,8 @@ struct ReplayArgs {
     /// The file's format [default: from its extension; other extensions are refused].
     #[arg(long, value_enum)]
     format: Option<skelact_formats::InputFormat>,
-    /// Serial port to send to (a real port, or the slave side of a pseudo-terminal).
+    /// Where to send: a serial port (or the slave side of a pseudo-terminal), `udp://HOST:PORT` (one packet per
+    /// datagram) or `unix:///PATH` (a daemon listening there), as the daemon's `port` setting names them.
     #[arg(long)]
     port: Option<PathBuf>,
     /// Write the bytes to stdout instead.

@@ -221,6 +221,9 @@ pub struct Overrides {
     pub slots: Option<PathBuf>,
     pub trial_windows: Option<u64>,
     pub monitor_socket: Option<PathBuf>,
+    /// The bundle to run when neither the command line, the configuration nor slots name one: the default bundle
+    /// on the binary's search path (`board/README.md`, "Installing"), if one was found there.
+    pub default_bundle: Option<PathBuf>,
 }
 
 /// Default windows a trial bundle runs without error before it is confirmed: about 10 s of one body at 30 Hz with
@@ -347,15 +350,19 @@ impl ConfigFile {
         };
         let slots = overrides.slots.clone().or(self.slots.dir.clone());
         // With slots, the bundle is only the factory fallback, so it may be absent.
-        let bundle = match (overrides.bundle.clone().or(self.bundle.clone()), &slots) {
-            (Some(bundle), _) => bundle,
-            (None, Some(_)) => PathBuf::new(),
-            (None, None) => {
-                return Err(invalid(
-                    "no bundle: give --bundle FILE, --slots DIR or `bundle = ...` in the config".into(),
-                ))
-            }
-        };
+        let bundle =
+            match (overrides.bundle.clone().or(self.bundle.clone()), &slots) {
+                (Some(bundle), _) => bundle,
+                (None, Some(_)) => PathBuf::new(),
+                (None, None) => match &overrides.default_bundle {
+                    Some(found) => found.clone(),
+                    None => return Err(invalid(
+                        "no bundle: give --bundle FILE, --slots DIR or `bundle = ...` in the config (no default.skb \
+                         was found on the search path either)"
+                            .into(),
+                    )),
+                },
+            };
         let trust = self.trust_policy(overrides)?;
         let trial_windows = in_range(
             "trial_windows",

@@ -1,4 +1,5 @@
-//! `skelact replay`: a recording out to a port or stdout, paced by its timestamps.
+//! `skelact replay`: a recording out to a port (serial, `udp://HOST:PORT` or `unix:///PATH`, as the daemon's `port`
+//! setting names them) or stdout, paced by its timestamps.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -7,6 +8,7 @@ use std::time::Instant;
 use anyhow::bail;
 use skelact_formats::recording::{replay, Pacing};
 use skelact_formats::{self as sources, InputFormat};
+use skelact_links::address::LinkAddress;
 use skelact_links::serial::{SerialConfig, SerialLink};
 use skelact_links::ByteLink;
 
@@ -36,9 +38,33 @@ pub fn run(file: &Path, format: Option<InputFormat>, sink: Sink, speed: Option<f
     };
     let stats = match sink {
         Sink::Port { path, baud } => {
-            let mut port = SerialLink::open(&SerialConfig::new(&path, baud))?;
-            tracing::info!(file = %file.display(), ?format, port = %path.display(), ?pacing, "replaying");
-            replay(&recording, pacing, wait, |packet| port.write_all(packet))?
+            let address = LinkAddress::parse(&path)?;
+            tracing::info!(file = %file.display(), ?format, port = %address, ?pacing, "replaying");
+            match &address {
+                LinkAddress::Serial(path) => {
+                    let mut port = SerialLink::open(&SerialConfig::new(path, baud))?;
+                    replay(&recording, pacing, wait, |packet| port.write_all(packet))?
+                }
+                #[cfg(unix)]
+                LinkAddress::Unix(path) => {
+                    let mut socket = skelact_links::unix::UnixLink::connect(path)?;
+                    replay(&recording, pacing, wait, |packet| socket.write_all(packet))?
+                }
+                #[cfg(not(unix))]
+                LinkAddress::Unix(_) => bail!("Unix-domain sockets are not available on this system"),
+                LinkAddress::Udp(to) => {
+                    // One packet per datagram, from an ephemeral port of the same address family.
+                    let any = if to.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" };
+                    let socket = std::net::UdpSocket::bind(any)?;
+                    socket.connect(to)?;
+                    replay(&recording, pacing, wait, |packet| {
+                        socket
+                            .send(packet)
+                            .map(drop)
+                            .map_err(|e| skelact_links::LinkError::Disconnected { reason: e.to_string() })
+                    })?
+                }
+            }
         }
         Sink::Stdout => {
             let mut stdout = std::io::stdout().lock();

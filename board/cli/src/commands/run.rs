@@ -26,7 +26,8 @@ pub struct RunArgs {
     /// Device profile: orin-nano, orin-nx, orin-agx, host, or one defined in the config.
     #[arg(long)]
     pub profile: Option<String>,
-    /// Model bundle (.skb).
+    /// Model bundle (.skb) [default: `bundle` in the config, else default.skb on the search path (board/README.md,
+    /// "Installing")].
     #[arg(long)]
     pub bundle: Option<PathBuf>,
     /// Enrollment overlay to load (default: NAME.overlay.json next to the bundle, if present).
@@ -96,6 +97,7 @@ impl RunArgs {
             slots: self.slots.clone(),
             trial_windows: self.trial_windows,
             monitor_socket: self.monitor_socket.clone(),
+            default_bundle: super::search_path::bundle(None).ok(),
         }
     }
 }
