@@ -131,6 +131,7 @@ fn doc() -> Result<()> {
 /// pinned `onnxruntime` wheel (`SKELACT_ONNXRUNTIME`), as the demo does.
 fn test() -> Result<()> {
     python::setup()?;
+    provide_tmux();
     let mut command = cargo();
     command.args(["test", "--workspace", "--all-targets"]);
     match python::onnxruntime_library() {
@@ -141,6 +142,28 @@ fn test() -> Result<()> {
         None => eprintln!("xtask: .venv has no onnxruntime library: the onnxruntime backend's tests will skip"),
     }
     run(&mut command)
+}
+
+/// The monitor's end-to-end test runs `skelact monitor` in a tmux pane. Where tmux is missing and this process may
+/// install Debian packages (root, with apt-get), it installs it; otherwise the test says SKIPPED and why.
+fn provide_tmux() {
+    const INSTALL: &str = "apt-get install -y --no-install-recommends tmux";
+    if Command::new("tmux").arg("-V").output().is_ok() {
+        return;
+    }
+    let root = Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0\n"));
+    if !root || Command::new("apt-get").arg("--version").output().is_err() {
+        eprintln!("xtask: tmux is missing, so the monitor's terminal test will skip; install it with: {INSTALL}");
+        return;
+    }
+    eprintln!("xtask: installing tmux for the monitor's terminal test: {INSTALL}");
+    let installed = Command::new("sh")
+        .args(["-c", &format!("DEBIAN_FRONTEND=noninteractive {INSTALL} || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive {INSTALL})")])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !installed {
+        eprintln!("xtask: could not install tmux; the monitor's terminal test will skip");
+    }
 }
 
 /// The no_std build is part of the contract: build it explicitly so that an accidental `std` use fails CI.
