@@ -228,25 +228,7 @@ fn run_serves_a_port_until_sigterm_and_reports_on_stdout_and_the_link() {
     let dir = tempfile::tempdir().unwrap();
     let bundle = logits_bundle(dir.path());
     let pty = PtyPair::open().unwrap();
-    let mut child = Command::new(SKELACT)
-        .args([
-            "run",
-            "--allow-unsigned",
-            "--bundle",
-            path_str(&bundle),
-            "--port",
-            path_str(pty.slave_path()),
-            "--profile",
-            "host",
-        ])
-        .args(["--queue-windows", "1000", "--stdout", "json"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let lines =
-        std::thread::spawn(move || BufReader::new(stdout).lines().map_while(Result::ok).collect::<Vec<String>>());
+    let daemon = common::JsonDaemon::start(&["--bundle", path_str(&bundle), "--port", path_str(pty.slave_path())]);
     // Ten seconds of the session: the first action (sitting down, 1.7-5.2 s) is in it.
     let messages: Vec<Message> = common::session_messages().into_iter().take(301).collect();
     let mut master = pty.master_end().unwrap();
@@ -263,19 +245,14 @@ fn run_serves_a_port_until_sigterm_and_reports_on_stdout_and_the_link() {
         }
     }
     sender.join().unwrap();
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM).unwrap();
-    let status = child.wait().unwrap();
-    let stderr = std::io::read_to_string(child.stderr.take().unwrap()).unwrap();
-    assert!(status.success(), "{stderr}");
+    let (stderr, objects) = daemon.stop();
     assert!(stderr.contains("daemon stopped"), "{stderr}");
     for _ in 0..50 {
         host.pump(&mut master, Duration::from_millis(20));
     }
-    let lines = lines.join().unwrap();
-    let objects: Vec<serde_json::Value> = lines.iter().map(|l| serde_json::from_str(l).unwrap()).collect();
     let events: Vec<&serde_json::Value> = objects.iter().filter(|o| o["type"] == "event").collect();
     let statuses: Vec<&serde_json::Value> = objects.iter().filter(|o| o["type"] == "status").collect();
-    assert!(!events.is_empty(), "{lines:?}");
+    assert!(!events.is_empty(), "{objects:?}");
     assert_eq!(events.len(), host.events.len(), "the same events on stdout and over the link");
     assert_eq!(events[0]["label"], "sitting down");
     assert_eq!(statuses.last().unwrap()["packets_ok"], 301);

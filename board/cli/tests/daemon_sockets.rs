@@ -7,13 +7,11 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::net::UdpSocket;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::HostSide;
+use common::{HostSide, JsonDaemon};
 use skelact_formats as sources;
 use skelact_links::udp::UdpLink;
 use skelact_links::unix::UnixLink;
@@ -29,46 +27,11 @@ const IN_FLIGHT: u32 = 32;
 /// Bytes per write; datagrams hold whole packets up to about this much.
 const CHUNK: usize = 1024;
 
-struct Daemon {
-    child: Child,
-    stdout: std::thread::JoinHandle<Vec<String>>,
-}
-
-impl Daemon {
-    /// Starts `skelact run` on `port`, with Status every 20 ms (which paces the test's sending).
-    fn start(port: &str, dir: &Path) -> Daemon {
-        let config = common::write(dir, "skelact.toml", b"[daemon]\nstatus_interval_ms = 20\n");
-        let bundle = common::repo_root().join("models/zoo/stars-synthetic.skb");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_skelact"))
-            .args(["run", "--allow-unsigned", "--config", config.to_str().unwrap()])
-            .args(["--bundle", bundle.to_str().unwrap(), "--port", port])
-            .args(["--profile", "host", "--queue-windows", "1000", "--stdout", "json"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let stdout = std::thread::spawn(move || BufReader::new(stdout).lines().map_while(Result::ok).collect());
-        Daemon { child, stdout }
-    }
-
-    /// Stops it with SIGTERM; returns its stderr and the events it printed.
-    fn stop(mut self) -> (String, Vec<serde_json::Value>) {
-        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
-        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
-        let status = self.child.wait().unwrap();
-        let stderr = std::io::read_to_string(self.child.stderr.take().unwrap()).unwrap();
-        assert!(status.success(), "{stderr}");
-        let events = self
-            .stdout
-            .join()
-            .unwrap()
-            .iter()
-            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
-            .filter(|o| o["type"] == "event")
-            .collect();
-        (stderr, events)
-    }
+/// Starts `skelact run` on `port`, with Status every 20 ms (which paces the test's sending).
+fn start_daemon(port: &str, dir: &Path) -> JsonDaemon {
+    let config = common::write(dir, "skelact.toml", b"[daemon]\nstatus_interval_ms = 20\n");
+    let bundle = common::repo_root().join("models/zoo/stars-synthetic.skb");
+    JsonDaemon::start(&["--config", config.to_str().unwrap(), "--bundle", bundle.to_str().unwrap(), "--port", port])
 }
 
 /// Polls the host side until `done` or the safety limit.
@@ -88,7 +51,7 @@ fn packets_ok(host: &HostSide) -> u32 {
 
 /// Sends the committed session's Hello and first 300 frames (its first action, sitting down, is in them) over
 /// `link`, and checks what comes back.
-fn drive(link: &mut impl ByteLink, daemon: Daemon) {
+fn drive(link: &mut impl ByteLink, daemon: JsonDaemon) {
     let messages: Vec<Message> = common::session_messages().into_iter().take(301).collect();
     let hello = sources::encode(&messages[..1]).unwrap();
     let mut host = HostSide::default();
@@ -131,6 +94,7 @@ fn drive(link: &mut impl ByteLink, daemon: Daemon) {
     assert_eq!(last.dropped_frames, gaps, "{last:?}");
     assert_eq!(host.events[0].action_id, 8, "NTU 'sitting down' first: {:?}", host.events);
     let (stderr, printed) = daemon.stop();
+    let printed = common::of_type(printed, "event");
     assert!(!printed.is_empty(), "{stderr}");
     assert_eq!(printed[0]["action_id"], 8, "{stderr}");
 }
@@ -139,7 +103,7 @@ fn drive(link: &mut impl ByteLink, daemon: Daemon) {
 fn the_daemon_reads_a_unix_socket_and_answers_over_it() {
     let dir = tempfile::tempdir().unwrap();
     let path: PathBuf = dir.path().join("ingest.sock");
-    let daemon = Daemon::start(&format!("unix://{}", path.display()), dir.path());
+    let daemon = start_daemon(&format!("unix://{}", path.display()), dir.path());
     // The daemon creates the socket when it starts reading.
     let mut link = None;
     for _ in 0..MAX_POLLS {
@@ -158,7 +122,7 @@ fn the_daemon_reads_udp_datagrams_and_answers_the_sender() {
     let dir = tempfile::tempdir().unwrap();
     // A free port: bound, noted and given back.
     let address = UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
-    let daemon = Daemon::start(&format!("udp://{address}"), dir.path());
+    let daemon = start_daemon(&format!("udp://{address}"), dir.path());
     let mut link = UdpLink::bind("127.0.0.1:0".parse().unwrap()).unwrap();
     link.set_peer(address);
     drive(&mut link, daemon);

@@ -211,23 +211,8 @@ pub fn run_over_pty(bundle: &Path, stream: &[u8]) -> Vec<serde_json::Value> {
 /// As [`run_over_pty`], also returning the last wire `Status` the daemon sent back over the link.
 pub fn run_over_pty_with_status(bundle: &Path, stream: &[u8]) -> (Vec<serde_json::Value>, Option<Status>) {
     let pty = PtyPair::open().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_skelact"))
-        .args([
-            "run",
-            "--allow-unsigned",
-            "--bundle",
-            bundle.to_str().unwrap(),
-            "--port",
-            pty.slave_path().to_str().unwrap(),
-        ])
-        .args(["--profile", "host", "--queue-windows", "1000", "--stdout", "json"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let lines =
-        std::thread::spawn(move || BufReader::new(stdout).lines().map_while(Result::ok).collect::<Vec<String>>());
+    let daemon =
+        JsonDaemon::start(&["--bundle", bundle.to_str().unwrap(), "--port", pty.slave_path().to_str().unwrap()]);
     let frames = sources::decode(stream).iter().filter(|m| matches!(m, Message::Frame(_))).count();
     let mut master = pty.master_end().unwrap();
     let mut writer = pty.master_end().unwrap();
@@ -249,18 +234,47 @@ pub fn run_over_pty_with_status(bundle: &Path, stream: &[u8]) -> (Vec<serde_json
         host.pump(&mut master, Duration::from_millis(20));
     }
     sender.join().unwrap();
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM).unwrap();
-    let status = child.wait().unwrap();
-    let stderr = std::io::read_to_string(child.stderr.take().unwrap()).unwrap();
-    assert!(status.success(), "{stderr}");
-    let events = lines
-        .join()
-        .unwrap()
-        .iter()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
-        .filter(|o| o["type"] == "event")
-        .collect();
-    (events, host.statuses.last().copied())
+    let (_, printed) = daemon.stop();
+    (of_type(printed, "event"), host.statuses.last().copied())
+}
+
+/// `skelact run --allow-unsigned --profile host --queue-windows 1000 --stdout json` and `args` (a later option
+/// wins), with the JSON lines it prints collected: the daemon as the tests that read its stdout run it.
+pub struct JsonDaemon {
+    child: Child,
+    stdout: std::thread::JoinHandle<Vec<String>>,
+}
+
+impl JsonDaemon {
+    pub fn start(args: &[&str]) -> JsonDaemon {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_skelact"))
+            .args(["run", "--allow-unsigned", "--profile", "host", "--queue-windows", "1000", "--stdout", "json"])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let stdout = std::thread::spawn(move || BufReader::new(stdout).lines().map_while(Result::ok).collect());
+        JsonDaemon { child, stdout }
+    }
+
+    /// Stops it with SIGTERM (which closes open segments) and checks that it exited successfully; returns its
+    /// stderr and every JSON line it printed, in order.
+    pub fn stop(mut self) -> (String, Vec<serde_json::Value>) {
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+        let status = self.child.wait().unwrap();
+        let stderr = std::io::read_to_string(self.child.stderr.take().unwrap()).unwrap();
+        assert!(status.success(), "{stderr}");
+        let printed = self.stdout.join().unwrap().iter().map(|l| serde_json::from_str(l).unwrap()).collect();
+        (stderr, printed)
+    }
+}
+
+/// The printed JSON objects whose `type` is `kind` ("event", "status").
+pub fn of_type(objects: Vec<serde_json::Value>, kind: &str) -> Vec<serde_json::Value> {
+    objects.into_iter().filter(|o| o["type"] == kind).collect()
 }
 
 pub fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
