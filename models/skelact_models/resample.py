@@ -53,9 +53,9 @@ def grid_frames(sequences, timestamps_us, model_rate_millihertz=MODEL_RATE_MILLI
                 mean = max(1, mean + _trunc_div(interval - mean, 16))
         sensor = max(nominal, mean) or period
         horizon = t + max(1, min(period, sensor) // 4000)
-        due = 0
-        while point(next_point + due) <= horizon:
-            due += 1
+        # g(k) <= horizon exactly when k * period < (horizon - origin + 1) * 1000: counted, not stepped to.
+        last = ((horizon - origin + 1) * 1000 - 1) // period
+        due = max(0, last + 1 - next_point)
         if due > MAX_FILL:
             skipped = due - MAX_FILL
             next_point += skipped

@@ -219,25 +219,24 @@ impl Resampler {
         let step = sequence.wrapping_sub(self.last_sequence);
         let restart =
             !self.has_previous || timestamp_us < self.frames[self.previous].timestamp_us || (step > i32::MAX as u32);
-        let mut outcome = Ok(());
-        if restart {
+        let outcome = if restart {
             if self.has_previous && step > i32::MAX as u32 {
                 // The sensor's sequence went backwards (it restarted): a jump the tracks read as a restart too.
                 self.grid_sequence = self.grid_sequence.wrapping_add(0x8000_0001);
             }
             self.origin_us = timestamp_us;
-            self.next_point = 0;
             self.mean_interval_ns = 0;
-            outcome = self.emit_point(incoming, timestamp_us, &mut emit);
+            // Grid point 0 is this frame's own time.
             self.next_point = 1;
+            self.emit_point(incoming, timestamp_us, &mut emit)
         } else {
             if step > 1 {
                 self.counters.sensor_frames_dropped = self.counters.sensor_frames_dropped.wrapping_add(step - 1);
             }
             let interval_ns = (timestamp_us - self.frames[self.previous].timestamp_us).saturating_mul(1000);
             self.measure(interval_ns, step);
-            outcome = outcome.and(self.emit_due_points(incoming, &mut emit));
-        }
+            self.emit_due_points(incoming, &mut emit)
+        };
         self.previous = incoming;
         self.has_previous = true;
         self.last_sequence = sequence;
@@ -271,13 +270,12 @@ impl Resampler {
         // A grid point up to a quarter of the shorter period ahead is decided already: no later frame can be nearer.
         let ahead_us = (self.period_ns.min(self.sensor_period_ns()) / 4000).max(1);
         let horizon = now.saturating_add(ahead_us);
-        let mut due = 0u64;
-        while self.point_us(self.next_point + due) <= horizon {
-            due += 1;
-            if due > u64::from(u32::MAX) {
-                break;
-            }
-        }
+        // The last grid point at or before the horizon: g(k) <= h exactly when k * P < (h - origin + 1) * 1000. Counted
+        // rather than stepped to, so that a clock that jumps far ahead costs no more than one that does not.
+        let last = ((u128::from(horizon.saturating_sub(self.origin_us)) + 1) * 1000 - 1) / u128::from(self.period_ns);
+        let due = (last + 1).saturating_sub(u128::from(self.next_point));
+        // More than fit a u32 is as many as a u32 counts (the skipped points go to u32 counters below).
+        let mut due = u64::try_from(due.min(u128::from(u32::MAX) + 1)).unwrap_or(u64::MAX);
         if due > u64::from(MAX_FILL) {
             let skipped = due - u64::from(MAX_FILL);
             self.next_point += skipped;
@@ -484,6 +482,15 @@ mod tests {
         assert_eq!(emitted[0].0, 1 + 300 - MAX_FILL, "the skipped points are one sequence gap");
         assert_eq!(emitted.last().unwrap().2, Some(1.0));
         assert_eq!(r.counters().grid_frames_skipped, 300 - MAX_FILL);
+    }
+
+    #[test]
+    fn a_clock_that_jumps_far_ahead_still_emits_a_bounded_number_of_grid_frames() {
+        let mut r = Resampler::new(GridConfig::default()).unwrap();
+        push(&mut r, 0, 0, Some(0.0));
+        // Centuries of sensor time in one step: the due points are counted, not stepped through.
+        let emitted = push(&mut r, 1, u64::MAX / 2, Some(1.0));
+        assert_eq!(emitted.len(), MAX_FILL as usize);
     }
 
     #[test]
