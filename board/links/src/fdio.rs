@@ -13,7 +13,7 @@ use nix::poll::{PollFd, PollFlags, PollTimeout};
 use crate::LinkError;
 
 /// `timeout` in whole milliseconds for `poll`, at most `u16::MAX` (a minute): callers loop or come back anyway.
-fn poll_timeout(timeout: Duration) -> PollTimeout {
+pub(crate) fn poll_timeout(timeout: Duration) -> PollTimeout {
     PollTimeout::from(u16::try_from(timeout.as_millis()).unwrap_or(u16::MAX))
 }
 

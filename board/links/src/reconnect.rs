@@ -303,13 +303,12 @@ impl<O: LinkOpener, const N: usize> ReconnectingReader<O, N> {
         waker: &crate::wake::Waker,
         on_message: impl FnMut(Result<&Message, DecodeError>),
     ) -> PollOutcome {
-        use nix::poll::{PollFd, PollFlags, PollTimeout};
+        use nix::poll::{PollFd, PollFlags};
         let waited = match self.link.readiness_fd() {
             Some(fd) => {
-                let millis = PollTimeout::from(u16::try_from(timeout.as_millis()).unwrap_or(u16::MAX));
                 let mut fds = [PollFd::new(fd, PollFlags::POLLIN), PollFd::new(waker.fd(), PollFlags::POLLIN)];
                 // An error (EINTR) is a wake-up like any other: the read below takes what is there.
-                let _ = nix::poll::poll(&mut fds, millis);
+                let _ = nix::poll::poll(&mut fds, crate::fdio::poll_timeout(timeout));
                 true
             }
             None => false,
