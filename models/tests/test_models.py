@@ -223,7 +223,61 @@ def test_hcn_exports_and_onnxruntime_matches(tmp_path):
     np.testing.assert_allclose(got["logits"], logits.numpy(), atol=1e-4)
 
 
-@pytest.mark.parametrize("bad", [dict(frames=18), dict(width=10, heads=4)])
+def _masked_full_attention(block, x, allowed):
+    """Reference for factorised attention: full attention over every token with the pairs outside `allowed`
+    masked to -inf, written out independently of `Block.attend`."""
+    attn = block.attn
+    batch, tokens, width = x.shape
+    qkv = attn.qkv(x).reshape(batch, tokens, 3, attn.heads, width // attn.heads).permute(2, 0, 3, 1, 4)
+    scores = (qkv[0] * attn.scale) @ qkv[1].transpose(-2, -1)
+    scores = scores.masked_fill(~allowed, float("-inf"))
+    out = torch.softmax(scores, dim=-1) @ qkv[2]
+    return attn.proj(out.transpose(1, 2).reshape(batch, tokens, width))
+
+
+def test_factorised_attention_is_full_attention_restricted_to_a_joint_or_a_segment():
+    config = TransformerConfig(**{**TINY.to_dict(), "attention": "factorised"})
+    torch.manual_seed(3)
+    encoder = SkeletonTransformer(config).eval()
+    assert [b.axis for b in encoder.blocks] == ["joints", "segments"]
+    segment_of = torch.arange(config.tokens) // config.joints  # tokens are segment-major
+    joint_of = torch.arange(config.tokens) % config.joints
+    tokens = encoder.embed(windows(2))
+    with torch.no_grad():
+        for block, key in zip(encoder.blocks, (segment_of, joint_of)):
+            allowed = key[:, None] == key[None, :]
+            want = _masked_full_attention(block, tokens, allowed)
+            torch.testing.assert_close(block.attend(tokens), want, atol=1e-5, rtol=1e-5)
+            explicit_attention(block)
+            torch.testing.assert_close(block.attend(tokens), want, atol=1e-5, rtol=1e-5)
+            explicit_attention(block, False)
+
+
+def test_factorised_transformer_exports_and_costs_less(tmp_path):
+    from skelact_models.encoders.transformer import flops_per_window
+
+    config = TransformerConfig(**{**TINY.to_dict(), "attention": "factorised"})
+    torch.manual_seed(0)
+    encoder = SkeletonTransformer(config).eval()
+    path = export_transformer(encoder, tmp_path / "f.onnx", "joint")
+    assert set(operator_types(path)) <= SUPPORTED_BY_TRACT
+    for x in (windows(1), windows(1, seed=5, partner=True)):
+        with torch.no_grad():
+            want = encoder(x).numpy()
+        np.testing.assert_allclose(run_onnxruntime(path, {"joint": x.numpy()})["embedding"], want, atol=1e-4)
+    assert flops_per_window(config) < flops_per_window(TINY)
+
+
+def test_mamp_refuses_factorised_attention():
+    from skelact_models.train.mamp import MampConfig, pretrain
+
+    config = TransformerConfig(**{**TINY.to_dict(), "attention": "factorised"})
+    data = SequenceSet([np.zeros((3, 16, 25, 2), np.float32)], np.zeros(1, np.int64))
+    with pytest.raises(ValueError, match="only full attention"):
+        pretrain(data, config, MampConfig(epochs=1))
+
+
+@pytest.mark.parametrize("bad", [dict(frames=18), dict(width=10, heads=4), dict(attention="axial")])
 def test_invalid_configs_are_refused(bad):
     with pytest.raises(ValueError):
         TransformerConfig(**{**TINY.to_dict(), **bad})

@@ -2,7 +2,10 @@
 
 Input [N, C=3, T, V=25, M=2]. Each body is encoded on its own: the sequence is cut into segments of l frames, each
 joint's segment (l x C values) is one token embedded by a linear layer, spatial and temporal positional embeddings
-are added separately, and L_e pre-norm transformer blocks run full attention over all (T / l) x V tokens. Features
+are added separately, and L_e pre-norm transformer blocks run full attention over all (T / l) x V tokens (the seed's
+architecture, `attention="full"`) or, with `attention="factorised"`, alternate between attention among the V joints of
+one segment (even blocks) and attention among the T / l segments of one joint (odd blocks): the same parameters, a
+fraction of the attention products, for the CPU path (docs/performance.md, "The small encoder's attention layout"). Features
 are mean-pooled over tokens, then over the bodies present in the window (a body whose values are all zero, the
 missing partner of a one-person window, is left out of the mean rather than averaged in as MAMP does; this keeps
 one-person embeddings undiluted and lets training skip those bodies, while the fixed-shape export computes them and
@@ -38,6 +41,7 @@ class TransformerConfig:
     decoder_width: int = 256
     decoder_depth: int = 5
     decoder_heads: int = 8
+    attention: str = "full"  # "full": every token attends to all; "factorised": joints, then segments, alternating
 
     @classmethod
     def paper(cls):
@@ -66,6 +70,17 @@ class TransformerConfig:
             raise ValueError(f"frames ({self.frames}) must be a multiple of segment ({self.segment})")
         if self.width % self.heads or self.decoder_width % self.decoder_heads:
             raise ValueError("widths must be multiples of their head counts")
+        if self.attention not in ATTENTION_LAYOUTS:
+            raise ValueError(f"attention must be one of {', '.join(ATTENTION_LAYOUTS)}, not {self.attention!r}")
+
+    def block_axis(self, index):
+        """Which tokens block `index` attends over: "all", "joints" (within a segment) or "segments" (per joint)."""
+        if self.attention == "full":
+            return "all"
+        return "joints" if index % 2 == 0 else "segments"
+
+
+ATTENTION_LAYOUTS = ("full", "factorised")
 
 
 class Attention(nn.Module):
@@ -97,17 +112,32 @@ def explicit_attention(model, enabled=True):
 
 
 class Block(nn.Module):
-    """Pre-norm transformer block: x + Attn(LN(x)), then x + MLP(LN(x))."""
+    """Pre-norm transformer block: x + Attn(LN(x)), then x + MLP(LN(x)). `axis` "all" attends over every token;
+    "joints" and "segments" (factorised attention) need the token grid `grid` = (T / l, V), tokens in segment-major
+    order as `embed_bodies` lays them out."""
 
-    def __init__(self, width, heads, hidden):
+    def __init__(self, width, heads, hidden, axis="all", grid=None):
         super().__init__()
         self.norm1 = nn.LayerNorm(width)
         self.attn = Attention(width, heads)
         self.norm2 = nn.LayerNorm(width)
         self.mlp = nn.Sequential(nn.Linear(width, hidden), nn.GELU(), nn.Linear(hidden, width))
+        self.axis = axis
+        self.grid = grid
+
+    def attend(self, x):
+        if self.axis == "all":
+            return self.attn(x)
+        batch, tokens, width = x.shape
+        segments_, joints = self.grid
+        if self.axis == "joints":  # each segment's V tokens attend to each other
+            return self.attn(x.reshape(batch * segments_, joints, width)).reshape(batch, tokens, width)
+        per_joint = x.reshape(batch, segments_, joints, width).transpose(1, 2).reshape(batch * joints, segments_, width)
+        out = self.attn(per_joint).reshape(batch, joints, segments_, width).transpose(1, 2)
+        return out.reshape(batch, tokens, width)
 
     def forward(self, x):
-        x = x + self.attn(self.norm1(x))
+        x = x + self.attend(self.norm1(x))
         return x + self.mlp(self.norm2(x))
 
 
@@ -144,7 +174,8 @@ class SkeletonTransformer(nn.Module):
         self.joint_embed = nn.Linear(c.segment * c.channels, c.width)
         self.pos_spatial = nn.Parameter(torch.zeros(1, 1, c.joints, c.width))
         self.pos_temporal = nn.Parameter(torch.zeros(1, c.temporal_tokens, 1, c.width))
-        self.blocks = nn.ModuleList(Block(c.width, c.heads, c.mlp_hidden) for _ in range(c.depth))
+        grid = (c.temporal_tokens, c.joints)
+        self.blocks = nn.ModuleList(Block(c.width, c.heads, c.mlp_hidden, c.block_axis(i), grid) for i in range(c.depth))
         self.norm = nn.LayerNorm(c.width)
         nn.init.trunc_normal_(self.pos_spatial, std=0.02)
         nn.init.trunc_normal_(self.pos_temporal, std=0.02)
@@ -194,8 +225,11 @@ class SkeletonTransformer(nn.Module):
 
 
 def body_presence(x):
-    """[N, C, T, V, M] -> [N, M] bool: a body is present in the window when any of its values is non-zero."""
-    return x.abs().sum(dim=(1, 2, 3)) > 0
+    """[N, C, T, V, M] -> [N, M] bool: a body is present in the window when any of its values is non-zero. Summed in
+    the bodies-first order the encoder uses anyway, so the reduction runs over contiguous memory (5 % of tract's
+    time per window against summing over the strided C, T, V axes of the input)."""
+    n, m = x.shape[0], x.shape[-1]
+    return bodies_first(x, None).abs().sum(dim=(1, 2, 3)).reshape(n, m) > 0
 
 
 class MampDecoder(nn.Module):
@@ -241,13 +275,16 @@ def flops_per_window(config: TransformerConfig):
     """Multiply-accumulates x 2 of one encoder forward pass over one window (both bodies)."""
     c = config
     tokens = c.tokens
-    per_block = tokens * (4 * c.width * c.width + 2 * c.width * c.mlp_hidden) + 2 * tokens * tokens * c.width
+    attended = {"all": tokens, "joints": c.joints, "segments": c.temporal_tokens}  # keys each query attends to
+    linear = tokens * (4 * c.width * c.width + 2 * c.width * c.mlp_hidden)
+    blocks = sum(linear + 2 * tokens * attended[c.block_axis(i)] * c.width for i in range(c.depth))
     embed = tokens * c.segment * c.channels * c.width
-    return 2 * c.bodies * (c.depth * per_block + embed)
+    return 2 * c.bodies * (blocks + embed)
 
 
 def describe(config: TransformerConfig):
-    return (f"T={config.frames}, l={config.segment}, {config.depth} blocks of {config.width}, {config.heads} heads, "
+    return (f"T={config.frames}, l={config.segment}, {config.attention} attention, {config.depth} blocks of "
+            f"{config.width}, {config.heads} heads, "
             f"FFN {config.mlp_hidden}, {config.tokens} tokens per body, "
             f"{flops_per_window(config) / 1e9:.2f} GFLOP per window")
 

@@ -97,6 +97,9 @@ class MampPretrainer(nn.Module):
 
 def pretrain(data, model_config: TransformerConfig, config: MampConfig, seed=0, log_every=20):
     """Runs MAMP on the sequences of `data` (a SequenceSet; labels are not used). Returns (encoder, history)."""
+    if model_config.attention != "full":
+        raise ValueError("MAMP's encoder sees a random 10% of the tokens, which only full attention can run on; "
+                         f"attention={model_config.attention!r} is for supervised training")
     torch.manual_seed(seed)
     rng = np.random.default_rng([seed, 11])
     generator = torch.Generator().manual_seed(seed + 1)
