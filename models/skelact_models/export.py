@@ -4,11 +4,13 @@ A STARS transformer exports with input `joint` (or `bone` / `motion`, the stream
 [1, 3, T, 25, 2] and outputs `embedding` [1, D] and, when a head is fitted, `logits` [1, K]. The HCN exports with
 inputs `joint` and `motion` (both [1, 3, T, 25, 2]; HCN fuses its two streams inside the network). Opset 17, the
 TorchScript-based exporter (dynamo=False) so the graph is plain MatMul / Softmax / LayerNormalization / Erf / Conv
-/ MaxPool / Gemm, which tract and TensorRT run.
+/ MaxPool / Gemm, which tract and TensorRT run. The DCMAE reconstruction model (`export_reconstruction`) takes
+`joint` and `missing` and gives `completed` (docs/bundle.md, the reconstruction section).
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -63,6 +65,29 @@ def export_transformer(encoder, path, stream="joint", head=None, metadata=None):
     example = torch.zeros(1, c.channels, c.frames, c.joints, c.bodies)
     example[..., 0] = torch.randn(1, c.channels, c.frames, c.joints)
     return export_onnx(encoder, path, [stream], [example], head, metadata)
+
+
+def export_reconstruction(model, path, metadata=None):
+    """Exports a DCMAE reconstruction model (`encoders.dcmae.Dcmae`) with the device's contract: inputs `joint`
+    [1, 3, T, 25, 2] and `missing` [1, 1, T, 25, 2], output `completed` [1, 3, T, 25, 2]."""
+    from .encoders.dcmae import RecExport
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    c = model.config
+    wrapper = RecExport(model).eval()
+    joint = torch.randn(1, c.channels, c.frames, c.joints, c.bodies) * 0.3
+    missing = (torch.rand(1, 1, c.frames, c.joints, c.bodies) < 0.2).float()
+    with torch.no_grad():
+        torch.onnx.export(wrapper, (joint, missing), str(path), input_names=["joint", "missing"],
+                          output_names=["completed"], opset_version=OPSET, dynamo=False, do_constant_folding=True)
+    proto = onnx.load(str(path))
+    for key, value in {"skelact.reconstruction": json.dumps(c.to_dict()), **(metadata or {})}.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = str(key), str(value)
+    onnx.checker.check_model(proto)
+    onnx.save(proto, str(path))
+    return path
 
 
 class _HcnClassifier(nn.Module):

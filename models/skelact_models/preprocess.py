@@ -267,6 +267,29 @@ def motion_stream(joint):
     return motion
 
 
+def missing_mask(present, joints, valid, config=PreprocessConfig(), provided=None):
+    """The spec's missing mask of a window (what REC reconstructs) and its missing fraction.
+
+    A source sample is missing when its frame is within the body's filled range (step 1) and the joint is not
+    observed there; joints the sensor's layout never provides (`provided[v]` False, e.g. Kinect v1's thumbs) are
+    filled from their parent as in training and are not counted. The indicator goes through step 4 like the
+    coordinates; a model-window entry is missing when any sample it is built from was. Returns
+    (missing [1, T, 25, 2] float32 of 0/1, fraction: missing entries / (25 x in-range (body, frame) pairs))."""
+    present, joints, valid = _check_inputs(present, joints, valid)
+    provided = np.ones(NTU_JOINTS, dtype=bool) if provided is None else np.asarray(provided, dtype=bool)
+    in_range = np.zeros(present.shape, dtype=bool)
+    source = np.zeros((1, present.shape[1], NTU_JOINTS, BODIES), dtype=np.float32)
+    for b in range(BODIES):
+        in_range[b] = fill_body(present[b], joints[b], valid[b])[1]
+        observed = observed_samples(present[b], joints[b], valid[b])
+        source[0, :, :, b] = (in_range[b][:, None] & ~observed & provided[None, :]).astype(np.float32)
+    missing = (crop_resize(source, config.crop_ratio, config.frames_out) > 0).astype(np.float32)
+    ranges = np.repeat(in_range.T.astype(np.float32)[None, :, None, :], 1, axis=2)  # [1, F, 1, 2]
+    frames_in_range = int((crop_resize(ranges, config.crop_ratio, config.frames_out) > 0).sum())
+    fraction = float(missing.sum()) / (NTU_JOINTS * frames_in_range) if frames_in_range else 0.0
+    return missing, fraction
+
+
 def preprocess_window(present, joints, valid, config=PreprocessConfig()):
     """The whole spec on one window: returns {"joint", "bone", "motion"} float32 arrays of shape [3, T, 25, 2]."""
     seq, _ = prepare_sequence(present, joints, valid, align=config.align)

@@ -1,0 +1,54 @@
+"""Writes the REC fixture the Rust tests run: `tests/fixtures/reconstruction/tiny_rec.onnx` (a tiny DCMAE with
+seeded random weights, T = 8, exported with the device's contract) and `tiny_rec.json` (inputs and onnxruntime's
+`completed` for a few windows with missing joints).
+
+`.venv/bin/python models/tools/make_reconstruction_fixture.py` (seconds). The outputs are deterministic for a
+given torch and onnxruntime; regenerate only when the contract changes.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from skelact_models.encoders.dcmae import Dcmae, DcmaeConfig
+from skelact_models.export import export_reconstruction, run_onnxruntime
+
+ROOT = Path(__file__).resolve().parents[2]
+OUT = ROOT / "tests" / "fixtures" / "reconstruction"
+CONFIG = DcmaeConfig(frames=8, width=16, heads=2, mlp_hidden=32, encoder_depth=2, decoder_depth=2)
+
+
+def cases():
+    rng = np.random.default_rng(7)
+    shape = (1, 3, CONFIG.frames, 25, 2)
+    for name, rate, partner in (("none_missing", 0.0, False), ("some_missing", 0.15, False),
+                                ("many_missing_two_bodies", 0.5, True)):
+        joint = (rng.standard_normal(shape) * 0.3).astype(np.float32)
+        if not partner:
+            joint[..., 1] = 0.0
+        missing = (rng.random((1, 1, CONFIG.frames, 25, 2)) < rate).astype(np.float32)
+        if not partner:
+            missing[..., 1] = 0.0
+        yield name, joint, missing
+
+
+def main():
+    torch.manual_seed(0)
+    model = Dcmae(CONFIG).eval()
+    path = export_reconstruction(model, OUT / "tiny_rec.onnx")
+    out = {"frames": CONFIG.frames, "config": CONFIG.to_dict(), "cases": []}
+    for name, joint, missing in cases():
+        completed = run_onnxruntime(path, {"joint": joint, "missing": missing})["completed"]
+        assert np.array_equal(completed[missing.repeat(3, axis=1) == 0], joint[missing.repeat(3, axis=1) == 0])
+        out["cases"].append({"name": name, "joint": joint.ravel().tolist(), "missing": missing.ravel().tolist(),
+                             "completed": completed.ravel().tolist()})
+    (OUT / "tiny_rec.json").write_text(json.dumps(out) + "\n")
+    print(f"wrote {path} ({path.stat().st_size} bytes) and tiny_rec.json")
+
+
+if __name__ == "__main__":
+    main()
