@@ -55,6 +55,16 @@ def _train(args):
         print(json.dumps({d: {k: r[k] for k in ("linear_probe", "knn_1")}
                           | {"fine_tuned": r.get("fine_tuned", {}).get("accuracy")}
                           for d, r in report["results"].items()}))
+    elif args.recipe == "rec":
+        from dataclasses import replace
+
+        from . import rec
+
+        recipe = rec.RecRecipe.tiny(args.seed) if args.tiny else rec.RecRecipe(seed=args.seed)
+        recipe = replace(recipe, synthetic=args.synthetic, **({"epochs": args.epochs} if args.epochs else {}))
+        out = Path(args.out) if args.out else ZOO / ("rec-tiny" if args.tiny else "rec")
+        report = rec.run_rec(out, recipe, threads=args.threads, measure=not args.tiny)
+        print(json.dumps({"inference_step": report["inference_step"], "test": report.get("test")}, default=str))
 
 
 def _session(args):
@@ -147,9 +157,10 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="skelact_models", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     train = sub.add_parser("train", help="train a recipe into models/zoo/")
-    train.add_argument("recipe", choices=["stars-synthetic", "hcn", "real-hcn", "real-stars"],
+    train.add_argument("recipe", choices=["stars-synthetic", "hcn", "real-hcn", "real-stars", "rec"],
                        help="stars-synthetic: small STARS on the synthetic corpus (MAMP, STARS tuning, head, evaluation, "
-                            "ONNX); hcn: supervised HCN on the synthetic corpus; real-hcn, real-stars: on real data")
+                            "ONNX); hcn: supervised HCN on the synthetic corpus; real-hcn, real-stars: on real data; rec: the DCMAE "
+                            "reconstruction model on real data, with its measurements")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--threads", type=int, default=2, help="torch threads (results are reproducible for a given "
                                                                "seed and thread count)")
@@ -158,7 +169,7 @@ def main(argv=None):
     train.add_argument("--dataset", choices=["nw-ucla", "utd-mhad"], default="nw-ucla",
                        help="real-hcn: the dataset (its standard protocol)")
     train.add_argument("--epochs", type=int,
-                       help="real-hcn: training epochs; real-stars: fine-tuning epochs (0: linear probe and 1-NN only)")
+                       help="real-hcn, rec: training epochs; real-stars: fine-tuning epochs (0: linear probe and 1-NN only)")
     train.add_argument("--batch", type=int, help="real-hcn: batch size")
     train.add_argument("--align", action="store_true", help="real-hcn: spec step 3, view alignment (MS-G3D)")
     train.add_argument("--yaw", type=float, help="real-hcn: random turns about the vertical, up to this many degrees")
