@@ -242,3 +242,9 @@ def test_golden_vectors(path):
         expected = np.asarray(case["expected"][key], dtype=np.float64).reshape(shape)
         err = np.abs(out[key].astype(np.float64) - expected).max()
         assert err <= 1e-6, f"{path.name}: {key} differs from the Rust output by {err:.3g}"
+    # The missing mask (what REC reconstructs) and its fraction, where the golden file carries them.
+    if "missing" in case["expected"]:
+        missing, fraction = pp.missing_mask(present, joints, valid, config)
+        expected = np.asarray(case["expected"]["missing"], dtype=np.float32).reshape(missing.shape)
+        np.testing.assert_array_equal(missing, expected, err_msg=f"{path.name}: missing mask")
+        assert fraction == pytest.approx(case["expected"]["missing_fraction"], abs=1e-6)
