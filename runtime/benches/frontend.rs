@@ -94,7 +94,7 @@ fn frontend(c: &mut Criterion) {
                             while let Some(id) = frontend.next_due() {
                                 let (joint, rest) = tensors.split_at_mut(len);
                                 let (bone, motion) = rest.split_at_mut(len);
-                                frontend.prepare(id, Outputs { joint, bone, motion }).unwrap();
+                                frontend.prepare(id, Outputs { joint, bone, motion, missing: &mut [] }).unwrap();
                                 windows += 1;
                             }
                         }

@@ -6,7 +6,7 @@
 //! Data flow (see `docs/` for the normative specifications):
 //! bytes → [`wire::Decoder`] → [`layout`] mapping to NTU-25 → [`resample`] onto the model's time grid →
 //! [`track::Tracks`] → [`window`] →
-//! [`preprocess`] → [`engine::Engine`] → [`head`] → [`decision`] → [`wire::Event`].
+//! [`preprocess`] → ([`reconstruct`]) → [`engine::Engine`] → [`head`] → [`decision`] → [`wire::Event`].
 #![cfg_attr(not(feature = "std"), no_std)]
 // Input must never make the device panic, so library code may not unwrap; tests may.
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
@@ -24,6 +24,7 @@ pub mod head;
 pub mod layout;
 pub mod pipeline;
 pub mod preprocess;
+pub mod reconstruct;
 pub mod resample;
 pub mod skeleton;
 pub mod track;

@@ -11,7 +11,8 @@ use crate::decision::{DecisionConfig, DecisionError, Decisions};
 use crate::engine::{Engine, EngineError};
 use crate::head::{stream_probabilities, EnrolledOverLinear, HeadError, LinearHead, PrototypeHead, TextPrototypeHead};
 use crate::layout::{map_body, SourceFormat};
-use crate::preprocess::{Outputs, PreprocessConfig, PreprocessError, Preprocessor, Streams};
+use crate::preprocess::{mask_len, MissingCount, Outputs, PreprocessConfig, PreprocessError, Preprocessor, Streams};
+use crate::reconstruct::{Reconstruction, ReconstructionCounters, WindowOutcome};
 use crate::resample::{GridConfig, ResampleCounters, ResampleError, Resampler};
 use crate::track::{FrameReport, TrackConfig, TrackError, TrackId, Tracks};
 use crate::window::{extract, WindowConfig, WindowError, WindowFrames};
@@ -107,6 +108,8 @@ pub struct WindowInfo {
     /// Sensor time of the first and last raw frame in the window.
     pub start_us: u64,
     pub end_us: u64,
+    /// How much of the window was missing (`docs/preprocessing.md`, "The missing mask").
+    pub missing: MissingCount,
 }
 
 /// Counters of the frame-side half.
@@ -171,6 +174,16 @@ impl<const TRACKS: usize, const FRAMES: usize> Frontend<TRACKS, FRAMES> {
     /// Length of each stream tensor `[3, T, 25, 2]`.
     pub fn tensor_len(&self) -> usize {
         self.preprocessor.tensor_len()
+    }
+
+    /// Length of the missing mask `[1, T, 25, 2]` ([`Outputs::missing`]).
+    pub fn mask_len(&self) -> usize {
+        mask_len(self.preprocessor.config().frames_out)
+    }
+
+    /// T, frames of the model input.
+    pub fn frames_out(&self) -> usize {
+        self.preprocessor.config().frames_out
     }
 
     pub fn streams(&self) -> Streams {
@@ -262,6 +275,7 @@ impl<const TRACKS: usize, const FRAMES: usize> Frontend<TRACKS, FRAMES> {
             partner_id: self.window.sources[1].map(|p| p.body_id),
             start_us: self.window.start_us,
             end_us: self.window.end_us,
+            missing: self.preprocessor.missing(),
         })
     }
 
@@ -506,6 +520,8 @@ pub struct PipelineCounters {
     pub frames_refused: u32,
     pub windows_failed: u32,
     pub events: u32,
+    /// Windows with missing joints, and what REC did about them.
+    pub reconstruction: ReconstructionCounters,
 }
 
 /// Both halves on one thread: every due window is classified as soon as its frame arrives.
@@ -520,8 +536,11 @@ pub struct Pipeline<
 > {
     pub frontend: Frontend<TRACKS, FRAMES>,
     pub classifier: Classifier<'a, E, MAX_OUT, TRACKS, MAX_CLASSES>,
-    /// Caller-supplied storage for the three stream tensors (3 × tensor length).
+    /// Caller-supplied storage for the three stream tensors (3 × tensor length), then, with a reconstruction model,
+    /// the missing mask.
     tensors: &'a mut [f32],
+    /// REC, when the model has one (see [`Pipeline::with_reconstruction`]).
+    reconstruction: Option<Reconstruction<'a, E>>,
     counters: PipelineCounters,
     last_error: Option<PipelineError>,
 }
@@ -541,7 +560,28 @@ impl<'a, E: Engine, const TRACKS: usize, const FRAMES: usize, const MAX_OUT: usi
         if tensors.len() < 3 * frontend.tensor_len() {
             return Err(PipelineError::Config("tensor storage smaller than three stream tensors"));
         }
-        Ok(Pipeline { frontend, classifier, tensors, counters: PipelineCounters::default(), last_error: None })
+        Ok(Pipeline {
+            frontend,
+            classifier,
+            tensors,
+            reconstruction: None,
+            counters: PipelineCounters::default(),
+            last_error: None,
+        })
+    }
+
+    /// Reconstructs missing joints before the encoder, as `reconstruction`'s policy says. The tensor storage must
+    /// then also hold the missing mask (3 × tensor length + [`Frontend::mask_len`]), and the model must be for the
+    /// frontend's T.
+    pub fn with_reconstruction(mut self, reconstruction: Reconstruction<'a, E>) -> Result<Self, PipelineError> {
+        if reconstruction.frames_out() != self.frontend.frames_out() {
+            return Err(PipelineError::Config("the reconstruction model is for another T than the encoder"));
+        }
+        if self.tensors.len() < 3 * self.frontend.tensor_len() + self.frontend.mask_len() {
+            return Err(PipelineError::Config("tensor storage has no room for the missing mask"));
+        }
+        self.reconstruction = Some(reconstruction);
+        Ok(self)
     }
 
     pub fn counters(&self) -> PipelineCounters {
@@ -581,18 +621,35 @@ impl<'a, E: Engine, const TRACKS: usize, const FRAMES: usize, const MAX_OUT: usi
         let frontend = &self.frontend;
         self.classifier.retire_bodies(|body| frontend.is_tracked(body), &mut counted);
         let len = self.frontend.tensor_len();
+        let mask_len = if self.reconstruction.is_some() { self.frontend.mask_len() } else { 0 };
+        let streams = self.frontend.streams();
         while let Some(id) = self.frontend.next_due() {
             let (joint, rest) = self.tensors.split_at_mut(len);
             let (bone, rest) = rest.split_at_mut(len);
-            let motion = &mut rest[..len];
-            let outcome = self.frontend.prepare(id, Outputs { joint, bone, motion }).and_then(|window| {
-                let tensors = Tensors {
-                    joint: &self.tensors[..len],
-                    bone: &self.tensors[len..2 * len],
-                    motion: &self.tensors[2 * len..3 * len],
-                };
-                self.classifier.classify(&window, tensors, &mut counted)
-            });
+            let (motion, rest) = rest.split_at_mut(len);
+            let missing = &mut rest[..mask_len];
+            let outputs =
+                Outputs { joint: &mut *joint, bone: &mut *bone, motion: &mut *motion, missing: &mut *missing };
+            let outcome = match self.frontend.prepare(id, outputs) {
+                Ok(window) => {
+                    let outcome = match &mut self.reconstruction {
+                        Some(rec) => rec.apply(window.missing, missing, joint, bone, motion, streams),
+                        None => WindowOutcome::Interpolated,
+                    };
+                    self.counters.reconstruction.record(window.missing, &outcome);
+                    if let WindowOutcome::Failed(error) = outcome {
+                        // Counted; the window is classified with its interpolated joints.
+                        self.last_error = Some(error.into());
+                    }
+                    let tensors = Tensors {
+                        joint: &self.tensors[..len],
+                        bone: &self.tensors[len..2 * len],
+                        motion: &self.tensors[2 * len..3 * len],
+                    };
+                    self.classifier.classify(&window, tensors, &mut counted)
+                }
+                Err(error) => Err(error),
+            };
             if let Err(error) = outcome {
                 self.counters.windows_failed = self.counters.windows_failed.wrapping_add(1);
                 self.last_error = Some(error);

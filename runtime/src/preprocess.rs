@@ -27,6 +27,42 @@ pub const fn tensor_len(frames_out: usize) -> usize {
     CHANNELS * frames_out * NTU_JOINTS * WINDOW_BODIES
 }
 
+/// Values in the missing mask `[1, T, 25, 2]` for `frames_out` = T.
+pub const fn mask_len(frames_out: usize) -> usize {
+    frames_out * NTU_JOINTS * WINDOW_BODIES
+}
+
+/// Flat index of `[t, v, m]` in the missing mask.
+pub const fn mask_index(t: usize, v: usize, m: usize) -> usize {
+    (t * NTU_JOINTS + v) * WINDOW_BODIES + m
+}
+
+/// How much of a window was missing: `missing` entries of the missing mask are 1, out of `total`, which is 25 ×
+/// the number of (body, output frame) pairs inside a body's in-range frames (`docs/preprocessing.md`, "The missing
+/// mask"). Integers, so that windows compare exactly; [`MissingCount::fraction`] is the window's missing fraction.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct MissingCount {
+    pub missing: u32,
+    pub total: u32,
+}
+
+impl MissingCount {
+    /// `f32(missing) / f32(total)`, and 0 when `total` is 0.
+    pub fn fraction(&self) -> f32 {
+        if self.total == 0 {
+            0.0
+        } else {
+            self.missing as f32 / self.total as f32
+        }
+    }
+
+    /// Whether any joint sample of the window was missing.
+    pub fn any(&self) -> bool {
+        self.missing > 0
+    }
+}
+
 /// Flat index of `[c, t, v, m]` in a C-contiguous `[3, T, 25, 2]` tensor.
 pub const fn tensor_index(frames_out: usize, c: usize, t: usize, v: usize, m: usize) -> usize {
     ((c * frames_out + t) * NTU_JOINTS + v) * WINDOW_BODIES + m
@@ -89,6 +125,8 @@ pub enum PreprocessError {
     Body0NoRoot,
     /// An output slice is shorter than the tensor.
     OutputTooSmall { stream: Stream, needed: usize, actual: usize },
+    /// The missing-mask slice is neither empty nor long enough for the mask `[1, T, 25, 2]`.
+    MaskTooSmall { needed: usize, actual: usize },
 }
 
 impl PreprocessError {
@@ -99,7 +137,7 @@ impl PreprocessError {
             PreprocessError::EmptyWindow => "empty_window",
             PreprocessError::Body0AbsentAtEdge => "body0_absent_at_edge",
             PreprocessError::Body0NoRoot => "body0_no_root",
-            PreprocessError::OutputTooSmall { .. } => "output_too_small",
+            PreprocessError::OutputTooSmall { .. } | PreprocessError::MaskTooSmall { .. } => "output_too_small",
         }
     }
 }
@@ -116,6 +154,9 @@ impl core::fmt::Display for PreprocessError {
             PreprocessError::OutputTooSmall { stream, needed, actual } => {
                 write!(f, "{stream:?} output has room for {actual} values, needs {needed}")
             }
+            PreprocessError::MaskTooSmall { needed, actual } => {
+                write!(f, "missing mask output has room for {actual} values, needs {needed}")
+            }
         }
     }
 }
@@ -125,11 +166,16 @@ impl std::error::Error for PreprocessError {}
 
 /// Caller-supplied output tensors, each `[3, T, 25, 2]` C-contiguous. Only the first [`tensor_len`] values are
 /// written. A stream not requested in [`Streams`] may be given an empty slice.
+///
+/// `missing` receives the missing mask `[1, T, 25, 2]` ([`mask_len`] values, 1.0 where a joint sample the output
+/// depends on was missing): an empty slice asks for none. The missing count is computed either way
+/// ([`Preprocessor::missing`]).
 #[derive(Debug)]
 pub struct Outputs<'a> {
     pub joint: &'a mut [f32],
     pub bone: &'a mut [f32],
     pub motion: &'a mut [f32],
+    pub missing: &'a mut [f32],
 }
 
 /// Joints of one body over the window frames.
@@ -145,6 +191,8 @@ pub struct Preprocessor<const FRAMES: usize = 64> {
     /// Present range `[first, last]` of each body after filling; `None` = absent in every frame.
     ranges: [Option<(usize, usize)>; WINDOW_BODIES],
     frames: usize,
+    /// The missing count of the last successful run.
+    missing: MissingCount,
 }
 
 impl<const FRAMES: usize> Preprocessor<FRAMES> {
@@ -158,6 +206,7 @@ impl<const FRAMES: usize> Preprocessor<FRAMES> {
             bodies: [[[[0.0; 3]; NTU_JOINTS]; FRAMES]; WINDOW_BODIES],
             ranges: [None; WINDOW_BODIES],
             frames: 0,
+            missing: MissingCount::default(),
         })
     }
 
@@ -193,6 +242,10 @@ impl<const FRAMES: usize> Preprocessor<FRAMES> {
                 return Err(PreprocessError::OutputTooSmall { stream, needed, actual: slice.len() });
             }
         }
+        let mask_needed = mask_len(self.config.frames_out);
+        if !out.missing.is_empty() && out.missing.len() < mask_needed {
+            return Err(PreprocessError::MaskTooSmall { needed: mask_needed, actual: out.missing.len() });
+        }
 
         self.frames = frames;
         for body in 0..WINDOW_BODIES {
@@ -206,6 +259,8 @@ impl<const FRAMES: usize> Preprocessor<FRAMES> {
 
         let joint = &mut out.joint[..needed];
         self.crop_resize(joint);
+        let mask = if out.missing.is_empty() { None } else { Some(&mut out.missing[..mask_needed]) };
+        self.missing = self.missing_mask(window, mask);
         // The buffers were checked above, so these cannot fail.
         if streams.bone {
             bone_stream(joint, out.bone, self.config.frames_out)?;
@@ -214,6 +269,12 @@ impl<const FRAMES: usize> Preprocessor<FRAMES> {
             motion_stream(joint, out.motion, self.config.frames_out)?;
         }
         Ok(())
+    }
+
+    /// The missing count of the last successful run: how many entries of its missing mask are 1, out of how many
+    /// lie in a body's range ([`MissingCount::fraction`] is the window's missing fraction).
+    pub fn missing(&self) -> MissingCount {
+        self.missing
     }
 
     /// The filled, centred (and aligned) joints of `body` in window frame `frame`, from the last successful run.
@@ -284,6 +345,52 @@ impl<const FRAMES: usize> Preprocessor<FRAMES> {
                 }
             }
         }
+    }
+}
+
+impl<const FRAMES: usize> Preprocessor<FRAMES> {
+    /// The missing mask (`docs/preprocessing.md`, "The missing mask"): per body and source frame, 1.0 for a joint
+    /// sample inside the body's range (the frames step 1 fills) that is not observed; cropped and resized exactly
+    /// as the coordinates (step 4, f32 weights); an output entry is 1.0 when its resized value is above 0. Written
+    /// to `out` when given; the count is returned either way. The ranges are those of the current run.
+    fn missing_mask(&self, window: &WindowFrames<FRAMES>, mut out: Option<&mut [f32]>) -> MissingCount {
+        let frames_out = self.config.frames_out;
+        let (start, end) = crop_bounds(self.frames, self.config.crop_ratio);
+        let cropped = end - start;
+        let in_range = |body: usize, frame: usize| -> f32 {
+            match self.ranges[body] {
+                Some((first, last)) if (first..=last).contains(&frame) => 1.0,
+                _ => 0.0,
+            }
+        };
+        let mut count = MissingCount::default();
+        for t in 0..frames_out {
+            let (i0, i1, w0, w1) = resize_source(cropped, frames_out, t);
+            let (f0, f1) = (start + i0, start + i1);
+            for body in 0..WINDOW_BODIES {
+                let (r0, r1) = (in_range(body, f0), in_range(body, f1));
+                let body_in_range = w0 * r0 + w1 * r1 > 0.0;
+                if body_in_range {
+                    count.total += NTU_JOINTS as u32;
+                }
+                for v in 0..NTU_JOINTS {
+                    let missing_at = |frame: usize, range: f32| -> f32 {
+                        if range > 0.0 && observed(window, body, frame, v).is_none() {
+                            1.0
+                        } else {
+                            0.0
+                        }
+                    };
+                    let resized = w0 * missing_at(f0, r0) + w1 * missing_at(f1, r1);
+                    let missing = resized > 0.0;
+                    count.missing += u32::from(missing);
+                    if let Some(mask) = out.as_deref_mut() {
+                        mask[mask_index(t, v, body)] = if missing { 1.0 } else { 0.0 };
+                    }
+                }
+            }
+        }
+        count
     }
 }
 
@@ -549,13 +656,15 @@ mod tests {
         joint: Vec<f32>,
         bone: Vec<f32>,
         motion: Vec<f32>,
+        missing: Vec<f32>,
     }
 
     fn run<const F: usize>(pre: &mut Preprocessor<F>, window: &WindowFrames<F>) -> Result<Tensors, PreprocessError> {
         let n = pre.tensor_len();
         let (mut joint, mut bone, mut motion) = (vec![f32::NAN; n], vec![f32::NAN; n], vec![f32::NAN; n]);
-        pre.run(window, Outputs { joint: &mut joint, bone: &mut bone, motion: &mut motion })?;
-        Ok(Tensors { joint, bone, motion })
+        let mut missing = vec![f32::NAN; mask_len(pre.config().frames_out)];
+        pre.run(window, Outputs { joint: &mut joint, bone: &mut bone, motion: &mut motion, missing: &mut missing })?;
+        Ok(Tensors { joint, bone, motion, missing })
     }
 
     /// Fills `window` and returns the preprocessor holding the filled, centred frames (no crop: p = 1, T = F).
@@ -903,6 +1012,70 @@ mod tests {
     }
 
     #[test]
+    fn missing_mask_marks_unobserved_samples_inside_the_range() {
+        // F = T = 4 without crop: the resize is the identity, so the mask is the source mask.
+        let mut window = WindowFrames::<4>::new();
+        let mut dropped = pose_at([0.0, 0.0, 2.0]);
+        dropped.valid[joint::HEAD] = false;
+        dropped.joints[joint::WRIST_LEFT] = [f32::NAN, 0.0, 0.0];
+        let whole = pose_at([0.0, 0.0, 2.0]);
+        window.push(Some(&whole), None).unwrap();
+        window.push(Some(&dropped), None).unwrap();
+        window.push(None, None).unwrap(); // a gap inside body 0's range: every joint is missing there
+        window.push(Some(&whole), None).unwrap();
+        let mut pre = Preprocessor::<4>::new(config(4, 1.0, false)).unwrap();
+        let out = run(&mut pre, &window).unwrap();
+        for t in 0..4 {
+            for v in 0..NTU_JOINTS {
+                let expected = match t {
+                    1 => v == joint::HEAD || v == joint::WRIST_LEFT,
+                    2 => true,
+                    _ => false,
+                };
+                assert_eq!(out.missing[mask_index(t, v, 0)], if expected { 1.0 } else { 0.0 }, "t {t} v {v}");
+                assert_eq!(out.missing[mask_index(t, v, 1)], 0.0, "body 1 is absent: nothing of it is missing");
+            }
+        }
+        // 2 + 25 missing out of 4 frames × 25 joints of body 0; body 1 has no range.
+        assert_eq!(pre.missing(), MissingCount { missing: 27, total: 100 });
+        assert_eq!(pre.missing().fraction(), 0.27);
+    }
+
+    #[test]
+    fn missing_mask_is_resized_like_the_coordinates_and_any_contribution_counts() {
+        // F = 4 → T = 2 without crop: output frame t takes source frames 2t and 2t + 1 at weight 0.5 each.
+        let mut window = WindowFrames::<4>::new();
+        let whole = pose_at([0.0, 0.0, 2.0]);
+        let mut dropped = whole;
+        dropped.valid[joint::KNEE_LEFT] = false;
+        let mut rootless = whole;
+        rootless.valid[NTU_ROOT] = false;
+        window.push(Some(&whole), Some(&rootless)).unwrap();
+        window.push(Some(&dropped), Some(&rootless)).unwrap();
+        window.push(Some(&whole), Some(&rootless)).unwrap();
+        window.push(Some(&whole), Some(&rootless)).unwrap();
+        let mut pre = Preprocessor::<4>::new(config(2, 1.0, false)).unwrap();
+        let out = run(&mut pre, &window).unwrap();
+        assert_eq!(out.missing[mask_index(0, joint::KNEE_LEFT, 0)], 1.0);
+        assert_eq!(out.missing[mask_index(1, joint::KNEE_LEFT, 0)], 0.0);
+        assert_eq!(out.missing.iter().filter(|&&m| m == 1.0).count(), 1);
+        // The partner never has its root observed, so it is absent: nothing of it counts.
+        assert_eq!(pre.missing(), MissingCount { missing: 1, total: 50 });
+        // Without a mask buffer the count is the same.
+        let n = pre.tensor_len();
+        let (mut joint, mut bone, mut motion) = (vec![0.0; n], vec![0.0; n], vec![0.0; n]);
+        let outputs = Outputs { joint: &mut joint, bone: &mut bone, motion: &mut motion, missing: &mut [] };
+        pre.run(&window, outputs).unwrap();
+        assert_eq!(pre.missing(), MissingCount { missing: 1, total: 50 });
+        // A mask buffer too short is refused before anything is written.
+        let mut short = vec![7.0; mask_len(2) - 1];
+        let outputs = Outputs { joint: &mut joint, bone: &mut bone, motion: &mut motion, missing: &mut short };
+        assert_eq!(pre.run(&window, outputs), Err(PreprocessError::MaskTooSmall { needed: 100, actual: 99 }));
+        assert!(short.iter().all(|&x| x == 7.0));
+        assert_eq!(MissingCount::default().fraction(), 0.0);
+    }
+
+    #[test]
     fn errors_are_reported_before_anything_is_written() {
         let mut pre = Preprocessor::<4>::new(config(2, 0.95, false)).unwrap();
         let n = pre.tensor_len();
@@ -911,7 +1084,7 @@ mod tests {
         let mut short = vec![7.0f32; n - 1];
         let mut window = WindowFrames::<4>::new();
         let mut call = |pre: &mut Preprocessor<4>, w: &WindowFrames<4>, motion: &mut [f32]| {
-            pre.run(w, Outputs { joint: &mut joint, bone: &mut bone, motion })
+            pre.run(w, Outputs { joint: &mut joint, bone: &mut bone, motion, missing: &mut [] })
         };
         assert_eq!(call(&mut pre, &window, &mut short), Err(PreprocessError::EmptyWindow));
         window.push(None, Some(&pose_at([0.0; 3]))).unwrap();
@@ -939,7 +1112,7 @@ mod tests {
         let joint_only = PreprocessConfig { streams: Streams::JOINT_ONLY, ..config(2, 0.95, false) };
         let mut pre = Preprocessor::<4>::new(joint_only).unwrap();
         joint.fill(f32::NAN);
-        pre.run(&window, Outputs { joint: &mut joint, bone: &mut [], motion: &mut [] }).unwrap();
+        pre.run(&window, Outputs { joint: &mut joint, bone: &mut [], motion: &mut [], missing: &mut [] }).unwrap();
         assert!(joint.iter().all(|x| x.is_finite()));
     }
 
@@ -999,7 +1172,8 @@ mod tests {
             for id in due {
                 extract(&tracks, id, &WindowConfig::default(), &mut window).unwrap();
                 assert!(window.sources[1].is_some());
-                pre.run(&window, Outputs { joint: &mut joint, bone: &mut bone, motion: &mut motion }).unwrap();
+                let outputs = Outputs { joint: &mut joint, bone: &mut bone, motion: &mut motion, missing: &mut [] };
+                pre.run(&window, outputs).unwrap();
                 assert!(joint.iter().chain(&bone).chain(&motion).all(|x| x.is_finite()));
                 tracks.mark_inferred(id).unwrap();
                 windows += 1;

@@ -377,7 +377,7 @@ mod tests {
                     extract(&tracks, id, &WindowConfig::default(), &mut window).unwrap();
                     prop_assert!(window.len() >= 3 && window.present(0, 0) && window.present(0, window.len() - 1));
                     prop_assert_ne!(window.sources[1].map(|s| s.track), Some(id));
-                    match pre.run(&window, Outputs { joint: &mut joint, bone: &mut [], motion: &mut [] }) {
+                    match pre.run(&window, Outputs { joint: &mut joint, bone: &mut [], motion: &mut [], missing: &mut [] }) {
                         Ok(()) => prop_assert!(joint.iter().all(|x| x.is_finite())),
                         // Roots are dropped at random here, so a rootless body 0 is a legitimate refusal.
                         Err(e) => prop_assert_eq!(e, PreprocessError::Body0NoRoot),

@@ -6,7 +6,7 @@
 //! only when the cases or the implementation do. Review a re-blessed diff like code: the Python side must agree.
 
 use serde::{Deserialize, Serialize};
-use skelact_runtime::preprocess::{tensor_len, Outputs, PreprocessConfig, Preprocessor, Streams};
+use skelact_runtime::preprocess::{mask_len, tensor_len, Outputs, PreprocessConfig, Preprocessor, Streams};
 use skelact_runtime::skeleton::{joint, Pose, NTU_JOINTS};
 use skelact_runtime::window::WindowFrames;
 use std::path::{Path, PathBuf};
@@ -34,6 +34,10 @@ struct Expected {
     joint: Vec<f32>,
     bone: Vec<f32>,
     motion: Vec<f32>,
+    /// The missing mask `[1, T, 25, 2]`: 1.0 where a joint sample the output depends on was missing.
+    missing: Vec<f32>,
+    /// Missing entries over the entries inside a body's range (`docs/preprocessing.md`, "The missing mask").
+    missing_fraction: f32,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -71,10 +75,17 @@ fn evaluate(case: &Case) -> Result<Expected, String> {
     };
     let mut preprocessor = Preprocessor::<MAX_FRAMES>::new(config).map_err(|e| e.code().to_string())?;
     let n = tensor_len(case.config.frames_out);
-    let mut out = Expected { joint: vec![0.0; n], bone: vec![0.0; n], motion: vec![0.0; n] };
-    preprocessor
-        .run(&window, Outputs { joint: &mut out.joint, bone: &mut out.bone, motion: &mut out.motion })
-        .map_err(|e| e.code().to_string())?;
+    let mut out = Expected {
+        joint: vec![0.0; n],
+        bone: vec![0.0; n],
+        motion: vec![0.0; n],
+        missing: vec![f32::NAN; mask_len(case.config.frames_out)],
+        missing_fraction: f32::NAN,
+    };
+    let outputs =
+        Outputs { joint: &mut out.joint, bone: &mut out.bone, motion: &mut out.motion, missing: &mut out.missing };
+    preprocessor.run(&window, outputs).map_err(|e| e.code().to_string())?;
+    out.missing_fraction = preprocessor.missing().fraction();
     Ok(out)
 }
 
@@ -122,6 +133,9 @@ fn golden_vectors_match_the_implementation() {
                     let error = max_abs_error(e, a);
                     assert!(error <= TOLERANCE, "{name}: {stream} differs by {error:e}");
                 }
+                // The mask is 0 or 1 and the fraction a ratio of counts: both exact.
+                assert_eq!(expected.missing, actual.missing, "{name}: missing mask");
+                assert_eq!(expected.missing_fraction, actual.missing_fraction, "{name}: missing fraction");
             }
             (Err(code), None, Some(error)) => assert_eq!(&code, error, "{name}"),
             (result, _, error) => panic!("{name}: got {:?}, fixture expects error {error:?}", result.err()),
@@ -153,7 +167,9 @@ fn bless(dir: &Path) {
 /// Every float of a case as bits, to compare round trips exactly.
 fn bits(case: &Case) -> Vec<u32> {
     let inputs = case.bodies.iter().flat_map(|b| b.joints.iter().flatten().flatten().copied());
-    let outputs = case.expected.iter().flat_map(|e| e.joint.iter().chain(&e.bone).chain(&e.motion).copied());
+    let outputs = case.expected.iter().flat_map(|e| {
+        e.joint.iter().chain(&e.bone).chain(&e.motion).chain(&e.missing).chain([&e.missing_fraction]).copied()
+    });
     inputs.chain(outputs).map(f32::to_bits).collect()
 }
 
@@ -174,10 +190,12 @@ fn to_json(case: &Case) -> String {
     let expected = match &case.expected {
         None => "null".to_string(),
         Some(e) => format!(
-            "{{\n\"joint\": {},\n\"bone\": {},\n\"motion\": {}\n}}",
+            "{{\n\"joint\": {},\n\"bone\": {},\n\"motion\": {},\n\"missing\": {},\n\"missing_fraction\": {}\n}}",
             json(&e.joint),
             json(&e.bone),
-            json(&e.motion)
+            json(&e.motion),
+            json(&e.missing),
+            json(&e.missing_fraction)
         ),
     };
     format!(

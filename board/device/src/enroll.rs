@@ -81,7 +81,9 @@ pub fn embed_windows<E: Engine>(
                 while let Some(id) = frontend.next_due() {
                     let (joint, rest) = tensors.split_at_mut(len);
                     let (bone, motion) = rest.split_at_mut(len);
-                    let Ok(window) = frontend.prepare(id, Outputs { joint, bone, motion }) else { continue };
+                    let Ok(window) = frontend.prepare(id, Outputs { joint, bone, motion, missing: &mut [] }) else {
+                        continue;
+                    };
                     if body.is_some_and(|b| b != window.body_id) {
                         continue;
                     }

@@ -82,6 +82,8 @@ pub enum BundleError {
     StorageTooSmall { needed: u32, actual: u32 },
     /// The head parameters of the bundle are refused by the head itself.
     Head(HeadError),
+    /// The reconstruction model's windows have another T than the encoder's input.
+    ReconstructionFrames { reconstruction: u32, encoder: u32 },
 }
 
 impl core::fmt::Display for BundleError {
@@ -170,6 +172,10 @@ impl core::fmt::Display for BundleError {
                 write!(f, "storage holds {actual} items, the bundle needs {needed}")
             }
             BundleError::Head(e) => write!(f, "bundle head: {e}"),
+            BundleError::ReconstructionFrames { reconstruction, encoder } => write!(
+                f,
+                "the reconstruction model takes windows of {reconstruction} frames, the encoder's input has T = {encoder}"
+            ),
         }
     }
 }

@@ -350,6 +350,43 @@ impl TimeBase {
     }
 }
 
+/// The reconstruction model a bundle carries (format 1.3): which section holds it, the frames of its windows and
+/// the missing fraction above which the device runs it by default.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ReconstructionSpec {
+    /// Section index of the model, a [`super::SectionKind::Reconstruction`] section.
+    pub section: u16,
+    /// T of its input and output: must equal the encoder's `frames_out`.
+    pub frames: u32,
+    /// The default missing fraction above which REC runs (`docs/preprocessing.md`, "The missing mask"), 0..=1. The
+    /// device's configuration may override it.
+    pub threshold: f32,
+}
+
+/// Fields appended to the manifest in format 1.3, after the [`TimeBase`]. A bundle before 1.3 has none: no
+/// reconstruction model.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ReconstructionExtension {
+    pub reconstruction: Option<ReconstructionSpec>,
+}
+
+impl ReconstructionExtension {
+    /// Checks the spec against the manifest (its section reference is checked with the others).
+    pub(super) fn validate(&self, manifest: &Manifest<'_>) -> Result<(), BundleError> {
+        let Some(spec) = self.reconstruction else { return Ok(()) };
+        if !(0.0..=1.0).contains(&spec.threshold) {
+            return Err(invalid("the reconstruction threshold must be in 0..=1"));
+        }
+        if spec.frames != manifest.preprocess.frames_out {
+            return Err(BundleError::ReconstructionFrames {
+                reconstruction: spec.frames,
+                encoder: manifest.preprocess.frames_out,
+            });
+        }
+        Ok(())
+    }
+}
+
 fn invalid(reason: &'static str) -> BundleError {
     BundleError::InvalidManifest { reason }
 }

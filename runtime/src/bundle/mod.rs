@@ -11,7 +11,7 @@
 //! bundle's version); the others are opaque payloads that the manifest refers to by section index: ONNX models per
 //! stream and precision, TensorRT engines, head weights, prototype and label text embeddings, and the validation
 //! summary. Since 1.1 a bundle may also carry self-test windows and, as its last section, a signature
-//! (laid out here, verified by the device).
+//! (laid out here, verified by the device); since 1.3 a reconstruction model for missing joints.
 //!
 //! Reading is zero-copy and allocation-free: [`Bundle::parse`] checks the container, the checksum, the manifest and
 //! every reference it makes, and then hands out borrowed slices of the caller's bytes. Float payloads are viewed
@@ -37,9 +37,9 @@ pub use container::{
 pub use error::BundleError;
 pub use manifest::{
     ComputeCapability, DecisionParams, EncoderFamily, HeadSpec, Label, Manifest, ManifestExtension, Precision,
-    PrecisionSet, PreprocessParams, StreamKind, StreamModel, TensorRtEngine, TensorRtVersion, TensorSpec, TimeBase,
-    ValidationSummary, VariantFigures, WindowParams, MAX_ENGINES, MAX_LABELS, MAX_SHAPE_RANK, MAX_STREAMS,
-    MAX_VARIANTS,
+    PrecisionSet, PreprocessParams, ReconstructionExtension, ReconstructionSpec, StreamKind, StreamModel,
+    TensorRtEngine, TensorRtVersion, TensorSpec, TimeBase, ValidationSummary, VariantFigures, WindowParams,
+    MAX_ENGINES, MAX_LABELS, MAX_SHAPE_RANK, MAX_STREAMS, MAX_VARIANTS,
 };
 #[cfg(feature = "alloc")]
 pub use reader::AlignedBytes;
@@ -80,11 +80,15 @@ pub enum SectionKind {
     Signature = 10,
     /// Since 1.1: joint-stream input windows and the reference's outputs for them, for a device's health check.
     SelfTest = 11,
+    /// Since 1.3: the reconstruction model (REC, [`crate::reconstruct`]), ONNX with FP32 weights: inputs `joint`
+    /// `[1, 3, T, 25, 2]` and `missing` `[1, 1, T, 25, 2]`, output `completed` `[1, 3, T, 25, 2]`. At most one, named
+    /// by the manifest's [`ReconstructionSpec`].
+    Reconstruction = 12,
 }
 
 impl SectionKind {
     /// Every kind this version of the format knows, in code order.
-    pub const ALL: [SectionKind; 11] = [
+    pub const ALL: [SectionKind; 12] = [
         SectionKind::Manifest,
         SectionKind::OnnxFp32,
         SectionKind::OnnxFp16,
@@ -96,6 +100,7 @@ impl SectionKind {
         SectionKind::ValidationSummary,
         SectionKind::Signature,
         SectionKind::SelfTest,
+        SectionKind::Reconstruction,
     ];
 
     /// The number written in the section table.

@@ -7,8 +7,8 @@ use crate::wire::LayoutId;
 use super::container::{is_newer_minor, Container, Section, FORMAT_MAJOR};
 use super::error::BundleError;
 use super::manifest::{
-    ComputeCapability, HeadSpec, Manifest, ManifestExtension, Precision, StreamKind, TensorRtEngine, TensorRtVersion,
-    TimeBase,
+    ComputeCapability, HeadSpec, Manifest, ManifestExtension, Precision, ReconstructionExtension, ReconstructionSpec,
+    StreamKind, TensorRtEngine, TensorRtVersion, TimeBase,
 };
 use super::signature::{content_digest, SelfTest, SignatureSection};
 use super::SectionKind;
@@ -25,6 +25,7 @@ pub struct Bundle<'a> {
     manifest: Manifest<'a>,
     version: u64,
     time_base: TimeBase,
+    reconstruction: ReconstructionExtension,
 }
 
 /// Caller-supplied storage for a prototype head: `capacity × dim` floats and `capacity` labels. The bundle's
@@ -73,12 +74,19 @@ impl<'a> Bundle<'a> {
         } else {
             postcard::take_from_bytes::<TimeBase>(rest).map_err(|_| BundleError::MalformedManifest)?
         };
+        // 1.3 appends the reconstruction model, if any; without it there is none.
+        let (reconstruction, rest) = if rest.is_empty() || container.minor() < 3 {
+            (ReconstructionExtension::default(), rest)
+        } else {
+            postcard::take_from_bytes::<ReconstructionExtension>(rest).map_err(|_| BundleError::MalformedManifest)?
+        };
         if !rest.is_empty() && !is_newer_minor(container.minor()) {
             return Err(BundleError::MalformedManifest);
         }
         manifest.validate()?;
         time_base.validate()?;
-        let bundle = Bundle { container, manifest, version: extension.version, time_base };
+        reconstruction.validate(&manifest)?;
+        let bundle = Bundle { container, manifest, version: extension.version, time_base, reconstruction };
         bundle.check_references()?;
         bundle.check_signature_and_self_test()?;
         Ok(bundle)
@@ -109,6 +117,17 @@ impl<'a> Bundle<'a> {
     /// the time grid the device puts every sensor's frames on.
     pub fn model_rate_millihertz(&self) -> u32 {
         self.time_base.model_rate_millihertz
+    }
+
+    /// The reconstruction model's entry (format 1.3), if the bundle carries one.
+    pub fn reconstruction(&self) -> Option<ReconstructionSpec> {
+        self.reconstruction.reconstruction
+    }
+
+    /// The reconstruction model's ONNX bytes, if the bundle carries one (its section was checked by the parse).
+    pub fn reconstruction_onnx(&self) -> Option<&'a [u8]> {
+        let spec = self.reconstruction.reconstruction?;
+        Some(self.container.section(spec.section)?.payload)
     }
 
     /// The bundle's version: it only ever rises between the bundles a publisher ships, so a device can refuse a
@@ -329,6 +348,9 @@ impl<'a> Bundle<'a> {
             if core::str::from_utf8(payload).is_err() {
                 return Err(BundleError::InvalidSection { index, reason: "validation summary is not UTF-8" });
             }
+        }
+        if let Some(spec) = self.reconstruction.reconstruction {
+            self.model_section(spec.section, SectionKind::Reconstruction)?;
         }
         Ok(())
     }

@@ -243,7 +243,7 @@ fn layout_is_the_documented_one() {
     let (bytes, _, payloads) = full();
     assert_eq!(&bytes[..8], b"\x89SKB\r\n\x1a\n");
     assert_eq!(u16::from_le_bytes([bytes[8], bytes[9]]), 1);
-    assert_eq!(u16::from_le_bytes([bytes[10], bytes[11]]), 2);
+    assert_eq!(u16::from_le_bytes([bytes[10], bytes[11]]), 3);
     let count = u32::from_le_bytes(bytes[12..16].try_into().unwrap()) as usize;
     assert_eq!(count, payloads.len());
     assert_eq!(read_u64(&bytes, 16), bytes.len() as u64);
@@ -281,9 +281,10 @@ fn manifest_encoding_is_postcard_in_field_order() {
     assert_eq!(&encoded[1..1 + manifest.model_name.len()], manifest.model_name.as_bytes());
     assert_eq!(encoded[1 + manifest.model_name.len()], 0, "StarsTransformer is variant 0");
     // Since 1.1 the manifest's extension follows it: the version, a varint (0 here); since 1.2 the time base, the
-    // model's rate in millihertz as a varint (30 000 = b0 ea 01).
+    // model's rate in millihertz as a varint (30 000 = b0 ea 01); since 1.3 the reconstruction model, an Option
+    // (00: none).
     let mut expected = postcard::to_allocvec(&manifest).unwrap();
-    expected.extend_from_slice(&[0, 0xb0, 0xea, 0x01]);
+    expected.extend_from_slice(&[0, 0xb0, 0xea, 0x01, 0x00]);
     assert_eq!(encoded, expected.as_slice());
 }
 
@@ -1113,8 +1114,8 @@ fn golden_bundle() -> Vec<u8> {
 }
 
 const GOLDEN_HEX: &str = "\
-    89534b420d0a1a0a 0100 0200 02000000 2401000000000000 0000000000000000
-    01000000 00000000 5000000000000000 a200000000000000
+    89534b420d0a1a0a 0100 0300 02000000 2401000000000000 0000000000000000
+    01000000 00000000 5000000000000000 a300000000000000
     02000000 00000000 0001000000000000 0400000000000000
     04 74696e79 02 00 02
     08 666666666666ee3f 00
@@ -1131,10 +1132,11 @@ const GOLDEN_HEX: &str = "\
     00 00
     00
     b0ea01
-    0000000000000000000000000000
+    00
+    00000000000000000000000000
     4f4e4e58";
 
-const GOLDEN_SHA256: &str = "8a8cfd6da981b89cb4531218b4a0eaef535e20599b9231b59ef86f66739a183d";
+const GOLDEN_SHA256: &str = "75d590d975d5aaf0d7d3fc9bd492eee8bff6313380034475f85e400fce645f6a";
 
 #[test]
 fn golden_vector_matches_the_documentation() {
@@ -1347,4 +1349,108 @@ fn key_fingerprints_are_short_stable_hex() {
     let fingerprint = key_fingerprint(&[0; 32]);
     // SHA-256 of 32 zero bytes starts 66687aadf862bd77.
     assert_eq!(&fingerprint, b"66687aadf862bd77");
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Format 1.3: the reconstruction model
+
+/// A joint-only logits bundle for T = 8, with a reconstruction model when `reconstruction` gives (frames,
+/// threshold).
+fn rec_bundle(reconstruction: Option<(u32, f32)>) -> Result<Vec<u8>, BundleError> {
+    let mut writer = BundleWriter::new();
+    let onnx = writer.add(SectionKind::OnnxFp32, &payload(1, 64))?;
+    if let Some((frames, threshold)) = reconstruction {
+        writer.add_reconstruction(b"REC ONNX", frames, threshold)?;
+    }
+    let mut m = manifest(HeadSpec::Logits, &[joint_only(onnx)]);
+    m.preprocess.frames_out = 8;
+    m.input.shape = shape(&[1, 3, 8, 25, 2]);
+    writer.finish(&m)
+}
+
+#[test]
+fn a_reconstruction_model_round_trips() {
+    let bytes = rec_bundle(Some((8, 0.125))).unwrap();
+    let bundle = Bundle::parse(&bytes).unwrap();
+    assert_eq!(bundle.format_version(), (1, 3));
+    assert_eq!(bundle.reconstruction(), Some(ReconstructionSpec { section: 2, frames: 8, threshold: 0.125 }));
+    assert_eq!(bundle.reconstruction_onnx(), Some(&b"REC ONNX"[..]));
+    assert_eq!(bundle.section(2).unwrap().kind(), Some(SectionKind::Reconstruction));
+    assert_eq!(SectionKind::from_code(12), Some(SectionKind::Reconstruction));
+    // It survives a version change and a self-test.
+    let v5 = with_version(&bytes, 5).unwrap();
+    assert_eq!(Bundle::parse(&v5).unwrap().reconstruction(), bundle.reconstruction());
+    // Without one there is none.
+    let plain = rec_bundle(None).unwrap();
+    let plain = Bundle::parse(&plain).unwrap();
+    assert_eq!((plain.reconstruction(), plain.reconstruction_onnx()), (None, None));
+}
+
+#[test]
+fn older_bundles_read_without_a_reconstruction_model() {
+    let bytes = rec_bundle(None).unwrap();
+    let manifest = Bundle::parse(&bytes).unwrap().manifest().clone();
+    // A 1.2 bundle: manifest, extension and time base, nothing after.
+    let mut sections = raw_sections(&bytes);
+    let mut v12 = postcard::to_allocvec(&manifest).unwrap();
+    v12.extend_from_slice(&[7, 0xb0, 0xea, 0x01]);
+    sections[0].1 = v12.clone();
+    let old_bytes = reassemble(2, &sections);
+    let old = Bundle::parse(&old_bytes).unwrap();
+    assert_eq!((old.format_version(), old.version(), old.reconstruction()), ((1, 2), 7, None));
+    // In 1.2 a byte after the time base is damage, even one that would decode as a 1.3 entry.
+    v12.push(0);
+    sections[0].1 = v12;
+    assert_eq!(parse_error(&reassemble(2, &sections)), BundleError::MalformedManifest);
+    // A 1.0 bundle has none either.
+    sections[0].1 = postcard::to_allocvec(&manifest).unwrap();
+    assert_eq!(Bundle::parse(&reassemble(0, &sections)).unwrap().reconstruction(), None);
+    // A bundle of 1.2 rewritten gets this writer's format and still has none.
+    let rewritten = with_version(&old_bytes, 8).unwrap();
+    let rewritten = Bundle::parse(&rewritten).unwrap();
+    assert_eq!((rewritten.format_version(), rewritten.reconstruction()), ((1, 3), None));
+}
+
+#[test]
+fn reconstruction_references_frames_and_threshold_are_checked() {
+    // Another T than the encoder's.
+    let error = rec_bundle(Some((16, 0.05))).unwrap_err();
+    assert_eq!(error, BundleError::ReconstructionFrames { reconstruction: 16, encoder: 8 });
+    assert_eq!(error.to_string(), "the reconstruction model takes windows of 16 frames, the encoder's input has T = 8");
+    // A threshold that is no fraction.
+    for threshold in [-0.1, 1.5, f32::NAN] {
+        let error = rec_bundle(Some((8, threshold))).unwrap_err();
+        assert_eq!(error.to_string(), "invalid manifest: the reconstruction threshold must be in 0..=1");
+    }
+    // A section that does not exist, or of another kind, or empty: the reader refuses what the writer would.
+    let refs = |spec: ReconstructionSpec, rec_payload: &[u8]| {
+        let mut writer = BundleWriter::new();
+        let onnx = writer.add(SectionKind::OnnxFp32, &payload(1, 64)).unwrap();
+        writer.add(SectionKind::Reconstruction, rec_payload).unwrap();
+        writer.set_reconstruction(Some(spec));
+        let mut m = manifest(HeadSpec::Logits, &[joint_only(onnx)]);
+        m.preprocess.frames_out = 8;
+        m.input.shape = shape(&[1, 3, 8, 25, 2]);
+        writer.finish(&m).unwrap_err()
+    };
+    let missing = refs(ReconstructionSpec { section: 9, frames: 8, threshold: 0.05 }, b"REC");
+    assert_eq!(missing, BundleError::MissingSection { index: 9 });
+    assert_eq!(missing.to_string(), "manifest refers to section 9, which the bundle does not have");
+    let wrong = refs(ReconstructionSpec { section: 1, frames: 8, threshold: 0.05 }, b"REC");
+    assert_eq!(wrong, BundleError::WrongSectionKind { index: 1, expected: SectionKind::Reconstruction, found: 2 });
+    assert_eq!(wrong.to_string(), "manifest refers to section 1 as Reconstruction (kind 12), but it has kind 2");
+    let empty = refs(ReconstructionSpec { section: 2, frames: 8, threshold: 0.05 }, b"");
+    assert_eq!(empty, BundleError::EmptySection { index: 2 });
+    // The same refusals from bytes another writer made.
+    let bytes = rec_bundle(Some((8, 0.05))).unwrap();
+    let mut sections = raw_sections(&bytes);
+    // The 1.3 entry is the last 7 bytes: Some, section 2, frames 8, the threshold as an f32.
+    let kept = sections[0].1.len() - 7;
+    assert_eq!(sections[0].1[kept..kept + 3], [1, 2, 8]);
+    let mut manifest_bytes = sections[0].1[..kept].to_vec();
+    let spec =
+        ReconstructionExtension { reconstruction: Some(ReconstructionSpec { section: 1, frames: 8, threshold: 0.05 }) };
+    manifest_bytes.extend_from_slice(&postcard::to_allocvec(&spec).unwrap());
+    sections[0].1 = manifest_bytes;
+    assert!(matches!(parse_error(&reassemble(FORMAT_MINOR, &sections)), BundleError::WrongSectionKind { .. }));
 }

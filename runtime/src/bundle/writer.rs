@@ -6,7 +6,7 @@ use super::container::{
     seal, FORMAT_MAJOR, FORMAT_MINOR, HEADER_LEN, MAX_SECTIONS, PAYLOAD_ALIGN, TABLE_ENTRY_LEN, TRAILER_LEN,
 };
 use super::error::BundleError;
-use super::manifest::{Manifest, ManifestExtension, TimeBase};
+use super::manifest::{Manifest, ManifestExtension, ReconstructionExtension, ReconstructionSpec, TimeBase};
 use super::reader::Bundle;
 use super::signature::{content_digest, signing_message, SignatureSection, ED25519, PUBLIC_KEY_LEN, SIGNATURE_LEN};
 use super::SectionKind;
@@ -20,6 +20,7 @@ pub struct BundleWriter {
     sections: Vec<(SectionKind, Vec<u8>)>,
     version: u64,
     time_base: TimeBase,
+    reconstruction: ReconstructionExtension,
 }
 
 impl BundleWriter {
@@ -35,6 +36,20 @@ impl BundleWriter {
     /// The frame rate the model was trained at, in millihertz (default 30 000), written after the version.
     pub fn set_model_rate(&mut self, millihertz: u32) {
         self.time_base = TimeBase { model_rate_millihertz: millihertz };
+    }
+
+    /// Adds the reconstruction model (FP32 ONNX, see [`SectionKind::Reconstruction`]) for windows of `frames` frames
+    /// (the encoder's T), run by default above the missing fraction `threshold`; returns its section index.
+    /// [`Self::finish`] refuses what the reader would (another T, a threshold outside 0..=1).
+    pub fn add_reconstruction(&mut self, onnx: &[u8], frames: u32, threshold: f32) -> Result<u16, BundleError> {
+        let section = self.add(SectionKind::Reconstruction, onnx)?;
+        self.set_reconstruction(Some(ReconstructionSpec { section, frames, threshold }));
+        Ok(section)
+    }
+
+    /// The manifest's reconstruction entry as given, referring to any section (tools and tests).
+    pub fn set_reconstruction(&mut self, spec: Option<ReconstructionSpec>) {
+        self.reconstruction = ReconstructionExtension { reconstruction: spec };
     }
 
     /// Adds a payload and returns the section index the manifest must use for it.
@@ -79,7 +94,7 @@ impl BundleWriter {
     /// Writes the bundle, then reads it back with [`Bundle::parse`] and returns the reader's error if it would
     /// refuse it: the writer never produces a bundle a device refuses for its own content.
     pub fn finish(&self, manifest: &Manifest<'_>) -> Result<Vec<u8>, BundleError> {
-        let manifest_bytes = manifest_payload(manifest, self.version, self.time_base)?;
+        let manifest_bytes = manifest_payload(manifest, self.version, self.time_base, self.reconstruction)?;
         let mut sections: Vec<(u32, &[u8])> = Vec::with_capacity(self.sections.len() + 1);
         sections.push((SectionKind::Manifest.code(), &manifest_bytes));
         sections.extend(self.sections.iter().map(|(kind, payload)| (kind.code(), payload.as_slice())));
@@ -89,18 +104,26 @@ impl BundleWriter {
     }
 }
 
-/// The manifest section of format 1.2: the manifest, its extension (1.1), then the time base (1.2).
-fn manifest_payload(manifest: &Manifest<'_>, version: u64, time_base: TimeBase) -> Result<Vec<u8>, BundleError> {
+/// The manifest section of format 1.3: the manifest, its extension (1.1), the time base (1.2), then the
+/// reconstruction model's entry (1.3).
+fn manifest_payload(
+    manifest: &Manifest<'_>,
+    version: u64,
+    time_base: TimeBase,
+    reconstruction: ReconstructionExtension,
+) -> Result<Vec<u8>, BundleError> {
     let mut bytes = postcard::to_allocvec(manifest).map_err(|_| BundleError::MalformedManifest)?;
     let extension =
         postcard::to_allocvec(&ManifestExtension { version }).map_err(|_| BundleError::MalformedManifest)?;
     bytes.extend_from_slice(&extension);
     let time_base = postcard::to_allocvec(&time_base).map_err(|_| BundleError::MalformedManifest)?;
     bytes.extend_from_slice(&time_base);
+    let reconstruction = postcard::to_allocvec(&reconstruction).map_err(|_| BundleError::MalformedManifest)?;
+    bytes.extend_from_slice(&reconstruction);
     Ok(bytes)
 }
 
-/// Lays out the sections of a checked bundle again as format 1.1 after `edit` changed them, leaving out any
+/// Lays out the sections of a checked bundle again as this writer's format after `edit` changed them, leaving out any
 /// signature (every change invalidates it), and checks the result.
 fn rebuild(
     bytes: &[u8],
@@ -123,7 +146,8 @@ fn rebuild(
 pub fn with_version(bytes: &[u8], version: u64) -> Result<Vec<u8>, BundleError> {
     rebuild(bytes, |bundle, sections| {
         let time_base = TimeBase { model_rate_millihertz: bundle.model_rate_millihertz() };
-        let manifest = manifest_payload(bundle.manifest(), version, time_base)?;
+        let reconstruction = ReconstructionExtension { reconstruction: bundle.reconstruction() };
+        let manifest = manifest_payload(bundle.manifest(), version, time_base, reconstruction)?;
         let slot = sections.iter_mut().find(|(kind, _)| *kind == SectionKind::Manifest.code());
         slot.ok_or(BundleError::MissingManifest)?.1 = manifest;
         Ok(())

@@ -187,7 +187,7 @@ fn walk(
         while let Some(id) = frontend.next_due() {
             let (joint, rest) = buffer.split_at_mut(len);
             let (bone, motion) = rest.split_at_mut(len);
-            let Ok(info) = frontend.prepare(id, TensorOutputs { joint, bone, motion }) else {
+            let Ok(info) = frontend.prepare(id, TensorOutputs { joint, bone, motion, missing: &mut [] }) else {
                 walked.windows_failed += 1;
                 continue;
             };
@@ -216,7 +216,7 @@ fn walk(
         }
         let (joint, rest) = buffer.split_at_mut(len);
         let (bone, motion) = rest.split_at_mut(len);
-        let Ok(info) = frontend.prepare(id, TensorOutputs { joint, bone, motion }) else { continue };
+        let Ok(info) = frontend.prepare(id, TensorOutputs { joint, bone, motion, missing: &mut [] }) else { continue };
         let tensors = Tensors { joint: &buffer[..len], bone: &buffer[len..2 * len], motion: &buffer[2 * len..] };
         if classifier.classify(&info, tensors, |_| {}).is_ok() {
             walked.windows.push(WindowScores { info, scores: classifier.last_scores().to_vec(), end_of_file: true });

@@ -213,7 +213,7 @@ fn last_window(
     let mut tensors = vec![0.0f32; 3 * len];
     let (joint, rest) = tensors.split_at_mut(len);
     let (bone, motion) = rest.split_at_mut(len);
-    let window: WindowInfo = match frontend.prepare(id, Outputs { joint, bone, motion }) {
+    let window: WindowInfo = match frontend.prepare(id, Outputs { joint, bone, motion, missing: &mut [] }) {
         Ok(window) => window,
         Err(_) => return Ok(None),
     };

@@ -215,7 +215,8 @@ pub fn run(args: &ValidateArgs) -> Result<()> {
     let started = std::time::Instant::now();
     for i in 0..n {
         windows.fill(i, &mut window)?;
-        let prepared = preprocessor.run(&window, Outputs { joint: &mut joint, bone: &mut bone, motion: &mut motion });
+        let prepared = preprocessor
+            .run(&window, Outputs { joint: &mut joint, bone: &mut bone, motion: &mut motion, missing: &mut [] });
         if let Err(error) = prepared {
             let _ = writeln!(refused, "{i}\t{error}");
             continue;

@@ -271,7 +271,8 @@ pub fn run<O: LinkOpener, E: Engine + Send>(
     if classifier.input_len() != tensor_len {
         return Err(DaemonError::TensorLength { engines: classifier.input_len(), preprocessing: tensor_len });
     }
-    let queue = WindowQueue::new(options.queue_windows, 3 * tensor_len);
+    // Each window's buffer holds its three stream tensors, then its missing mask (for REC).
+    let queue = WindowQueue::new(options.queue_windows, 3 * tensor_len + frontend.mask_len());
     let shared = Shared::default();
     let outbox = Outbox::new();
     let mut monitor = match &options.monitor {
@@ -503,11 +504,14 @@ impl Ingest<'_> {
             self.tracked = tracked;
         }
         let len = self.frontend.tensor_len();
+        let mask_len = self.frontend.mask_len();
         while let Some(id) = self.frontend.next_due() {
             let mut buffer = self.queue.take_buffer();
             let (joint, rest) = buffer.split_at_mut(len);
-            let (bone, motion) = rest.split_at_mut(len);
-            match self.frontend.prepare(id, TensorOutputs { joint, bone, motion: &mut motion[..len] }) {
+            let (bone, rest) = rest.split_at_mut(len);
+            let (motion, missing) = rest.split_at_mut(len);
+            let outputs = TensorOutputs { joint, bone, motion, missing: &mut missing[..mask_len] };
+            match self.frontend.prepare(id, outputs) {
                 Ok(info) => {
                     self.queue.push_window(WindowJob { info, tensors: buffer, frame_at: now });
                 }

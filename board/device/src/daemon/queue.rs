@@ -212,7 +212,13 @@ mod tests {
 
     fn job(queue: &WindowQueue, body_id: u32) -> WindowJob {
         WindowJob {
-            info: WindowInfo { body_id, partner_id: None, start_us: 0, end_us: u64::from(body_id) },
+            info: WindowInfo {
+                body_id,
+                partner_id: None,
+                start_us: 0,
+                end_us: u64::from(body_id),
+                missing: Default::default(),
+            },
             tensors: queue.take_buffer(),
             frame_at: Instant::now(),
         }
