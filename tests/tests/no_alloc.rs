@@ -1,11 +1,13 @@
-//! Zero heap allocations per frame in steady state, across decode → layout → tracks → window → preprocessing →
-//! engine (the deterministic test engine) → head → decisions → event encoding.
+//! Zero heap allocations per frame in steady state, across decode → layout → tracks → window → preprocessing (with
+//! the missing mask) → reconstruction (REC) → engine (the deterministic test engine) → head → decisions → event
+//! encoding.
 
 use skelact_runtime::decision::DecisionConfig;
 use skelact_runtime::engine::TestEngine;
 use skelact_runtime::layout::SourceFormat;
 use skelact_runtime::pipeline::{Classifier, Frontend, FrontendConfig, Head, Pipeline, StreamEngines};
-use skelact_runtime::preprocess::{tensor_len, PreprocessConfig, Streams};
+use skelact_runtime::preprocess::{mask_len, tensor_len, PreprocessConfig, Streams};
+use skelact_runtime::reconstruct::{self, Reconstruction, ReconstructionMode, ReconstructionPolicy};
 use skelact_runtime::track::TrackConfig;
 use skelact_runtime::window::WindowConfig;
 use skelact_runtime::wire::{encode_packet, Decoder, Message, MAX_PACKET_LEN};
@@ -24,12 +26,31 @@ fn the_counter_sees_allocations() {
 
 #[test]
 fn steady_state_allocates_nothing_per_frame() {
+    measure("steady_state_allocates_nothing_per_frame", false);
+}
+
+#[test]
+fn steady_state_with_reconstruction_allocates_nothing_per_frame() {
+    measure("steady_state_with_reconstruction_allocates_nothing_per_frame", true);
+}
+
+/// Plays looped NTU frames and counts the heap allocations of the measured part. With `reconstruction`, a left
+/// hand is lost in every third frame and REC (a test engine standing in for the model) runs on every window with a
+/// missing joint.
+fn measure(name: &str, reconstruction: bool) {
     const WARM_UP: usize = 200;
     const MEASURED: usize = 600;
-    let frames = match looped_ntu_frames(WARM_UP + MEASURED) {
+    let mut frames = match looped_ntu_frames(WARM_UP + MEASURED) {
         Ok(frames) => frames,
-        Err(why) => return skip("steady_state_allocates_nothing_per_frame", &why),
+        Err(why) => return skip(name, &why),
     };
+    if reconstruction {
+        for frame in frames.iter_mut().step_by(3) {
+            for body in frame.bodies.iter_mut() {
+                body.joints[7].confidence = 0;
+            }
+        }
+    }
     let messages: Vec<Message> = frames.into_iter().map(Message::Frame).collect();
     let stream = encode_stream(&messages);
     let split = encode_stream(&messages[..WARM_UP]).len();
@@ -53,8 +74,15 @@ fn steady_state_allocates_nothing_per_frame() {
     let actions = [1, 2, 3, 4, 5];
     let decision = DecisionConfig { min_duration_us: 0, ..DecisionConfig::default() };
     let classifier = Classifier::<_, 512, 4, 64>::new(engines, Head::Logits, decision, &actions).unwrap();
-    let mut tensors = vec![0.0f32; 3 * tensor_len(T)];
+    let mut tensors = vec![0.0f32; 3 * tensor_len(T) + mask_len(T)];
+    let mut rec_input = vec![0.0f32; reconstruct::input_len(T)];
     let mut pipeline: Pipeline<'_, TestEngine> = Pipeline::new(frontend, classifier, &mut tensors).unwrap();
+    if reconstruction {
+        let policy = ReconstructionPolicy::new(ReconstructionMode::On, 0.0).unwrap();
+        let model = TestEngine::new(reconstruct::input_len(T), tensor_len(T), 1.0);
+        let rec = Reconstruction::new(model, policy, T, &mut rec_input).unwrap();
+        pipeline = pipeline.with_reconstruction(rec).unwrap();
+    }
     let mut decoder: Decoder = Decoder::new();
     let mut event_bytes = [0u8; MAX_PACKET_LEN + 1];
     let mut events = 0u32;
@@ -79,6 +107,16 @@ fn steady_state_allocates_nothing_per_frame() {
     assert!(windows >= 50, "the measured part must classify many windows, ran {windows}");
     assert!(events > 0, "the measured part must emit events, so that the event path is measured too");
     assert_eq!(pipeline.counters().windows_failed, 0, "{:?}", pipeline.last_error());
+    let rec = pipeline.counters().reconstruction;
+    if reconstruction {
+        assert!(rec.windows_reconstructed >= 50, "REC must run on many windows: {rec:?}");
+        assert_eq!(rec.reconstructions_failed, 0);
+    } else {
+        assert_eq!(rec.windows_reconstructed, 0);
+    }
     assert_eq!(allocations, 0, "{allocations} heap allocations over {MEASURED} frames and {windows} windows");
-    eprintln!("{MEASURED} frames, {windows} windows, {events} events, 0 allocations");
+    eprintln!(
+        "{MEASURED} frames, {windows} windows ({} reconstructed), {events} events, 0 allocations",
+        rec.windows_reconstructed
+    );
 }

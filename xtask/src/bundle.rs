@@ -112,7 +112,13 @@ pub struct BundleOptions {
     pub precisions: Vec<Precision>,
     /// The bundle's version (anti-rollback on the device: it must rise from one shipped bundle to the next).
     pub version: u64,
+    /// A reconstruction model (REC) to carry: its FP32 ONNX file, and the missing fraction above which the device
+    /// runs it by default ([`DEFAULT_RECONSTRUCTION_THRESHOLD`] when not given).
+    pub reconstruction: Option<(PathBuf, Option<f32>)>,
 }
+
+/// The default REC threshold a bundle records when `--reconstruction-threshold` is not given.
+pub const DEFAULT_RECONSTRUCTION_THRESHOLD: f32 = skelact_runtime::reconstruct::DEFAULT_THRESHOLD;
 
 /// Self-test windows written by the self-test step (`python -m skelact_models selftest`) into the model directory.
 #[derive(Debug, Deserialize)]
@@ -170,11 +176,25 @@ pub fn write_bundle(options: &BundleOptions) -> Result<Vec<u8>> {
     };
     let bytes = build(&description, &options.model_dir, report_bytes.as_deref(), &options.precisions)?;
     let bytes = with_version(&bytes, options.version).map_err(|e| anyhow::anyhow!("cannot set the version: {e}"))?;
+    let bytes = match &options.reconstruction {
+        Some((file, threshold)) => add_reconstruction(&bytes, file, *threshold)?,
+        None => bytes,
+    };
     if let Some(parent) = options.out.parent() {
         fs::create_dir_all(parent).with_context(|| format!("could not create {}", parent.display()))?;
     }
     fs::write(&options.out, &bytes).with_context(|| format!("could not write {}", options.out.display()))?;
     Ok(bytes)
+}
+
+/// The bundle with the reconstruction model in `file` (FP32 ONNX with inputs `joint` and `missing` for the
+/// encoder's T), run by default above `threshold`.
+pub fn add_reconstruction(bytes: &[u8], file: &Path, threshold: Option<f32>) -> Result<Vec<u8>> {
+    let onnx = fs::read(file).with_context(|| format!("could not read {}", file.display()))?;
+    ensure!(!onnx.is_empty(), "{} is empty", file.display());
+    let threshold = threshold.unwrap_or(DEFAULT_RECONSTRUCTION_THRESHOLD);
+    skelact_runtime::bundle::with_reconstruction(bytes, &onnx, threshold)
+        .map_err(|e| anyhow::anyhow!("the bundle with {} would be refused: {e}", file.display()))
 }
 
 /// Builds the bundle bytes from a description, the files it names (relative to `dir`) and the validation
@@ -439,6 +459,13 @@ pub fn describe(bytes: &[u8]) -> Result<String> {
             section.payload.len()
         ));
     }
+    match bundle.reconstruction() {
+        Some(r) => out.push_str(&format!(
+            "  reconstruction (REC): section {}, T = {}, default threshold {} (missing fraction)\n",
+            r.section, r.frames, r.threshold
+        )),
+        None => out.push_str("  reconstruction (REC): none\n"),
+    }
     for v in &m.validation.variants {
         out.push_str(&format!(
             "  validated {}: top-1 agreement {:.4}, cosine min {:.6}, accuracy {:.4}\n",
@@ -511,6 +538,45 @@ mod tests {
         assert_eq!(m.validation.variants[1].variant, "tract-int8");
         assert!(bundle.validation_summary().unwrap().contains("\"tract-int8\""));
         assert_eq!(m.frontend_config(64).unwrap().preprocess.frames_out, 16);
+    }
+
+    #[test]
+    fn a_reconstruction_model_is_added_and_described() {
+        let (dir, _) = model_dir(2, "KinectV2");
+        fs::write(dir.path().join("rec.onnx"), b"rec model").unwrap();
+        let out = dir.path().join("model.skb");
+        let options = BundleOptions {
+            model_dir: dir.path().to_path_buf(),
+            out: out.clone(),
+            validation: None,
+            precisions: vec![Precision::Fp32],
+            version: 3,
+            reconstruction: Some((dir.path().join("rec.onnx"), Some(0.125))),
+        };
+        let bytes = write_bundle(&options).unwrap();
+        let bundle = Bundle::open(&bytes, LayoutId::KinectV2).unwrap();
+        assert_eq!(bundle.version(), 3);
+        assert_eq!(bundle.reconstruction_onnx(), Some(&b"rec model"[..]));
+        let spec = bundle.reconstruction().unwrap();
+        assert_eq!((spec.frames, spec.threshold), (16, 0.125));
+        let text = describe(&bytes).unwrap();
+        assert!(text.contains("reconstruction (REC): section 3, T = 16, default threshold 0.125"), "{text}");
+        assert!(text.contains("Some(Reconstruction)"), "{text}");
+        // Without a threshold the default; without the model, none.
+        let default = BundleOptions { reconstruction: Some((dir.path().join("rec.onnx"), None)), ..options.clone() };
+        let bytes = write_bundle(&default).unwrap();
+        assert_eq!(
+            Bundle::parse(&bytes).unwrap().reconstruction().unwrap().threshold,
+            DEFAULT_RECONSTRUCTION_THRESHOLD
+        );
+        let none = BundleOptions { reconstruction: None, ..options.clone() };
+        assert!(describe(&write_bundle(&none).unwrap()).unwrap().contains("reconstruction (REC): none"));
+        // A threshold that is no fraction, or a missing file, is refused with the reason.
+        let bad = BundleOptions { reconstruction: Some((dir.path().join("rec.onnx"), Some(1.5))), ..options.clone() };
+        let error = format!("{:#}", write_bundle(&bad).unwrap_err());
+        assert!(error.contains("the reconstruction threshold must be in 0..=1"), "{error}");
+        let absent = BundleOptions { reconstruction: Some((dir.path().join("nope.onnx"), None)), ..options };
+        assert!(format!("{:#}", write_bundle(&absent).unwrap_err()).contains("nope.onnx"));
     }
 
     #[test]

@@ -37,6 +37,20 @@ pub fn run(command: &str, args: &[String]) -> Result<()> {
             let validation = if args.flag("--no-validation") { None } else { Some(dir.join("validation.json")) };
             let precisions = parse_precisions(&args.value("--precisions").unwrap_or_else(|| "fp32,fp16,int8".into()))?;
             let version = parse_version(args.value("--version"))?;
+            let reconstruction = args.value("--reconstruction").map(|file| absolute(Path::new(&file)));
+            let threshold = match args.value("--reconstruction-threshold") {
+                Some(value) => {
+                    let t: f32 =
+                        value.parse().with_context(|| format!("--reconstruction-threshold {value}: not a number"))?;
+                    anyhow::ensure!(
+                        (0.0..=1.0).contains(&t),
+                        "--reconstruction-threshold {value}: a missing fraction, 0 to 1"
+                    );
+                    anyhow::ensure!(reconstruction.is_some(), "--reconstruction-threshold needs --reconstruction FILE");
+                    Some(t)
+                }
+                None => None,
+            };
             args.finish()?;
             let validation = validation.filter(|p| {
                 let found = p.is_file();
@@ -45,7 +59,8 @@ pub fn run(command: &str, args: &[String]) -> Result<()> {
                 }
                 found
             });
-            write_bundle(&BundleOptions { model_dir: dir, out, validation, precisions, version })
+            let reconstruction = reconstruction.map(|file| (file, threshold));
+            write_bundle(&BundleOptions { model_dir: dir, out, validation, precisions, version, reconstruction })
         }
         "engine" => engine::run(args),
         "pipeline" => pipeline(args),
@@ -143,6 +158,7 @@ fn validate(dir: &Path, rust: bool, extra: &[String]) -> Result<()> {
             validation: None,
             precisions: vec![Precision::Fp32, Precision::Fp16, Precision::Int8],
             version: 0,
+            reconstruction: None,
         };
         bundle::write_bundle(&options)?;
         let binary = skelact_binary()?;
@@ -288,7 +304,14 @@ fn pipeline(args: &[String]) -> Result<()> {
         bail!("the FP32 variants failed validation: no bundle is written (see {})", report.display());
     }
     let out = zoo.join(model.bundle);
-    write_bundle(&BundleOptions { model_dir: dir.clone(), out, validation: Some(report), precisions, version })?;
+    write_bundle(&BundleOptions {
+        model_dir: dir.clone(),
+        out,
+        validation: Some(report),
+        precisions,
+        version,
+        reconstruction: None,
+    })?;
     let stem = model.bundle.trim_end_matches(".skb");
     for ext in ["md", "json", "png"] {
         let from = dir.join(format!("validation.{ext}"));

@@ -30,6 +30,10 @@
 //! socket = "/run/skelact/monitor.sock"     # mode 0660: the daemon's user and group may connect
 //! interval_ms = 200                        # snapshot period
 //!
+//! [reconstruction]                         # REC: the bundle's reconstruction model completes missing joints
+//! mode = "auto"                            # "auto" (above the threshold), "on" (any missing joint) or "off"
+//! threshold = 0.05                         # missing fraction above which "auto" runs it (default: the bundle's)
+//!
 //! [[gpio]]                                 # one output line per action, high while the action lasts
 //! action = 23
 //! chip = "/dev/gpiochip0"
@@ -51,6 +55,7 @@ use crate::model::BackendChoice;
 use crate::trust::{TrustError, TrustPolicy, TrustedKey};
 use skelact_links::address::LinkAddress;
 use skelact_links::serial::DEFAULT_BAUD;
+use skelact_runtime::reconstruct::ReconstructionMode;
 
 /// Most windows waiting for inference. Each holds three tensors of the model input (115 KiB for T = 64, 58 KiB for
 /// T = 32), all preallocated, so this bounds the queue's memory at about 120 MiB.
@@ -150,8 +155,48 @@ pub struct MonitorSection {
     pub interval_ms: Option<u64>,
 }
 
+/// REC, reconstruction of missing joints before classification (see `skelact_runtime::reconstruct`). Without a
+/// reconstruction model in the bundle it does nothing.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReconstructionSection {
+    pub mode: Option<ReconstructionModeSetting>,
+    pub threshold: Option<f64>,
+}
+
+/// `mode` of `[reconstruction]`, as written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum ReconstructionModeSetting {
+    /// On windows whose missing fraction is above the threshold.
+    Auto,
+    /// On every window with a missing joint.
+    On,
+    /// Never.
+    Off,
+}
+
+impl From<ReconstructionModeSetting> for ReconstructionMode {
+    fn from(setting: ReconstructionModeSetting) -> Self {
+        match setting {
+            ReconstructionModeSetting::Auto => ReconstructionMode::Auto,
+            ReconstructionModeSetting::On => ReconstructionMode::On,
+            ReconstructionModeSetting::Off => ReconstructionMode::Off,
+        }
+    }
+}
+
+/// A missing fraction setting: finite, 0 to 1; else the error naming the key.
+pub fn fraction(key: &str, value: f64) -> Result<f32, ConfigError> {
+    if (0.0..=1.0).contains(&value) {
+        Ok(value as f32)
+    } else {
+        Err(ConfigError::Invalid(format!("{key} = {value} is out of range: a missing fraction, 0 to 1")))
+    }
+}
+
 /// A configuration file as written.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConfigFile {
     pub profile: Option<String>,
@@ -169,6 +214,8 @@ pub struct ConfigFile {
     pub slots: SlotsSection,
     #[serde(default)]
     pub monitor: MonitorSection,
+    #[serde(default)]
+    pub reconstruction: ReconstructionSection,
 }
 
 /// The profiles every build knows. Thread counts are starting points for each board's CPU cores (Orin Nano 6,
@@ -202,7 +249,7 @@ pub fn builtin_profiles() -> BTreeMap<String, Profile> {
 }
 
 /// Settings given on the command line; `None` defers to the file.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Overrides {
     pub profile: Option<String>,
     pub bundle: Option<PathBuf>,
@@ -221,6 +268,8 @@ pub struct Overrides {
     pub slots: Option<PathBuf>,
     pub trial_windows: Option<u64>,
     pub monitor_socket: Option<PathBuf>,
+    pub reconstruction: Option<ReconstructionModeSetting>,
+    pub reconstruction_threshold: Option<f64>,
     /// The bundle to run when neither the command line, the configuration nor slots name one: the default bundle
     /// on the binary's search path (`board/README.md`, "Installing"), if one was found there.
     pub default_bundle: Option<PathBuf>,
@@ -231,7 +280,7 @@ pub struct Overrides {
 pub const DEFAULT_TRIAL_WINDOWS: u64 = 100;
 
 /// Everything `skelact run` needs, resolved.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct RunSettings {
     pub profile: Option<String>,
     pub bundle: PathBuf,
@@ -258,6 +307,9 @@ pub struct RunSettings {
     /// The monitor's socket, when it is served, and its snapshot period.
     pub monitor_socket: Option<PathBuf>,
     pub monitor_interval_ms: u64,
+    /// REC's mode, and its threshold when set (else the bundle's).
+    pub reconstruction_mode: ReconstructionMode,
+    pub reconstruction_threshold: Option<f32>,
 }
 
 /// Why a configuration could not be read or resolved. Each names the file or the setting.
@@ -404,6 +456,16 @@ impl ConfigFile {
             trial_windows,
             monitor_socket: overrides.monitor_socket.clone().or(self.monitor.socket.clone()),
             monitor_interval_ms: in_range("interval_ms", self.monitor.interval_ms.unwrap_or(200))?,
+            reconstruction_mode: overrides
+                .reconstruction
+                .or(self.reconstruction.mode)
+                .unwrap_or(ReconstructionModeSetting::Auto)
+                .into(),
+            reconstruction_threshold: overrides
+                .reconstruction_threshold
+                .or(self.reconstruction.threshold)
+                .map(|t| fraction("reconstruction threshold", t))
+                .transpose()?,
         })
     }
 }
@@ -524,6 +586,43 @@ line = 105
         let error = port("udp://127.0.0.1").unwrap_err().to_string();
         assert!(error.starts_with("port: \"udp://127.0.0.1\" is not udp://HOST:PORT"), "{error}");
         assert!(port("unix://relative.sock").unwrap_err().to_string().contains("unix:///ABSOLUTE/PATH"));
+    }
+
+    #[test]
+    fn reconstruction_settings_resolve_and_bad_ones_are_refused() {
+        let base = ConfigFile { bundle: Some("b.skb".into()), ..ConfigFile::default() };
+        let with_port = |overrides: Overrides| Overrides { port: Some("/dev/ttyUSB0".into()), ..overrides };
+        let defaults = base.resolve(&with_port(Overrides::default())).unwrap();
+        assert_eq!((defaults.reconstruction_mode, defaults.reconstruction_threshold), (ReconstructionMode::Auto, None));
+        let file: ConfigFile =
+            toml::from_str("bundle = \"b.skb\"\n[reconstruction]\nmode = \"on\"\nthreshold = 0.2\n").unwrap();
+        let settings = file.resolve(&with_port(Overrides::default())).unwrap();
+        assert_eq!(
+            (settings.reconstruction_mode, settings.reconstruction_threshold),
+            (ReconstructionMode::On, Some(0.2))
+        );
+        // The command line wins.
+        let overrides = Overrides {
+            reconstruction: Some(ReconstructionModeSetting::Off),
+            reconstruction_threshold: Some(0.5),
+            ..Overrides::default()
+        };
+        let settings = file.resolve(&with_port(overrides)).unwrap();
+        assert_eq!(
+            (settings.reconstruction_mode, settings.reconstruction_threshold),
+            (ReconstructionMode::Off, Some(0.5))
+        );
+        // Values that are no fraction or no mode are refused, naming the key.
+        for bad in [1.5, -0.1, f64::NAN] {
+            let overrides = Overrides { reconstruction_threshold: Some(bad), ..Overrides::default() };
+            let error = base.resolve(&with_port(overrides)).unwrap_err().to_string();
+            assert!(error.starts_with("reconstruction threshold = "), "{error}");
+            assert!(error.ends_with("is out of range: a missing fraction, 0 to 1"), "{error}");
+        }
+        let error = toml::from_str::<ConfigFile>("[reconstruction]\nmode = \"sometimes\"\n").unwrap_err().to_string();
+        assert!(error.contains("sometimes") && error.contains("auto"), "{error}");
+        let error = toml::from_str::<ConfigFile>("[reconstruction]\nthreshhold = 0.1\n").unwrap_err().to_string();
+        assert!(error.contains("threshhold"), "{error}");
     }
 
     #[test]

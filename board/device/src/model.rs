@@ -19,6 +19,7 @@ use skelact_runtime::engine::{Engine, EngineError};
 use skelact_runtime::head::{EnrolledOverLinear, HeadError, PrototypeHead};
 use skelact_runtime::layout::SourceFormat;
 use skelact_runtime::pipeline::{Classifier, Frontend, FrontendConfig, Head, PipelineError, StreamEngines};
+use skelact_runtime::reconstruct::{ReconstructionMode, ReconstructionPolicy};
 use skelact_runtime::wire::{Event, LayoutId};
 use skelact_tensorrt::{TensorRtEngine, TensorRtError, TensorRtOptions};
 use skelact_tract::{TractEngine, TractLoadError, TractOptions};
@@ -101,6 +102,8 @@ pub enum ModelError {
     Classifier { path: PathBuf, source: PipelineError },
     #[error("{path}: enrolled exemplar of {label:?}: {source}")]
     Exemplar { path: PathBuf, label: String, source: HeadError },
+    #[error("the reconstruction model on {backend}: {reason}")]
+    Reconstruction { backend: &'static str, reason: String },
 }
 
 /// Which inference backend to use.
@@ -545,6 +548,100 @@ impl<'b> LoadedModel<'b> {
         let engine =
             TensorRtEngine::load(plan, &tensorrt_options).map_err(|source| ModelError::TensorRt { stream, source })?;
         Ok(DeviceEngine::TensorRt(engine))
+    }
+
+    /// The bundle's reconstruction model (REC), on the encoder's CPU backend: tract or onnxruntime as `encoder`
+    /// runs on; for an encoder on TensorRT, onnxruntime when its library is found, else tract (the bundle carries
+    /// the model as ONNX only). `None` when the bundle has none.
+    pub fn reconstruction_engine(
+        &self,
+        options: &EngineOptions,
+        encoder: &DeviceEngine,
+    ) -> Result<Option<DeviceEngine>, ModelError> {
+        let backend = match encoder {
+            DeviceEngine::Tract(_) => BackendChoice::Tract,
+            DeviceEngine::Onnxruntime(_) => BackendChoice::Onnxruntime,
+            DeviceEngine::TensorRt(_) => BackendChoice::Auto,
+        };
+        self.reconstruction_engine_on(options, backend)
+    }
+
+    /// The bundle's reconstruction model on `backend`: tract or onnxruntime as named; for `auto` and `tensorrt`,
+    /// onnxruntime when its library is found, else tract. `None` when the bundle has none.
+    pub fn reconstruction_engine_on(
+        &self,
+        options: &EngineOptions,
+        backend: BackendChoice,
+    ) -> Result<Option<DeviceEngine>, ModelError> {
+        let (Some(spec), Some(onnx)) = (self.bundle.reconstruction(), self.bundle.reconstruction_onnx()) else {
+            return Ok(None);
+        };
+        let backend = match backend {
+            BackendChoice::Tract => CpuBackend::Tract,
+            BackendChoice::Onnxruntime => CpuBackend::Onnxruntime,
+            BackendChoice::Auto | BackendChoice::Tensorrt => {
+                match skelact_onnxruntime::locate_library(options.onnxruntime.as_deref()) {
+                    Ok(_) => CpuBackend::Onnxruntime,
+                    Err(_) => CpuBackend::Tract,
+                }
+            }
+        };
+        let frames = spec.frames as usize;
+        let inputs = [("joint", vec![1, 3, frames, 25, 2]), ("missing", vec![1, 1, frames, 25, 2])];
+        let engine = match backend {
+            CpuBackend::Tract => {
+                let tract_options =
+                    TractOptions { threads: options.threads, input_shape: None, output_name: Some("completed".into()) };
+                TractEngine::load_inputs(onnx, &tract_options, &inputs)
+                    .map(DeviceEngine::Tract)
+                    .map_err(|e| ModelError::Reconstruction { backend: "tract", reason: e.to_string() })?
+            }
+            CpuBackend::Onnxruntime => {
+                let ort_options = OrtOptions {
+                    library: options.onnxruntime.clone(),
+                    threads: options.threads,
+                    output_name: Some("completed".into()),
+                    ..OrtOptions::default()
+                };
+                OrtEngine::load_inputs(onnx, &ort_options, &inputs)
+                    .map(DeviceEngine::Onnxruntime)
+                    .map_err(|e| ModelError::Reconstruction { backend: "onnxruntime", reason: e.to_string() })?
+            }
+        };
+        let expected = (skelact_runtime::reconstruct::input_len(frames), self.tensor_len);
+        if (engine.input_len(), engine.output_len()) != expected {
+            return Err(ModelError::Reconstruction {
+                backend: engine.backend_name(),
+                reason: format!(
+                    "the model takes {} values and gives {}, the window needs {} and {}",
+                    engine.input_len(),
+                    engine.output_len(),
+                    expected.0,
+                    expected.1
+                ),
+            });
+        }
+        tracing::info!(
+            backend = engine.backend_name(),
+            frames,
+            threshold = spec.threshold,
+            "reconstruction model loaded"
+        );
+        Ok(Some(engine))
+    }
+
+    /// The REC policy for `mode`: the threshold given (the configuration's), else the bundle's, else
+    /// [`skelact_runtime::reconstruct::DEFAULT_THRESHOLD`].
+    pub fn reconstruction_policy(
+        &self,
+        mode: ReconstructionMode,
+        threshold: Option<f32>,
+    ) -> Result<ReconstructionPolicy, ModelError> {
+        let threshold = threshold
+            .or(self.bundle.reconstruction().map(|spec| spec.threshold))
+            .unwrap_or(skelact_runtime::reconstruct::DEFAULT_THRESHOLD);
+        ReconstructionPolicy::new(mode, threshold)
+            .map_err(|e| ModelError::Reconstruction { backend: "-", reason: e.to_string() })
     }
 
     /// Storage for the head: the bundle's exemplars, the overlay's, and `spare` more (enrollment).

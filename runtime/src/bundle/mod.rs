@@ -50,7 +50,7 @@ pub use signature::{
     SIGNATURE_LEN,
 };
 #[cfg(feature = "std")]
-pub use writer::{assemble, sign, with_self_test, with_version, BundleWriter};
+pub use writer::{assemble, sign, with_reconstruction, with_self_test, with_version, BundleWriter};
 
 /// What a section holds. The numbers are part of the format; new kinds get new numbers in a new minor version.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -1377,9 +1377,22 @@ fn a_reconstruction_model_round_trips() {
     assert_eq!(bundle.reconstruction_onnx(), Some(&b"REC ONNX"[..]));
     assert_eq!(bundle.section(2).unwrap().kind(), Some(SectionKind::Reconstruction));
     assert_eq!(SectionKind::from_code(12), Some(SectionKind::Reconstruction));
-    // It survives a version change and a self-test.
+    // It survives a version change.
     let v5 = with_version(&bytes, 5).unwrap();
     assert_eq!(Bundle::parse(&v5).unwrap().reconstruction(), bundle.reconstruction());
+    // A model added to a finished bundle (what `cargo xtask bundle --reconstruction` does), then replaced in place.
+    let plain = with_version(&rec_bundle(None).unwrap(), 4).unwrap();
+    let added = with_reconstruction(&plain, b"MODEL A", 0.25).unwrap();
+    let with_a = Bundle::parse(&added).unwrap();
+    assert_eq!(with_a.reconstruction(), Some(ReconstructionSpec { section: 2, frames: 8, threshold: 0.25 }));
+    assert_eq!((with_a.reconstruction_onnx(), with_a.version()), (Some(&b"MODEL A"[..]), 4));
+    let replaced = with_reconstruction(&added, b"MODEL B", 0.5).unwrap();
+    let with_b = Bundle::parse(&replaced).unwrap();
+    assert_eq!((with_b.section_count(), with_b.reconstruction_onnx()), (3, Some(&b"MODEL B"[..])));
+    assert_eq!(
+        with_reconstruction(&plain, b"M", 2.0).unwrap_err().to_string(),
+        "invalid manifest: the reconstruction threshold must be in 0..=1"
+    );
     // Without one there is none.
     let plain = rec_bundle(None).unwrap();
     let plain = Bundle::parse(&plain).unwrap();

@@ -154,6 +154,35 @@ pub fn with_version(bytes: &[u8], version: u64) -> Result<Vec<u8>, BundleError> 
     })
 }
 
+/// The bundle with `onnx` as its reconstruction model (FP32 ONNX for the encoder's T, run by default above the
+/// missing fraction `threshold`), replacing any, and no signature.
+pub fn with_reconstruction(bytes: &[u8], onnx: &[u8], threshold: f32) -> Result<Vec<u8>, BundleError> {
+    rebuild(bytes, |bundle, sections| {
+        let kind = SectionKind::Reconstruction.code();
+        // In place when there is one, so that no section the manifest refers to moves.
+        let index = match sections.iter().position(|(k, _)| *k == kind) {
+            Some(index) => {
+                sections[index].1 = onnx.to_vec();
+                index
+            }
+            None => {
+                sections.push((kind, onnx.to_vec()));
+                sections.len() - 1
+            }
+        };
+        let section = u16::try_from(index)
+            .map_err(|_| BundleError::TooManySections { count: index as u32 + 1, max: MAX_SECTIONS as u32 })?;
+        let frames = bundle.manifest().preprocess.frames_out;
+        let time_base = TimeBase { model_rate_millihertz: bundle.model_rate_millihertz() };
+        let reconstruction =
+            ReconstructionExtension { reconstruction: Some(ReconstructionSpec { section, frames, threshold }) };
+        let manifest = manifest_payload(bundle.manifest(), bundle.version(), time_base, reconstruction)?;
+        let slot = sections.iter_mut().find(|(kind, _)| *kind == SectionKind::Manifest.code());
+        slot.ok_or(BundleError::MissingManifest)?.1 = manifest;
+        Ok(())
+    })
+}
+
 /// The bundle with `payload` (see [`super::SelfTest::encode`]) as its self-test section, replacing any, and no
 /// signature.
 pub fn with_self_test(bytes: &[u8], payload: &[u8]) -> Result<Vec<u8>, BundleError> {

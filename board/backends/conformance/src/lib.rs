@@ -50,6 +50,9 @@ impl Tolerance {
     }
 }
 
+/// A reconstruction model (REC) against onnxruntime's `completed`: absolute 1e-4, whatever the magnitude.
+pub const RECONSTRUCTION: Tolerance = Tolerance { atol: 1e-4, rtol: 0.0 };
+
 /// A model with its reference inputs and outputs.
 #[derive(Clone, Debug)]
 pub struct Fixture {
@@ -64,6 +67,8 @@ pub struct Fixture {
 pub enum ConformanceError {
     #[error("fixture {name}: {file}: {error}")]
     FixtureFile { name: String, file: String, error: NpyError },
+    #[error("reconstruction fixture {file}: {reason}")]
+    Reconstruction { file: PathBuf, reason: String },
     #[error("fixture {name}: inputs hold {inputs} samples but outputs hold {outputs}")]
     SampleCount { name: String, inputs: usize, outputs: usize },
     #[error("engine takes {engine} inputs per run but the fixture's samples have {fixture}")]
@@ -234,6 +239,67 @@ pub fn check_length_errors(engine: &mut dyn Engine) -> Result<(), ConformanceErr
         return Err(ConformanceError::LengthCheck { what: "long output", got, expected });
     }
     Ok(())
+}
+
+/// The reconstruction fixture as the desktop writes it (`tests/fixtures/reconstruction/tiny_rec.json`): the
+/// frames T, and cases of `joint` `[1, 3, T, 25, 2]`, `missing` `[1, 1, T, 25, 2]` and onnxruntime's `completed`.
+#[derive(Clone, Debug, serde::Deserialize)]
+pub struct ReconstructionCases {
+    pub frames: usize,
+    pub cases: Vec<ReconstructionCase>,
+}
+
+#[derive(Clone, Debug, serde::Deserialize)]
+pub struct ReconstructionCase {
+    #[serde(default)]
+    pub name: String,
+    pub joint: Vec<f32>,
+    pub missing: Vec<f32>,
+    pub completed: Vec<f32>,
+}
+
+impl Fixture {
+    /// The reconstruction fixture `<dir>/<name>.json` with `<dir>/<name>.onnx`, as a fixture whose samples are the
+    /// engine inputs of a reconstruction model ([`skelact_runtime::reconstruct`]: `joint` then `missing`,
+    /// concatenated) and whose expected outputs are `completed`. Returns it with T.
+    pub fn load_reconstruction(dir: &Path, name: &str) -> Result<(Self, usize), ConformanceError> {
+        let file = format!("{name}.json");
+        let bad = |reason: String| ConformanceError::Reconstruction { file: dir.join(&file), reason };
+        let text = std::fs::read_to_string(dir.join(&file)).map_err(|e| bad(e.to_string()))?;
+        let parsed: ReconstructionCases = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
+        let (n, m) = (
+            skelact_runtime::preprocess::tensor_len(parsed.frames),
+            skelact_runtime::preprocess::mask_len(parsed.frames),
+        );
+        let mut inputs = Vec::new();
+        let mut expected = Vec::new();
+        for case in &parsed.cases {
+            if case.joint.len() != n || case.missing.len() != m || case.completed.len() != n {
+                return Err(bad(format!("case {:?} does not have the sizes of T = {}", case.name, parsed.frames)));
+            }
+            inputs.extend_from_slice(&case.joint);
+            inputs.extend_from_slice(&case.missing);
+            expected.extend_from_slice(&case.completed);
+        }
+        let samples = parsed.cases.len();
+        let fixture = Fixture {
+            name: name.to_string(),
+            onnx_path: dir.join(format!("{name}.onnx")),
+            inputs: NpyArray { shape: vec![samples, n + m], data: inputs },
+            expected: NpyArray { shape: vec![samples, n], data: expected },
+        };
+        Ok((fixture, parsed.frames))
+    }
+}
+
+/// The reconstruction model's input shapes for T, by ONNX input name, in the order the runtime concatenates them.
+pub fn reconstruction_inputs(frames: usize) -> [(&'static str, Vec<usize>); 2] {
+    [("joint", vec![1, 3, frames, 25, 2]), ("missing", vec![1, 1, frames, 25, 2])]
+}
+
+/// The folder of the reconstruction fixture in this repository (`tests/fixtures/reconstruction`).
+pub fn reconstruction_fixture_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../..").join("tests").join("fixtures").join("reconstruction")
 }
 
 /// The folder of the engine fixtures in this repository (`tests/fixtures/engine`).

@@ -224,10 +224,14 @@ pub const RUN_FAILED: i32 = 1;
 pub const NO_OUTPUT: i32 = 2;
 
 /// One ONNX model in an onnxruntime session, behind the runtime's [`Engine`] trait.
+///
+/// A model of several inputs ([`OrtEngine::load_inputs`]) takes their values concatenated, in the order they were
+/// named, as its one [`Engine`] input.
 pub struct OrtEngine {
     session: Session,
     binding: ort::io_binding::IoBinding,
-    input: Tensor<f32>,
+    /// Each bound input tensor with the offset and length of its values in the engine's input.
+    inputs: Vec<(Tensor<f32>, usize, usize)>,
     output_name: String,
     input_shape: Vec<usize>,
     output_shape: Vec<usize>,
@@ -245,8 +249,23 @@ impl std::fmt::Debug for OrtEngine {
 }
 
 impl OrtEngine {
-    /// Finds and starts the library, then loads the model from `onnx`.
+    /// Finds and starts the library, then loads the model of one input from `onnx`.
     pub fn load(onnx: &[u8], options: &OrtOptions) -> Result<Self, OrtLoadError> {
+        Self::load_with(onnx, options, None)
+    }
+
+    /// As [`Self::load`], for a model whose inputs are exactly those named in `inputs`, each with its shape (for
+    /// example a reconstruction model's `joint` and `missing`). [`Engine::run`] then takes their values
+    /// concatenated in the order of `inputs`. `options.input_shape` is not used.
+    pub fn load_inputs(onnx: &[u8], options: &OrtOptions, inputs: &[(&str, Vec<usize>)]) -> Result<Self, OrtLoadError> {
+        Self::load_with(onnx, options, Some(inputs))
+    }
+
+    fn load_with(
+        onnx: &[u8],
+        options: &OrtOptions,
+        named: Option<&[(&str, Vec<usize>)]>,
+    ) -> Result<Self, OrtLoadError> {
         if options.threads == 0 {
             return Err(OrtLoadError::Threads(0));
         }
@@ -264,20 +283,47 @@ impl OrtEngine {
             .and_then(|b| b.with_inter_threads(1))
             .and_then(|b| b.commit_from_memory(onnx))
             .map_err(session_error)?;
-        let input = session.inputs.first().ok_or_else(|| OrtLoadError::Shape("the model has no input".into()))?;
-        let declared = tensor_shape(&input.input_type)?;
-        let input_shape = match &options.input_shape {
+        let fixed = |declared: &[i64], requested: Option<&Vec<usize>>| match requested {
             Some(shape) => {
                 let fits =
-                    shape.len() == declared.len() && shape.iter().zip(&declared).all(|(&d, &k)| k < 0 || d as i64 == k);
+                    shape.len() == declared.len() && shape.iter().zip(declared).all(|(&d, &k)| k < 0 || d as i64 == k);
                 if !fits {
                     return Err(OrtLoadError::Shape(format!("requested {shape:?}, the model declares {declared:?}")));
                 }
-                shape.clone()
+                Ok(shape.clone())
             }
-            None if declared.iter().all(|&d| d > 0) => declared.iter().map(|&d| d as usize).collect(),
-            None => return Err(OrtLoadError::Shape(format!("the input has open dimensions {declared:?}"))),
+            None if declared.iter().all(|&d| d > 0) => Ok(declared.iter().map(|&d| d as usize).collect()),
+            None => Err(OrtLoadError::Shape(format!("the input has open dimensions {declared:?}"))),
         };
+        // (name, shape) of each input, in the caller's order.
+        let wanted: Vec<(String, Vec<usize>)> = match named {
+            None => {
+                let input =
+                    session.inputs.first().ok_or_else(|| OrtLoadError::Shape("the model has no input".into()))?;
+                vec![(input.name.clone(), fixed(&tensor_shape(&input.input_type)?, options.input_shape.as_ref())?)]
+            }
+            Some(named) => {
+                let found: Vec<&str> = session.inputs.iter().map(|i| i.name.as_str()).collect();
+                let expected: Vec<&str> = named.iter().map(|(n, _)| *n).collect();
+                let same = found.len() == expected.len() && expected.iter().all(|n| found.contains(n));
+                if !same {
+                    return Err(OrtLoadError::Shape(format!(
+                        "the model's inputs are {}; expected {}",
+                        found.join(", "),
+                        expected.join(", ")
+                    )));
+                }
+                let mut wanted = Vec::with_capacity(named.len());
+                for (name, shape) in named {
+                    let input = session.inputs.iter().find(|i| i.name == *name);
+                    let input = input.ok_or_else(|| OrtLoadError::Shape(format!("no input {name:?}")))?;
+                    let declared = tensor_shape(&input.input_type)?;
+                    wanted.push((name.to_string(), fixed(&declared, Some(shape))?));
+                }
+                wanted
+            }
+        };
+        let input_shape = wanted[0].1.clone();
         let output = match &options.output_name {
             Some(name) => session.outputs.iter().find(|o| &o.name == name),
             None => session.outputs.first(),
@@ -287,17 +333,22 @@ impl OrtEngine {
         let declared_out = tensor_shape(&output.output_type)?;
         // Open output dimensions are the batch axis, which is 1 here.
         let output_shape: Vec<usize> = declared_out.iter().map(|&d| if d < 0 { 1 } else { d as usize }).collect();
-        let input_name = input.name.clone();
-        let input_tensor = Tensor::<f32>::from_array((input_shape.clone(), vec![0f32; input_shape.iter().product()]))
-            .map_err(session_error)?;
         let output_tensor =
             Tensor::<f32>::from_array((output_shape.clone(), vec![0f32; output_shape.iter().product()]))
                 .map_err(session_error)?;
         let mut binding = session.create_binding().map_err(session_error)?;
-        // On the CPU a bound input is used in place, so writing into `input` before each run is enough.
-        binding.bind_input(&input_name, &input_tensor).map_err(session_error)?;
+        let mut inputs = Vec::with_capacity(wanted.len());
+        let mut offset = 0;
+        for (name, shape) in &wanted {
+            let len: usize = shape.iter().product();
+            let tensor = Tensor::<f32>::from_array((shape.clone(), vec![0f32; len])).map_err(session_error)?;
+            // On the CPU a bound input is used in place, so writing into the tensor before each run is enough.
+            binding.bind_input(name, &tensor).map_err(session_error)?;
+            inputs.push((tensor, offset, len));
+            offset += len;
+        }
         binding.bind_output(&output_name, output_tensor).map_err(session_error)?;
-        Ok(OrtEngine { session, binding, input: input_tensor, output_name, input_shape, output_shape, library })
+        Ok(OrtEngine { session, binding, inputs, output_name, input_shape, output_shape, library })
     }
 
     pub fn input_shape(&self) -> &[usize] {
@@ -325,7 +376,7 @@ fn tensor_shape(value: &ValueType) -> Result<Vec<i64>, OrtLoadError> {
 
 impl Engine for OrtEngine {
     fn input_len(&self) -> usize {
-        self.input_shape.iter().product()
+        self.inputs.iter().map(|(_, _, len)| len).sum()
     }
 
     fn output_len(&self) -> usize {
@@ -334,8 +385,10 @@ impl Engine for OrtEngine {
 
     fn run(&mut self, input: &[f32], output: &mut [f32]) -> Result<(), EngineError> {
         check_lengths(self, input, output)?;
-        let (_, data) = self.input.extract_tensor_mut();
-        data.copy_from_slice(input);
+        for (tensor, offset, len) in &mut self.inputs {
+            let (_, data) = tensor.extract_tensor_mut();
+            data.copy_from_slice(&input[*offset..*offset + *len]);
+        }
         let failed = |code: i32, error: &dyn std::fmt::Display| {
             tracing::debug!(%error, code, "onnxruntime run failed");
             EngineError::Backend { code }

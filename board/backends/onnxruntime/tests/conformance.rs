@@ -70,3 +70,22 @@ fn a_missing_or_wrong_library_is_an_error_naming_where_it_looked() {
     assert!(matches!(&error, OrtLoadError::BadLibrary { path, .. } if path.contains("libonnxruntime.so")), "{error}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn the_reconstruction_model_matches_onnxruntime_from_python_on_every_fixture_case() {
+    use skelact_conformance::{reconstruction_fixture_dir, reconstruction_inputs, RECONSTRUCTION};
+    if let Err(error) = locate_library(None) {
+        println!("SKIPPED: {error}");
+        return;
+    }
+    let (fixture, frames) = Fixture::load_reconstruction(&reconstruction_fixture_dir(), "tiny_rec").unwrap();
+    let onnx = std::fs::read(&fixture.onnx_path).expect("tiny_rec.onnx");
+    let named: Vec<(&str, Vec<usize>)> = reconstruction_inputs(frames).into_iter().collect();
+    let mut engine = OrtEngine::load_inputs(&onnx, &OrtOptions::default(), &named).unwrap();
+    assert_eq!(engine.output_shape(), [1, 3, frames, 25, 2]);
+    let report = check_engine(&mut engine, &fixture, RECONSTRUCTION).unwrap();
+    eprintln!("onnxruntime, reconstruction: {report:?}");
+    let refused = OrtEngine::load_inputs(&onnx, &OrtOptions::default(), &[("x", vec![1, 3, frames, 25, 2])]);
+    let error = refused.unwrap_err().to_string();
+    assert!(error.contains("the model's inputs are joint, missing; expected x"), "{error}");
+}

@@ -79,6 +79,9 @@ pub enum TractLoadError {
     /// The requested input shape contradicts the one the model declares.
     #[error("input shape {requested:?} was requested but the model declares {declared}")]
     ShapeConflict { requested: Vec<usize>, declared: String },
+    /// The model's inputs are not the named ones [`TractEngine::load_inputs`] was asked for.
+    #[error("the model's inputs are {found}; expected {expected}")]
+    Inputs { expected: String, found: String },
     /// Typing or optimizing the graph for the fixed shape failed.
     #[error("could not optimize the model for input shape {shape:?}: {reason}")]
     Optimize { shape: Vec<usize>, reason: String },
@@ -93,13 +96,25 @@ pub enum TractLoadError {
     ThreadPool { threads: usize, reason: String },
 }
 
+/// One input of the model: its shape, where its values lie in the engine's input slice, and our tensor for it,
+/// handed to tract by reference count and taken back after each run.
+#[derive(Debug)]
+struct Input {
+    shape: Vec<usize>,
+    offset: usize,
+    len: usize,
+    tensor: Option<Arc<Tensor>>,
+}
+
 /// A loaded, optimized ONNX model with its run state. See the module documentation.
+///
+/// A model of several inputs ([`TractEngine::load_inputs`]) takes their values concatenated, in the order they
+/// were named, as its one [`Engine`] input.
 #[derive(Debug)]
 pub struct TractEngine {
     state: TypedSimpleState,
-    /// Our input tensor, handed to tract by reference count and taken back after each run.
-    input: Option<Arc<Tensor>>,
-    input_shape: Vec<usize>,
+    /// In the model's input order.
+    inputs: Vec<Input>,
     output_shape: Vec<usize>,
     input_len: usize,
     output_len: usize,
@@ -107,21 +122,69 @@ pub struct TractEngine {
 }
 
 impl TractEngine {
-    /// Loads an ONNX model from its bytes.
+    /// Loads an ONNX model of one input from its bytes.
     pub fn load(onnx: &[u8], options: &TractOptions) -> Result<Self, TractLoadError> {
+        Self::load_with(onnx, options, None)
+    }
+
+    /// Loads an ONNX model whose inputs are exactly those named in `inputs`, each with its shape (for example a
+    /// reconstruction model's `joint` and `missing`). [`Engine::run`] then takes their values concatenated in the
+    /// order of `inputs`. `options.input_shape` is not used.
+    pub fn load_inputs(
+        onnx: &[u8],
+        options: &TractOptions,
+        inputs: &[(&str, Vec<usize>)],
+    ) -> Result<Self, TractLoadError> {
+        Self::load_with(onnx, options, Some(inputs))
+    }
+
+    fn load_with(
+        onnx: &[u8],
+        options: &TractOptions,
+        named: Option<&[(&str, Vec<usize>)]>,
+    ) -> Result<Self, TractLoadError> {
         let executor = executor_for(options.threads)?;
         let model = tract_onnx::onnx()
             .model_for_read(&mut Cursor::new(onnx))
             .map_err(|e| TractLoadError::Parse(format!("{e:#}")))?;
         let model = select_output(model, options.output_name.as_deref())?;
         let (inputs, outputs) = (model.inputs.len(), model.outputs.len());
-        if inputs != 1 || outputs != 1 {
-            return Err(TractLoadError::Arity { inputs, outputs });
+        // Per model input: its shape and the position of its values in the caller's concatenation.
+        let layout: Vec<(Vec<usize>, usize)> = match named {
+            None => {
+                if inputs != 1 || outputs != 1 {
+                    return Err(TractLoadError::Arity { inputs, outputs });
+                }
+                vec![(resolve_input_shape(&model, 0, options.input_shape.as_deref())?, 0)]
+            }
+            Some(named) => {
+                if outputs != 1 {
+                    return Err(TractLoadError::Arity { inputs, outputs });
+                }
+                let names: Vec<String> = model.inputs.iter().map(|o| model.node(o.node).name.clone()).collect();
+                let wanted: Vec<&str> = named.iter().map(|(n, _)| *n).collect();
+                let mismatch = || TractLoadError::Inputs { expected: wanted.join(", "), found: names.join(", ") };
+                if names.len() != named.len() {
+                    return Err(mismatch());
+                }
+                let mut layout = Vec::with_capacity(named.len());
+                for (index, name) in names.iter().enumerate() {
+                    let k = named.iter().position(|(n, _)| n == name).ok_or_else(mismatch)?;
+                    layout.push((resolve_input_shape(&model, index, Some(&named[k].1))?, k));
+                }
+                layout
+            }
+        };
+        let described = |layout: &[(Vec<usize>, usize)]| layout.first().map(|(s, _)| s.clone()).unwrap_or_default();
+        let mut model = model;
+        for (index, (shape, _)) in layout.iter().enumerate() {
+            model = model
+                .with_input_fact(index, f32::fact(shape).into())
+                .map_err(|e| TractLoadError::Optimize { shape: shape.clone(), reason: format!("{e:#}") })?;
         }
-        let input_shape = resolve_input_shape(&model, options.input_shape.as_deref())?;
+        let input_shape = described(&layout);
         let optimized = model
-            .with_input_fact(0, f32::fact(&input_shape).into())
-            .and_then(|m| m.into_optimized())
+            .into_optimized()
             .map_err(|e| TractLoadError::Optimize { shape: input_shape.clone(), reason: format!("{e:#}") })?;
         let output_shape = fixed_f32_output(&optimized)?;
         let run_options = RunOptions { executor: Some(executor), ..RunOptions::default() };
@@ -131,9 +194,21 @@ impl TractEngine {
         let state = plan
             .spawn()
             .map_err(|e| TractLoadError::Optimize { shape: input_shape.clone(), reason: format!("{e:#}") })?;
-        let input = Tensor::zero::<f32>(&input_shape)
-            .map_err(|e| TractLoadError::Optimize { shape: input_shape.clone(), reason: format!("{e:#}") })?;
-        let input_len = input_shape.iter().product();
+        // Offsets follow the caller's order of the inputs, which may differ from the model's.
+        let lens: Vec<usize> = {
+            let mut by_caller: Vec<(usize, usize)> =
+                layout.iter().map(|(shape, k)| (*k, shape.iter().product::<usize>())).collect();
+            by_caller.sort();
+            by_caller.into_iter().map(|(_, len)| len).collect()
+        };
+        let mut inputs = Vec::with_capacity(layout.len());
+        for (shape, k) in &layout {
+            let tensor = Tensor::zero::<f32>(shape)
+                .map_err(|e| TractLoadError::Optimize { shape: shape.clone(), reason: format!("{e:#}") })?;
+            let offset = lens[..*k].iter().sum();
+            inputs.push(Input { shape: shape.clone(), offset, len: lens[*k], tensor: Some(Arc::new(tensor)) });
+        }
+        let input_len = lens.iter().sum();
         let output_len = output_shape.iter().product();
         tracing::info!(
             backend = "tract",
@@ -143,20 +218,12 @@ impl TractEngine {
             nodes = plan.model().nodes().len(),
             "model loaded"
         );
-        Ok(TractEngine {
-            state,
-            input: Some(Arc::new(input)),
-            input_shape,
-            output_shape,
-            input_len,
-            output_len,
-            threads: options.threads,
-        })
+        Ok(TractEngine { state, inputs, output_shape, input_len, output_len, threads: options.threads })
     }
 
-    /// The fixed input shape, e.g. `[1, 3, 64, 25, 2]`.
+    /// The fixed input shape, e.g. `[1, 3, 64, 25, 2]` (of the model's first input, when it has several).
     pub fn input_shape(&self) -> &[usize] {
-        &self.input_shape
+        self.inputs.first().map_or(&[], |input| input.shape.as_slice())
     }
 
     /// The output shape, e.g. `[1, 60]`.
@@ -168,20 +235,23 @@ impl TractEngine {
     pub fn threads(&self) -> usize {
         self.threads
     }
+}
 
-    /// Our input tensor, filled with `values`. It is reused when tract has released it, which it does at the end
-    /// of every run; a fresh one is allocated only if that ever stops being true.
-    fn fill_input(&mut self, values: &[f32]) -> TractResult<Arc<Tensor>> {
-        let mut tensor = match self.input.take() {
+impl Input {
+    /// Our tensor, filled with this input's part of `values`. It is reused when tract has released it, which it
+    /// does at the end of every run; a fresh one is allocated only if that ever stops being true.
+    fn fill(&mut self, values: &[f32]) -> TractResult<Arc<Tensor>> {
+        let mut tensor = match self.tensor.take() {
             Some(tensor) => tensor,
-            None => Arc::new(Tensor::zero::<f32>(&self.input_shape)?),
+            None => Arc::new(Tensor::zero::<f32>(&self.shape)?),
         };
         if Arc::get_mut(&mut tensor).is_none() {
-            tensor = Arc::new(Tensor::zero::<f32>(&self.input_shape)?);
+            tensor = Arc::new(Tensor::zero::<f32>(&self.shape)?);
         }
         let exclusive =
             Arc::get_mut(&mut tensor).ok_or_else(|| TractError::msg("a fresh tensor is exclusively ours"))?;
-        exclusive.try_as_plain_ram_mut()?.as_slice_mut::<f32>()?.copy_from_slice(values);
+        let part = values.get(self.offset..self.offset + self.len).ok_or_else(|| TractError::msg("input too short"))?;
+        exclusive.try_as_plain_ram_mut()?.as_slice_mut::<f32>()?.copy_from_slice(part);
         Ok(tensor)
     }
 }
@@ -197,13 +267,21 @@ impl Engine for TractEngine {
 
     fn run(&mut self, input: &[f32], output: &mut [f32]) -> Result<(), EngineError> {
         check_lengths(self, input, output)?;
-        let tensor = self.fill_input(input).map_err(|e| {
-            tracing::error!(backend = "tract", error = %format!("{e:#}"), "could not prepare the input tensor");
-            EngineError::Backend { code: RUN_FAILED }
-        })?;
-        let result = self.state.run(tvec![Arc::clone(&tensor).into_tvalue()]);
-        // Take the tensor back before anything else; tract has dropped its references by now.
-        self.input = Some(tensor);
+        let mut values: TVec<TValue> = tvec![];
+        let mut filled: TVec<Arc<Tensor>> = tvec![];
+        for slot in &mut self.inputs {
+            let tensor = slot.fill(input).map_err(|e| {
+                tracing::error!(backend = "tract", error = %format!("{e:#}"), "could not prepare the input tensor");
+                EngineError::Backend { code: RUN_FAILED }
+            })?;
+            values.push(Arc::clone(&tensor).into_tvalue());
+            filled.push(tensor);
+        }
+        let result = self.state.run(values);
+        // Take the tensors back before anything else; tract has dropped its references by now.
+        for (slot, tensor) in self.inputs.iter_mut().zip(filled) {
+            slot.tensor = Some(tensor);
+        }
         let outputs = result.map_err(|e| {
             tracing::error!(backend = "tract", error = %format!("{e:#}"), "inference failed");
             EngineError::Backend { code: RUN_FAILED }
@@ -256,9 +334,14 @@ fn select_output(model: InferenceModel, name: Option<&str>) -> Result<InferenceM
     model.with_output_outlets(&[outlet]).map_err(|e| TractLoadError::Parse(format!("{e:#}")))
 }
 
-/// The concrete f32 input shape: the requested one, checked against what the model declares, or the declared one.
-fn resolve_input_shape(model: &InferenceModel, requested: Option<&[usize]>) -> Result<Vec<usize>, TractLoadError> {
-    let declared = model.input_fact(0).map_err(|e| TractLoadError::Parse(format!("{e:#}")))?;
+/// The concrete f32 shape of input `index`: the requested one, checked against what the model declares, or the
+/// declared one.
+fn resolve_input_shape(
+    model: &InferenceModel,
+    index: usize,
+    requested: Option<&[usize]>,
+) -> Result<Vec<usize>, TractLoadError> {
+    let declared = model.input_fact(index).map_err(|e| TractLoadError::Parse(format!("{e:#}")))?;
     if let Some(datum_type) = declared.datum_type.concretize() {
         if datum_type != f32::datum_type() {
             return Err(TractLoadError::InputType(format!("{datum_type:?}")));
@@ -322,13 +405,13 @@ mod tests {
         let input = vec![0.1f32; engine.input_len()];
         let mut output = vec![0.0f32; engine.output_len()];
         engine.run(&input, &mut output).unwrap();
-        let tensor = engine.input.as_ref().unwrap();
+        let tensor = engine.inputs[0].tensor.as_ref().unwrap();
         // tract holds no reference after a run, which is what lets the next run refill it in place.
         assert_eq!(Arc::strong_count(tensor), 1);
         let address = Arc::as_ptr(tensor);
         let first = output.clone();
         engine.run(&input, &mut output).unwrap();
-        assert_eq!(Arc::as_ptr(engine.input.as_ref().unwrap()), address);
+        assert_eq!(Arc::as_ptr(engine.inputs[0].tensor.as_ref().unwrap()), address);
         assert_eq!(output, first);
     }
 }

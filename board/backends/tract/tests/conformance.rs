@@ -80,3 +80,32 @@ fn wrong_slice_lengths_are_engine_errors() {
     engine.run(&input, &mut output).unwrap();
     assert!(output.iter().all(|v| v.is_finite()));
 }
+
+#[test]
+fn the_reconstruction_model_matches_onnxruntime_on_every_fixture_case() {
+    use skelact_conformance::{reconstruction_fixture_dir, reconstruction_inputs, RECONSTRUCTION};
+    let (fixture, frames) = Fixture::load_reconstruction(&reconstruction_fixture_dir(), "tiny_rec").unwrap();
+    let onnx = std::fs::read(&fixture.onnx_path).expect("tiny_rec.onnx");
+    let inputs = reconstruction_inputs(frames);
+    let named: Vec<(&str, Vec<usize>)> = inputs.iter().map(|(n, s)| (*n, s.clone())).collect();
+    let mut engine = TractEngine::load_inputs(&onnx, &TractOptions::default(), &named).unwrap();
+    assert_eq!(engine.input_len(), skelact_runtime::reconstruct::input_len(frames));
+    assert_eq!(engine.output_shape(), [1, 3, frames, 25, 2]);
+    assert!(fixture.samples() >= 2, "the fixture has cases with and without missing joints");
+    let report = check_engine(&mut engine, &fixture, RECONSTRUCTION).unwrap();
+    eprintln!("tract, reconstruction: {report:?}");
+    // The inputs named in the other order are taken in that order: the same model, joint and missing swapped.
+    let swapped = [named[1].clone(), named[0].clone()];
+    let mut swapped_engine = TractEngine::load_inputs(&onnx, &TractOptions::default(), &swapped).unwrap();
+    let sample = &fixture.inputs.data[..engine.input_len()];
+    let split = skelact_runtime::preprocess::tensor_len(frames);
+    let reordered: Vec<f32> = sample[split..].iter().chain(&sample[..split]).copied().collect();
+    let (mut a, mut b) = (vec![0.0; engine.output_len()], vec![0.0; engine.output_len()]);
+    engine.run(sample, &mut a).unwrap();
+    swapped_engine.run(&reordered, &mut b).unwrap();
+    assert_eq!(a, b);
+    // A model without those inputs is refused, naming what it has.
+    let refused = TractEngine::load_inputs(&onnx, &TractOptions::default(), &[("x", vec![1, 3, frames, 25, 2])]);
+    let error = refused.unwrap_err().to_string();
+    assert!(error.contains("the model's inputs are joint, missing; expected x"), "{error}");
+}

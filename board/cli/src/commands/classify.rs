@@ -20,7 +20,7 @@ use serde_json::json;
 use skelact::scoring::{self, DEFAULT_MIN_IOU};
 use skelact::timeline;
 use skelact::verdict::{verdict, Verdict};
-use skelact_device::daemon::outputs::Outputs;
+use skelact_device::daemon::outputs::{Outputs, WindowNote};
 use skelact_device::model::{
     boxed_frontend, BackendChoice, BundleFile, DeviceClassifier, DeviceEngine, EngineOptions, LoadedModel,
     OverlayChoice, TRACKS,
@@ -78,6 +78,9 @@ struct Walked {
     windows: Vec<WindowScores>,
     windows_failed: usize,
     events: Vec<Event>,
+    /// What the window of each event went through (its missing fraction; classify runs no REC), `None` for events
+    /// no window produced: as the daemon's event lines carry it.
+    event_notes: Vec<Option<WindowNote>>,
 }
 
 pub fn run(args: ClassifyArgs) -> anyhow::Result<()> {
@@ -182,6 +185,7 @@ fn walk(
         }
         if now != tracked {
             classifier.retire_bodies(|body| now.contains(&body), |event| walked.events.push(event));
+            walked.event_notes.resize(walked.events.len(), None);
             tracked = now;
         }
         while let Some(id) = frontend.next_due() {
@@ -192,7 +196,10 @@ fn walk(
                 continue;
             };
             let tensors = Tensors { joint: &buffer[..len], bone: &buffer[len..2 * len], motion: &buffer[2 * len..] };
-            match classifier.classify(&info, tensors, |event| walked.events.push(event)) {
+            let outcome = classifier.classify(&info, tensors, |event| walked.events.push(event));
+            let note = WindowNote { reconstructed: false, missing_fraction: info.missing.fraction() };
+            walked.event_notes.resize(walked.events.len(), Some(note));
+            match outcome {
                 Ok(()) => walked.windows.push(WindowScores {
                     info,
                     scores: classifier.last_scores().to_vec(),
@@ -203,6 +210,7 @@ fn walk(
         }
     }
     classifier.retire_bodies(|_| false, |event| walked.events.push(event));
+    walked.event_notes.resize(walked.events.len(), None);
 
     // The whole track of each body still there, as `skelact eval` classifies a sequence, unless the daemon's last
     // window of that body already ended at its last frame.
@@ -324,8 +332,8 @@ fn print_file(
     } else {
         println!("  events (as `skelact run --stdout text` prints them):");
     }
-    for event in &walked.events {
-        println!("  {}", outputs.event_text(event));
+    for (event, note) in walked.events.iter().zip(&walked.event_notes) {
+        println!("  {}", outputs.event_text_noted(event, *note));
     }
     if let Some(truth) = truth {
         println!(
@@ -373,7 +381,8 @@ fn file_json(
             })
         })
         .collect();
-    let events: Vec<serde_json::Value> = walked.events.iter().map(|e| outputs.event_json(e)).collect();
+    let events: Vec<serde_json::Value> =
+        walked.events.iter().zip(&walked.event_notes).map(|(e, note)| outputs.event_json_noted(e, *note)).collect();
     let mut document = json!({
         "file": path.display().to_string(),
         "format": format_name(format),

@@ -58,6 +58,10 @@ pub fn info_json(model: &LoadedModel, bundle: &Bundle<'_>) -> anyhow::Result<Val
             "verifies": trust::verifies(&s.public_key, &s.signature, &s.message(&bundle.content_digest())),
         })),
         "self_test": bundle.self_test().map(|t| json!({"windows": t.windows, "min_cosine": t.min_cosine})),
+        "reconstruction": bundle.reconstruction().map(|r| json!({
+            "section": r.section, "frames": r.frames, "threshold": r.threshold,
+            "bytes": bundle.reconstruction_onnx().map(<[u8]>::len),
+        })),
         "sections": bundle.sections().enumerate().map(|(i, s)| json!({
             "index": i, "kind": section_name(s.kind_code), "bytes": s.payload.len(),
         })).collect::<Vec<_>>(),
@@ -94,6 +98,16 @@ fn print_text(model: &LoadedModel, bundle: &Bundle<'_>) {
     match bundle.self_test() {
         Some(t) => println!("self-test   {} windows, min cosine {}", t.windows, t.min_cosine),
         None => println!("self-test   none"),
+    }
+    match bundle.reconstruction() {
+        Some(r) => println!(
+            "REC         reconstruction model in section {} ({} bytes), T = {}, runs above missing fraction {} (auto)",
+            r.section,
+            bundle.reconstruction_onnx().map_or(0, <[u8]>::len),
+            r.frames,
+            r.threshold
+        ),
+        None => println!("REC         none (missing joints are interpolated)"),
     }
     println!("model       {} ({:?}), layout {:?}, {} bodies per window", m.model_name, m.encoder, m.layout, m.bodies);
     println!("input       {} {:?}", m.input.name, m.input.shape.as_slice());

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use skelact_device::config::{ConfigFile, Overrides, RunSettings, StdoutFormat};
+use skelact_device::config::{ConfigFile, Overrides, ReconstructionModeSetting, RunSettings, StdoutFormat};
 use skelact_device::daemon::monitor::MonitorOptions;
 use skelact_device::daemon::outputs::{LineFormat, Outputs};
 use skelact_device::daemon::{self, DaemonControl, DaemonOptions, DaemonSummary};
@@ -17,6 +17,7 @@ use skelact_links::gpio::ActionPins;
 use skelact_links::reconnect::{Backoff, ReconnectingReader};
 use skelact_links::LinkOpener;
 use skelact_runtime::bundle::Bundle;
+use skelact_runtime::reconstruct::{self, Reconstruction, ReconstructionMode};
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
@@ -76,6 +77,14 @@ pub struct RunArgs {
     /// Serve status snapshots for `skelact monitor` on this Unix socket (mode 0660).
     #[arg(long, value_name = "PATH")]
     pub monitor_socket: Option<PathBuf>,
+    /// REC, the bundle's reconstruction model for missing joints: auto (windows whose missing fraction is above the
+    /// threshold), on (every window with a missing joint) or off [default: `[reconstruction] mode`, else auto].
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub reconstruction: Option<ReconstructionModeSetting>,
+    /// The missing fraction (0 to 1) above which REC runs in auto mode [default: `[reconstruction] threshold`,
+    /// else the bundle's].
+    #[arg(long, value_name = "F")]
+    pub reconstruction_threshold: Option<f64>,
 }
 
 impl RunArgs {
@@ -97,6 +106,8 @@ impl RunArgs {
             slots: self.slots.clone(),
             trial_windows: self.trial_windows,
             monitor_socket: self.monitor_socket.clone(),
+            reconstruction: self.reconstruction,
+            reconstruction_threshold: self.reconstruction_threshold,
             default_bundle: super::search_path::bundle(None).ok(),
         }
     }
@@ -290,12 +301,32 @@ pub fn serve<O: LinkOpener>(
     outputs: &Outputs,
     trial: Option<Trial>,
 ) -> anyhow::Result<(DaemonSummary, Stop)> {
-    let mut engines = model.engines(&EngineOptions {
+    let engine_options = EngineOptions {
         backend: settings.backend,
         threads: settings.threads,
         onnxruntime: settings.onnxruntime.clone(),
         ..EngineOptions::default()
-    })?;
+    };
+    let mut engines = model.engines(&engine_options)?;
+    let policy = model.reconstruction_policy(settings.reconstruction_mode, settings.reconstruction_threshold)?;
+    let rec_engine = match policy.mode() {
+        ReconstructionMode::Off => None,
+        _ => model.reconstruction_engine(&engine_options, &engines.joint)?,
+    };
+    if rec_engine.is_none() && policy.mode() == ReconstructionMode::On {
+        tracing::warn!(
+            "reconstruction is on, but the bundle has no reconstruction model: missing joints stay interpolated"
+        );
+    }
+    let frames_out = model.bundle.manifest().preprocess.frames_out as usize;
+    let mut rec_input = vec![0.0f32; rec_engine.as_ref().map_or(0, |_| reconstruct::input_len(frames_out))];
+    let reconstruction = match rec_engine {
+        Some(engine) => {
+            tracing::info!(mode = policy.mode().name(), threshold = policy.threshold(), "reconstruction (REC) enabled");
+            Some(Reconstruction::new(engine, policy, frames_out, &mut rec_input).map_err(anyhow::Error::msg)?)
+        }
+        None => None,
+    };
     if let Some(trial) = &trial {
         // The first part of a trial's health check: the bundle's own windows through this device's engine.
         if let Err(error) = health::self_test(&model.bundle, &mut engines.joint) {
@@ -351,7 +382,16 @@ pub fn serve<O: LinkOpener>(
             });
         }
         let result = model.frontend_config().map_err(anyhow::Error::from).and_then(|frontend| {
-            Ok(daemon::run(&mut reader, frontend, model.raw_frames, classifier, outputs, &options, &control)?)
+            Ok(daemon::run_with_reconstruction(
+                &mut reader,
+                frontend,
+                model.raw_frames,
+                classifier,
+                reconstruction,
+                outputs,
+                &options,
+                &control,
+            )?)
         });
         handle.close();
         control.stop();

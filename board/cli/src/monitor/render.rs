@@ -187,6 +187,7 @@ fn link_lines(s: &Snapshot) -> Vec<Line<'static>> {
 
 fn pipeline_lines(s: &Snapshot) -> Vec<Line<'static>> {
     let st = &s.status;
+    // The monitor's own counters last: a short terminal cuts them first.
     vec![
         Line::from(format!(
             " queue {}/{}  windows {} run, {} dropped  events {}",
@@ -195,6 +196,10 @@ fn pipeline_lines(s: &Snapshot) -> Vec<Line<'static>> {
         Line::from(format!(
             " p50/p99 ms  event {:.1}/{:.1}  window {:.1}/{:.1}",
             s.latency.p50_ms, s.latency.p99_ms, s.window_latency.p50_ms, s.window_latency.p99_ms
+        )),
+        Line::from(format!(
+            " missing joints in {} windows, {} reconstructed (REC)",
+            st.windows_with_missing, st.windows_reconstructed
         )),
         Line::from(format!(
             " monitors {}  snapshots skipped {}  dropped {}",
@@ -263,7 +268,7 @@ mod tests {
         joints[24] = None; // a missing thumb
         let json = serde_json::json!({
             "type": "monitor", "version": 1,
-            "status": {"type": "status", "uptime_ms": 12345, "packets_ok": 301, "crc_errors": 2, "health": "ok", "link_connected": true, "windows_run": 30, "events": 1},
+            "status": {"type": "status", "uptime_ms": 12345, "packets_ok": 301, "crc_errors": 2, "health": "ok", "link_connected": true, "windows_run": 30, "events": 1, "windows_with_missing": 5, "windows_reconstructed": 3},
             "queue": {"windows": 1, "capacity": 2},
             "latency": {"count": 1, "p50_ms": 41.5, "p99_ms": 80.25},
             "bodies": [{"body_id": 7, "joints": joints}],
@@ -290,6 +295,7 @@ mod tests {
             "CRC errors 2",
             "queue 1/2",
             "p50/p99 ms  event 41.5/80.2  window 0.0/0.0",
+            "missing joints in 5 windows, 3 reconstructed (REC)",
             "2.300 s  begin  body 7  sitting down (action 8, 0.87), 1.70-2.30 s",
             "Bodies: 1 (front view)",
         ] {

@@ -53,6 +53,8 @@ pub struct Status {
     pub connects: u64,
     pub disconnects: u64,
     pub events_dropped: u64,
+    pub windows_with_missing: u64,
+    pub windows_reconstructed: u64,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]

@@ -46,6 +46,12 @@ pub struct DaemonCounters {
     pub sensor_rate_measured_millihertz: u32,
     /// Times the measured rate moved more than 20 % away from the announced one (windows follow the timestamps).
     pub rate_mismatches: u32,
+    /// Windows classified with at least one missing joint sample (`docs/preprocessing.md`, "The missing mask").
+    pub windows_with_missing: u64,
+    /// Windows whose missing joints the bundle's reconstruction model completed before the encoder (REC).
+    pub windows_reconstructed: u64,
+    /// Windows REC was due on but failed; they were classified with their interpolated joints.
+    pub reconstructions_failed: u64,
 }
 
 /// One kind of loss: where its counter is and what to say about it.

@@ -36,7 +36,8 @@ use std::time::{Duration, Instant};
 
 use skelact_runtime::engine::Engine;
 use skelact_runtime::pipeline::{FrontendConfig, Tensors};
-use skelact_runtime::preprocess::Outputs as TensorOutputs;
+use skelact_runtime::preprocess::{Outputs as TensorOutputs, Streams};
+use skelact_runtime::reconstruct::{Reconstruction, WindowOutcome};
 use skelact_runtime::wire::{
     encode_packet, DecodeError, Event, Frame, Health, LinkStats, Message, Status, MAX_PACKET_LEN,
 };
@@ -47,7 +48,7 @@ use latency::{LatencyHistogram, LatencySummary};
 use losses::{DaemonCounters, LossWarnings};
 use monitor::server::{MonitorError, MonitorServer};
 use monitor::{BodyPose, Extras, MonitorFeed, MonitorOptions};
-use outputs::Outputs;
+use outputs::{Outputs, WindowNote};
 use queue::{Job, WindowJob, WindowQueue};
 use skelact_links::reconnect::{ReconnectStats, ReconnectingReader};
 use skelact_links::LinkOpener;
@@ -150,6 +151,11 @@ pub struct DaemonSummary {
     pub windows_run: u64,
     /// Windows that could not be built, preprocessed or classified.
     pub windows_failed: u64,
+    /// Windows classified with at least one missing joint sample, those of them REC completed first, and those REC
+    /// failed on (classified with their interpolated joints).
+    pub windows_with_missing: u64,
+    pub windows_reconstructed: u64,
+    pub reconstructions_failed: u64,
     pub events: u64,
     /// Events dropped because the sensor host did not read the back channel (the queue was full, or still held
     /// them at the stop).
@@ -195,6 +201,9 @@ impl DaemonSummary {
 struct Shared {
     windows_run: AtomicU64,
     windows_failed: AtomicU64,
+    windows_with_missing: AtomicU64,
+    windows_reconstructed: AtomicU64,
+    reconstructions_failed: AtomicU64,
     latency: Mutex<LatencyHistogram>,
     window_latency: Mutex<LatencyHistogram>,
     delivery_latency: Mutex<LatencyHistogram>,
@@ -207,6 +216,8 @@ pub enum DaemonError {
     Frontend(#[from] FrontendError),
     #[error("the engines take {engines} values, preprocessing makes {preprocessing}")]
     TensorLength { engines: usize, preprocessing: usize },
+    #[error("the reconstruction model takes windows of {model} frames, the encoder {encoder}")]
+    ReconstructionFrames { model: usize, encoder: usize },
     #[error("cannot start the inference thread: {0}")]
     Thread(std::io::Error),
     #[error(transparent)]
@@ -266,11 +277,33 @@ pub fn run<O: LinkOpener, E: Engine + Send>(
     options: &DaemonOptions,
     control: &DaemonControl,
 ) -> Result<DaemonSummary, DaemonError> {
+    run_with_reconstruction(reader, config, raw_frames, classifier, None, outputs, options, control)
+}
+
+/// [`run`], with REC: on the inference thread, before the encoder, `reconstruction` completes the missing joints
+/// of the windows its policy picks (`skelact_runtime::reconstruct`).
+#[allow(clippy::too_many_arguments)]
+pub fn run_with_reconstruction<O: LinkOpener, E: Engine + Send>(
+    reader: &mut ReconnectingReader<O>,
+    config: FrontendConfig,
+    raw_frames: usize,
+    classifier: DeviceClassifier<'_, E>,
+    reconstruction: Option<Reconstruction<'_, E>>,
+    outputs: &Outputs,
+    options: &DaemonOptions,
+    control: &DaemonControl,
+) -> Result<DaemonSummary, DaemonError> {
     let frontend = boxed_frontend(config, raw_frames)?;
     let tensor_len = frontend.tensor_len();
     if classifier.input_len() != tensor_len {
         return Err(DaemonError::TensorLength { engines: classifier.input_len(), preprocessing: tensor_len });
     }
+    if let Some(rec) = &reconstruction {
+        if rec.frames_out() != frontend.frames_out() {
+            return Err(DaemonError::ReconstructionFrames { model: rec.frames_out(), encoder: frontend.frames_out() });
+        }
+    }
+    let window = WindowLayout { len: tensor_len, mask_len: frontend.mask_len(), streams: frontend.streams() };
     // Each window's buffer holds its three stream tensors, then its missing mask (for REC).
     let queue = WindowQueue::new(options.queue_windows, 3 * tensor_len + frontend.mask_len());
     let shared = Shared::default();
@@ -293,7 +326,8 @@ pub fn run<O: LinkOpener, E: Engine + Send>(
         let inference = std::thread::Builder::new()
             .name("skelact-inference".into())
             .spawn_scoped(scope, || {
-                infer(classifier, &queue, tensor_len, outputs, &outbox, &shared, feed.as_ref(), options, control)
+                let model = Model { classifier, reconstruction, window };
+                infer(model, &queue, outputs, &outbox, &shared, feed.as_ref(), options, control)
             })
             .map_err(DaemonError::Thread)?;
         if let (Some((server, monitor)), Some(feed)) = (monitor.as_mut(), feed.as_ref()) {
@@ -319,7 +353,7 @@ pub fn run<O: LinkOpener, E: Engine + Send>(
                 if monitor_at.elapsed() >= m.interval {
                     monitor_at = Instant::now();
                     let message = status.current(started, reader.link_stats(), &ingest, &queue, &shared, control);
-                    let counters = daemon_counters(reader, &ingest, &writer, &outbox);
+                    let counters = daemon_counters(reader, &ingest, &writer, &outbox, &shared);
                     feed.offer_frame_side(|side| {
                         side.status = message;
                         side.counters = counters;
@@ -336,10 +370,10 @@ pub fn run<O: LinkOpener, E: Engine + Send>(
             if status.last.elapsed() >= options.status_interval {
                 let message = status.tick(started, reader.link_stats(), &ingest, &queue, &shared, control, options);
                 writer.queue_status(reader, &message, options);
-                outputs.publish_status(&message, &daemon_counters(reader, &ingest, &writer, &outbox));
+                outputs.publish_status(&message, &daemon_counters(reader, &ingest, &writer, &outbox, &shared));
             }
             writer.drain(reader, &shared);
-            warnings.check(Instant::now(), &daemon_counters(reader, &ingest, &writer, &outbox));
+            warnings.check(Instant::now(), &daemon_counters(reader, &ingest, &writer, &outbox, &shared));
         }
         // Stop: the inference thread finishes the queue and closes open segments; their events go out last.
         queue.close();
@@ -350,7 +384,7 @@ pub fn run<O: LinkOpener, E: Engine + Send>(
         let last = status.tick(started, reader.link_stats(), &ingest, &queue, &shared, control, options);
         writer.queue_status(reader, &last, options);
         writer.finish(reader, &shared);
-        let counters = daemon_counters(reader, &ingest, &writer, &outbox);
+        let counters = daemon_counters(reader, &ingest, &writer, &outbox, &shared);
         warnings.check(Instant::now(), &counters);
         outputs.publish_status(&last, &counters);
         outputs.release_pins();
@@ -367,6 +401,9 @@ pub fn run<O: LinkOpener, E: Engine + Send>(
             windows_dropped: queue.dropped(),
             windows_run: shared.windows_run.load(Ordering::SeqCst),
             windows_failed: u64::from(frontend.windows_failed) + shared.windows_failed.load(Ordering::SeqCst),
+            windows_with_missing: counters.windows_with_missing,
+            windows_reconstructed: counters.windows_reconstructed,
+            reconstructions_failed: counters.reconstructions_failed,
             events: control.events(),
             events_dropped: counters.events_dropped,
             events_unsent: back.events_unsent,
@@ -388,6 +425,8 @@ pub fn run<O: LinkOpener, E: Engine + Send>(
             windows_run = summary.windows_run,
             windows_dropped = summary.windows_dropped,
             windows_failed = summary.windows_failed,
+            windows_with_missing = summary.windows_with_missing,
+            windows_reconstructed = summary.windows_reconstructed,
             events = summary.events,
             events_dropped = summary.events_dropped,
             events_unsent = summary.events_unsent,
@@ -434,6 +473,7 @@ fn daemon_counters<O: LinkOpener>(
     ingest: &Ingest<'_>,
     writer: &LinkWriter,
     outbox: &Outbox,
+    shared: &Shared,
 ) -> DaemonCounters {
     let link = reader.link();
     let reconnect = link.stats();
@@ -457,6 +497,9 @@ fn daemon_counters<O: LinkOpener>(
         sensor_rate_announced_millihertz: frontend.grid.nominal_rate_millihertz,
         sensor_rate_measured_millihertz: frontend.grid.measured_rate_millihertz,
         rate_mismatches: frontend.grid.rate_mismatches,
+        windows_with_missing: shared.windows_with_missing.load(Ordering::SeqCst),
+        windows_reconstructed: shared.windows_reconstructed.load(Ordering::SeqCst),
+        reconstructions_failed: shared.reconstructions_failed.load(Ordering::SeqCst),
     }
 }
 
@@ -524,12 +567,26 @@ impl Ingest<'_> {
     }
 }
 
+/// The window side's model: the classifier, REC if any, and where each part of a window's buffer lies.
+struct Model<'m, E> {
+    classifier: DeviceClassifier<'m, E>,
+    reconstruction: Option<Reconstruction<'m, E>>,
+    window: WindowLayout,
+}
+
+/// A queued window's buffer: three stream tensors of `len` values, then the missing mask.
+#[derive(Clone, Copy, Debug)]
+struct WindowLayout {
+    len: usize,
+    mask_len: usize,
+    streams: Streams,
+}
+
 /// The window side, on the inference thread.
 #[allow(clippy::too_many_arguments)]
 fn infer<E: Engine>(
-    mut classifier: DeviceClassifier<'_, E>,
+    model: Model<'_, E>,
     queue: &WindowQueue,
-    len: usize,
     outputs: &Outputs,
     outbox: &Outbox,
     shared: &Shared,
@@ -537,13 +594,16 @@ fn infer<E: Engine>(
     options: &DaemonOptions,
     control: &DaemonControl,
 ) {
+    let Model { mut classifier, mut reconstruction, window: layout } = model;
+    let len = layout.len;
     let mut events: Vec<Event> = Vec::with_capacity(16);
     let mut warned = false;
-    let publish = |events: &mut Vec<Event>, frame_at: Option<Instant>| {
+    let mut rec_warned = false;
+    let publish = |events: &mut Vec<Event>, frame_at: Option<Instant>, note: Option<WindowNote>| {
         let any = !events.is_empty();
         for event in events.drain(..) {
             control.events.fetch_add(1, Ordering::SeqCst);
-            outputs.publish(&event);
+            outputs.publish_noted(&event, note);
             if let Some(feed) = feed {
                 feed.record_event(&event);
             }
@@ -565,7 +625,36 @@ fn infer<E: Engine>(
     };
     while let Some(job) = queue.pop() {
         match job {
-            Job::Window(job) => {
+            Job::Window(mut job) => {
+                let missing = job.info.missing;
+                let outcome = match &mut reconstruction {
+                    Some(rec) => {
+                        let (joint, rest) = job.tensors.split_at_mut(len);
+                        let (bone, rest) = rest.split_at_mut(len);
+                        let (motion, mask) = rest.split_at_mut(len);
+                        rec.apply(missing, &mask[..layout.mask_len], joint, bone, motion, layout.streams)
+                    }
+                    None => WindowOutcome::Interpolated,
+                };
+                if missing.any() {
+                    shared.windows_with_missing.fetch_add(1, Ordering::SeqCst);
+                }
+                match outcome {
+                    WindowOutcome::Reconstructed => {
+                        shared.windows_reconstructed.fetch_add(1, Ordering::SeqCst);
+                    }
+                    WindowOutcome::Failed(error) => {
+                        shared.reconstructions_failed.fetch_add(1, Ordering::SeqCst);
+                        if !rec_warned {
+                            tracing::warn!(%error, body_id = job.info.body_id, "reconstruction failed; the window is classified with its interpolated joints (further failures at debug level)");
+                            rec_warned = true;
+                        } else {
+                            tracing::debug!(%error, body_id = job.info.body_id, "reconstruction failed");
+                        }
+                    }
+                    WindowOutcome::Interpolated => {}
+                }
+                let note = WindowNote { reconstructed: outcome.reconstructed(), missing_fraction: missing.fraction() };
                 let t = &job.tensors;
                 let tensors = Tensors { joint: &t[..len], bone: &t[len..2 * len], motion: &t[2 * len..3 * len] };
                 match classifier.classify(&job.info, tensors, |event| events.push(event)) {
@@ -591,17 +680,17 @@ fn infer<E: Engine>(
                         }
                     }
                 }
-                publish(&mut events, Some(job.frame_at));
+                publish(&mut events, Some(job.frame_at), Some(note));
                 queue.give_back(job.tensors);
             }
             Job::Tracked(bodies) => {
                 classifier.retire_bodies(|body| bodies.contains(&body), |event| events.push(event));
-                publish(&mut events, None);
+                publish(&mut events, None, None);
             }
         }
     }
     classifier.retire_bodies(|_| false, |event| events.push(event));
-    publish(&mut events, None);
+    publish(&mut events, None, None);
 }
 
 /// Queues events and status for the link and writes them without waiting (see [`backchannel`]).

@@ -3,9 +3,13 @@
 //! JSON lines (one object per line, `"type"` says which):
 //!
 //! ```json
-//! {"type":"event","phase":"begin","body_id":1,"action_id":23,"label_index":0,"label":"hand waving","confidence":0.91,"start_us":2033333,"end_us":2300000}
-//! {"type":"status","uptime_ms":1000,"packets_ok":31,...,"events":2,"active_tracks":1,"health":"ok","link_connected":true,...,"joints_implausible":0}
+//! {"type":"event","phase":"begin","body_id":1,"action_id":23,"label_index":0,"label":"hand waving","confidence":0.91,"start_us":2033333,"end_us":2300000,"reconstructed":false,"missing_fraction":0.0}
+//! {"type":"status","uptime_ms":1000,"packets_ok":31,...,"events":2,"active_tracks":1,"health":"ok","link_connected":true,...,"joints_implausible":0,...,"windows_with_missing":3,"windows_reconstructed":1}
 //! ```
+//!
+//! An event's `reconstructed` and `missing_fraction` say what the window it came from went through ([`WindowNote`]):
+//! whether REC completed its missing joints, and the share of its joint samples that were missing. Both are `null`
+//! for an event no window produced (an `end` because the body left).
 //!
 //! A status line holds the fields of the wire `Status`, then the daemon's own counters ([`DaemonCounters`]), which
 //! protocol v1's `Status` has no room for, as flat keys of the same object.
@@ -22,6 +26,15 @@ use skelact_runtime::wire::{Event, EventPhase, Health, Status};
 use skelact_links::gpio::ActionPins;
 
 use super::losses::DaemonCounters;
+
+/// What the window an event came from went through (REC), for the event's JSON and text.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct WindowNote {
+    /// Whether the reconstruction model completed the window's missing joints.
+    pub reconstructed: bool,
+    /// The window's missing fraction, 0..=1 (`docs/preprocessing.md`, "The missing mask").
+    pub missing_fraction: f32,
+}
 
 /// How lines on the stream look.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -88,8 +101,13 @@ impl Outputs {
         self.labels.get(usize::from(index)).map_or("?", String::as_str)
     }
 
-    /// The JSON object of an event.
+    /// The JSON object of an event that no window note goes with (its REC fields are `null`).
     pub fn event_json(&self, event: &Event) -> serde_json::Value {
+        self.event_json_noted(event, None)
+    }
+
+    /// The JSON object of an event, with what its window went through.
+    pub fn event_json_noted(&self, event: &Event, note: Option<WindowNote>) -> serde_json::Value {
         json!({
             "type": "event",
             "phase": phase_name(event.phase),
@@ -100,12 +118,20 @@ impl Outputs {
             "confidence": event.confidence,
             "start_us": event.start_us,
             "end_us": event.end_us,
+            "reconstructed": note.map(|n| n.reconstructed),
+            "missing_fraction": note.map(|n| n.missing_fraction),
         })
     }
 
-    /// An event as a line for people (`--stdout text`): `    2.533 s  begin  body 1   wave (action 23, 0.91), 2.03-2.53 s`.
+    /// An event as a line for people (`--stdout text`): `    2.533 s  begin  body 1   wave (action 23, 0.91), 2.03-2.53 s`,
+    /// followed by `, 12% missing` and `, reconstructed` when its window had missing joints and REC completed them.
     pub fn event_text(&self, event: &Event) -> String {
-        format!(
+        self.event_text_noted(event, None)
+    }
+
+    /// [`Self::event_text`] with what its window went through.
+    pub fn event_text_noted(&self, event: &Event, note: Option<WindowNote>) -> String {
+        let mut line = format!(
             "{:>9.3} s  {:<5}  body {:<3} {} (action {}, {:.2}), {:.2}-{:.2} s",
             event.end_us as f64 / 1e6,
             phase_name(event.phase),
@@ -115,16 +141,28 @@ impl Outputs {
             event.confidence,
             event.start_us as f64 / 1e6,
             event.end_us as f64 / 1e6
-        )
+        );
+        if let Some(note) = note.filter(|n| n.missing_fraction > 0.0) {
+            line.push_str(&format!(", {:.0}% missing", f64::from(note.missing_fraction) * 100.0));
+            if note.reconstructed {
+                line.push_str(", reconstructed");
+            }
+        }
+        line
     }
 
     /// Publishes one event to every output. A failing output is logged once and does not stop the others.
     pub fn publish(&self, event: &Event) {
-        let object = self.event_json(event);
+        self.publish_noted(event, None);
+    }
+
+    /// [`Self::publish`] with what the event's window went through (REC), which its JSON and text carry.
+    pub fn publish_noted(&self, event: &Event, note: Option<WindowNote>) {
+        let object = self.event_json_noted(event, note);
         if let Some(lines) = &self.lines {
             let text = match lines_format(lines) {
                 LineFormat::Json => object.to_string(),
-                LineFormat::Text => self.event_text(event),
+                LineFormat::Text => self.event_text_noted(event, note),
             };
             write_line(lines, &text);
         }
@@ -222,6 +260,9 @@ pub fn status_json(s: &Status, c: &DaemonCounters) -> serde_json::Value {
         "sensor_rate_announced_hz": f64::from(c.sensor_rate_announced_millihertz) / 1000.0,
         "sensor_rate_measured_hz": f64::from(c.sensor_rate_measured_millihertz) / 1000.0,
         "rate_mismatches": c.rate_mismatches,
+        "windows_with_missing": c.windows_with_missing,
+        "windows_reconstructed": c.windows_reconstructed,
+        "reconstructions_failed": c.reconstructions_failed,
     })
 }
 
@@ -262,15 +303,31 @@ mod tests {
             phase: EventPhase::End,
         };
         outputs.publish(&event);
-        let counters = DaemonCounters { failed_opens: 3, clock_restarts: 1, ..DaemonCounters::default() };
+        let note = WindowNote { reconstructed: true, missing_fraction: 0.25 };
+        outputs.publish_noted(&event, Some(note));
+        let counters = DaemonCounters {
+            failed_opens: 3,
+            clock_restarts: 1,
+            windows_with_missing: 4,
+            windows_reconstructed: 2,
+            ..DaemonCounters::default()
+        };
         outputs.publish_status(&Status { events: 1, health: Health::Overloaded, ..Status::default() }, &counters);
         let text = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
         let objects: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
         assert_eq!(objects[0]["label"], "wave");
         assert_eq!(objects[0]["phase"], "end");
-        assert_eq!(objects[1]["health"], "overloaded");
-        assert_eq!((&objects[1]["failed_opens"], &objects[1]["clock_restarts"]), (&json!(3), &json!(1)));
-        assert_eq!(objects[1]["link_connected"], false);
+        // An event without a window note (a body that left) says null; one from a window says what REC did.
+        assert_eq!((&objects[0]["reconstructed"], &objects[0]["missing_fraction"]), (&json!(null), &json!(null)));
+        assert_eq!((&objects[1]["reconstructed"], &objects[1]["missing_fraction"]), (&json!(true), &json!(0.25)));
+        assert_eq!(objects[1]["confidence"], objects[0]["confidence"], "the old fields stay as they were");
+        assert_eq!(objects[2]["health"], "overloaded");
+        assert_eq!((&objects[2]["failed_opens"], &objects[2]["clock_restarts"]), (&json!(3), &json!(1)));
+        assert_eq!((&objects[2]["windows_with_missing"], &objects[2]["windows_reconstructed"]), (&json!(4), &json!(2)));
+        assert_eq!(objects[2]["link_connected"], false);
+        let text = outputs.event_text_noted(&event, Some(note));
+        assert!(text.ends_with("0.00-0.00 s, 25% missing, reconstructed"), "{text}");
+        assert!(!outputs.event_text_noted(&event, None).contains("missing"));
         let mut datagram = [0u8; 1024];
         let n = receiver.recv(&mut datagram).unwrap();
         let received: serde_json::Value = serde_json::from_slice(&datagram[..n]).unwrap();
