@@ -10,7 +10,7 @@
 use crate::decision::{DecisionConfig, DecisionError, Decisions};
 use crate::engine::{Engine, EngineError};
 use crate::head::{stream_probabilities, EnrolledOverLinear, HeadError, LinearHead, PrototypeHead, TextPrototypeHead};
-use crate::layout::{map_body, SourceFormat};
+use crate::layout::{map_body, provided_joints, SourceFormat};
 use crate::preprocess::{mask_len, MissingCount, Outputs, PreprocessConfig, PreprocessError, Preprocessor, Streams};
 use crate::reconstruct::{Reconstruction, ReconstructionCounters, WindowOutcome};
 use crate::resample::{GridConfig, ResampleCounters, ResampleError, Resampler};
@@ -158,6 +158,8 @@ impl<const TRACKS: usize, const FRAMES: usize> Frontend<TRACKS, FRAMES> {
         format: SourceFormat,
         history_frames: usize,
     ) -> Result<Self, PipelineError> {
+        let mut preprocessor = Preprocessor::new(config.preprocess)?;
+        preprocessor.set_provided(provided_joints(format.layout));
         Ok(Frontend {
             format,
             min_confidence: config.min_confidence,
@@ -166,7 +168,7 @@ impl<const TRACKS: usize, const FRAMES: usize> Frontend<TRACKS, FRAMES> {
                 .ok_or(PipelineError::Config("grid: model rate or tolerance out of range"))?,
             tracks: Tracks::with_history(config.tracks, history_frames)?,
             window: WindowFrames::new(),
-            preprocessor: Preprocessor::new(config.preprocess)?,
+            preprocessor,
             counters: FrontendCounters::default(),
         })
     }
@@ -211,6 +213,7 @@ impl<const TRACKS: usize, const FRAMES: usize> Frontend<TRACKS, FRAMES> {
             return Err(HelloError::UnsupportedMajor { major: hello.protocol_major });
         }
         self.format = SourceFormat::from_hello(hello);
+        self.preprocessor.set_provided(provided_joints(self.format.layout));
         self.resampler.set_nominal_rate(hello.nominal_fps_millihertz);
         Ok(())
     }

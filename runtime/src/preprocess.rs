@@ -193,6 +193,9 @@ pub struct Preprocessor<const FRAMES: usize = 64> {
     frames: usize,
     /// The missing count of the last successful run.
     missing: MissingCount,
+    /// Joints the sensor's layout provides at all; the others are filled from their parent every time (as in
+    /// training) and never count as missing ([`Preprocessor::set_provided`]).
+    provided: [bool; NTU_JOINTS],
 }
 
 impl<const FRAMES: usize> Preprocessor<FRAMES> {
@@ -207,7 +210,14 @@ impl<const FRAMES: usize> Preprocessor<FRAMES> {
             ranges: [None; WINDOW_BODIES],
             frames: 0,
             missing: MissingCount::default(),
+            provided: [true; NTU_JOINTS],
         })
+    }
+
+    /// Which NTU-25 joints the sensor's layout provides ([`crate::layout::provided_joints`]); every joint until
+    /// told otherwise. A joint the layout never carries (Kinect v1's thumbs) is not missing: nothing could observe it.
+    pub fn set_provided(&mut self, provided: [bool; NTU_JOINTS]) {
+        self.provided = provided;
     }
 
     pub fn config(&self) -> &PreprocessConfig {
@@ -350,7 +360,8 @@ impl<const FRAMES: usize> Preprocessor<FRAMES> {
 
 impl<const FRAMES: usize> Preprocessor<FRAMES> {
     /// The missing mask (`docs/preprocessing.md`, "The missing mask"): per body and source frame, 1.0 for a joint
-    /// sample inside the body's range (the frames step 1 fills) that is not observed; cropped and resized exactly
+    /// sample of a provided joint inside the body's range (the frames step 1 fills) that is not observed; cropped and
+    /// resized exactly
     /// as the coordinates (step 4, f32 weights); an output entry is 1.0 when its resized value is above 0. Written
     /// to `out` when given; the count is returned either way. The ranges are those of the current run.
     fn missing_mask(&self, window: &WindowFrames<FRAMES>, mut out: Option<&mut [f32]>) -> MissingCount {
@@ -375,7 +386,7 @@ impl<const FRAMES: usize> Preprocessor<FRAMES> {
                 }
                 for v in 0..NTU_JOINTS {
                     let missing_at = |frame: usize, range: f32| -> f32 {
-                        if range > 0.0 && observed(window, body, frame, v).is_none() {
+                        if range > 0.0 && self.provided[v] && observed(window, body, frame, v).is_none() {
                             1.0
                         } else {
                             0.0
@@ -1039,6 +1050,25 @@ mod tests {
         // 2 + 25 missing out of 4 frames × 25 joints of body 0; body 1 has no range.
         assert_eq!(pre.missing(), MissingCount { missing: 27, total: 100 });
         assert_eq!(pre.missing().fraction(), 0.27);
+    }
+
+    #[test]
+    fn joints_the_layout_never_provides_are_not_missing() {
+        // Kinect v1 has no thumbs: they are never valid, filled from the hand, and not something to reconstruct.
+        let mut window = WindowFrames::<4>::new();
+        let mut pose = pose_at([0.0, 0.0, 2.0]);
+        pose.valid[joint::THUMB_LEFT] = false;
+        pose.valid[joint::THUMB_RIGHT] = false;
+        for _ in 0..4 {
+            window.push(Some(&pose), None).unwrap();
+        }
+        let mut pre = Preprocessor::<4>::new(config(4, 1.0, false)).unwrap();
+        run(&mut pre, &window).unwrap();
+        assert_eq!(pre.missing(), MissingCount { missing: 8, total: 100 }, "every joint counts until told");
+        pre.set_provided(crate::layout::provided_joints(crate::wire::LayoutId::KinectV1));
+        let out = run(&mut pre, &window).unwrap();
+        assert_eq!(pre.missing(), MissingCount { missing: 0, total: 100 });
+        assert!(out.missing.iter().all(|&m| m == 0.0));
     }
 
     #[test]

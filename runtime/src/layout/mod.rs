@@ -124,6 +124,16 @@ impl From<&Hello> for SourceFormat {
 }
 
 /// The rules that build each NTU joint (NTU order) from a source layout.
+/// The NTU-25 joints `layout` provides at all: false where its rule is [`JointRule::Missing`] (Kinect v1's thumbs,
+/// for example). Those are filled from their parent in every window and are not "missing" to reconstruction.
+pub fn provided_joints(layout: LayoutId) -> [bool; NTU_JOINTS] {
+    let mut provided = [true; NTU_JOINTS];
+    for (joint, rule) in provided.iter_mut().zip(rules(layout)) {
+        *joint = !matches!(rule, JointRule::Missing);
+    }
+    provided
+}
+
 pub const fn rules(layout: LayoutId) -> &'static [JointRule; NTU_JOINTS] {
     match layout {
         LayoutId::KinectV2 => &kinect_v2::TO_NTU,
