@@ -101,7 +101,7 @@ def onnxruntime_times(path, threads, runs, feed):
 
 def tract_times(binary, path, threads, runs):
     """Runs `tract_latency` and reads its min and p50 (it prints one summary line)."""
-    out = subprocess.run([str(binary), str(path), str(threads), str(runs)], check=True, capture_output=True,
+    out = subprocess.run([str(binary), str(path), str(threads), str(runs), "logits"], check=True, capture_output=True,
                          text=True).stdout
     found = re.search(r"min ([0-9.]+) ms, p50 ([0-9.]+) ms", out)
     if not found:
@@ -185,7 +185,7 @@ def main():
     timed = latency(args.tract_latency, onnx_files, args.threads, args.runs, args.rounds)
     command = ("models/tools/attention_layout_study.py " + " ".join(
         f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if k not in ("tract_latency", "extra_onnx", "reuse"))
-        + " --tract-latency target/release/examples/tract_latency")
+        + f" --tract-latency {args.tract_latency}")
     summary = {"command": command, "train_wall_s": train_wall, "threads": args.threads, "runs": args.runs,
                "rounds": args.rounds, "results": results, "latency": timed}
     out = ROOT / "models" / "zoo" / "attention-study"

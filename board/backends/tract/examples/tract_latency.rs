@@ -1,6 +1,7 @@
 //! Per-run latency of the tract backend on any ONNX file, with heap allocations per run (`skelact bench` takes a bundle).
 //!
-//! `cargo run -p skelact-tract --release --example tract_latency -- MODEL.onnx [THREADS] [RUNS]`
+//! `cargo run -p skelact-tract --release --example tract_latency -- MODEL.onnx [THREADS] [RUNS] [OUTPUT]`
+//! (OUTPUT names the output to read when the model has several, e.g. `logits`.)
 //! Prints min / p50 / p99 over RUNS runs (default 200) after 10 warm-up runs, on a seeded input, and the heap
 //! allocations per run (all of them tract's: the engine reuses its own buffers).
 
@@ -34,12 +35,14 @@ use skelact_tract::{TractEngine, TractOptions};
 
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
-    let path = args.next().ok_or_else(|| anyhow::anyhow!("usage: tract_latency MODEL.onnx [THREADS] [RUNS]"))?;
+    let path =
+        args.next().ok_or_else(|| anyhow::anyhow!("usage: tract_latency MODEL.onnx [THREADS] [RUNS] [OUTPUT]"))?;
     let threads: usize = args.next().map_or(Ok(1), |a| a.parse())?;
     let runs: usize = args.next().map_or(Ok(200), |a| a.parse())?;
+    let output_name = args.next();
     let onnx = std::fs::read(&path)?;
     let started = Instant::now();
-    let mut engine = TractEngine::load(&onnx, &TractOptions { threads, input_shape: None, output_name: None })?;
+    let mut engine = TractEngine::load(&onnx, &TractOptions { threads, input_shape: None, output_name })?;
     let load = started.elapsed();
     // A deterministic input in the range of centred coordinates.
     let input: Vec<f32> = (0..engine.input_len()).map(|i| ((i * 7919 % 1000) as f32 / 1000.0 - 0.5) * 0.6).collect();
