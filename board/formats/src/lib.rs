@@ -18,6 +18,7 @@
 //! Beside them: [`recording`] (capture and paced replay of protocol-v1 bytes) and [`npy`] (the `.npy` arrays that
 //! carry windows and reference outputs between the desktop pipeline and the device).
 
+pub mod dropout;
 pub mod kinect_v1;
 pub mod npy;
 pub mod ntu;

@@ -13,6 +13,11 @@
 //!
 //! Printed: accuracy, the confusion matrix, the unknown rate and the per-window latency of the engines and head;
 //! `--json` writes them, `--confusion FILE.png` draws the matrix.
+//!
+//! Missing joints: `--drop-joints RATE` marks that share of the sensor's joints as not tracked (seeded,
+//! `--drop-seed`) before the device sees them. When the bundle carries a reconstruction model (REC) and
+//! `--reconstruction` is not `off`, every last window is classified twice, as interpolated and as REC completes it
+//! when the policy runs REC on it, and both accuracies are reported.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -20,6 +25,7 @@ use std::time::Instant;
 use anyhow::{bail, Context};
 use clap::Args;
 use serde_json::json;
+use skelact_device::config::ReconstructionModeSetting;
 use skelact_device::model::{
     boxed_frontend, BackendChoice, BundleFile, DeviceClassifier, DeviceEngine, EngineOptions, LoadedModel,
     OverlayChoice,
@@ -28,6 +34,7 @@ use skelact_formats::kinect_v1::{Dataset, Split};
 use skelact_formats::{self as sources, InputFormat};
 use skelact_runtime::pipeline::{Tensors, WindowInfo};
 use skelact_runtime::preprocess::Outputs;
+use skelact_runtime::reconstruct::{self, Reconstruction, ReconstructionMode, WindowOutcome};
 use skelact_runtime::wire::{Decoder, Message};
 
 use super::bench::percentiles;
@@ -62,6 +69,19 @@ pub struct EvalArgs {
     /// Draw the confusion matrix into this PNG file.
     #[arg(long)]
     pub confusion: Option<PathBuf>,
+    /// Mark this share (0 to 1) of the sensor's joints as not tracked, at random, before the device sees them.
+    #[arg(long, default_value_t = 0.0)]
+    pub drop_joints: f64,
+    /// Seed of `--drop-joints` (the same seed drops the same joints).
+    #[arg(long, default_value_t = 0)]
+    pub drop_seed: u64,
+    /// REC, the bundle's reconstruction model: auto (windows whose missing fraction is above the threshold), on
+    /// (every window with a missing joint) or off. Without a reconstruction model in the bundle this does nothing.
+    #[arg(long, value_enum, default_value_t = ReconstructionModeSetting::Auto)]
+    pub reconstruction: ReconstructionModeSetting,
+    /// The missing fraction above which REC runs in auto mode [default: the bundle's].
+    #[arg(long)]
+    pub reconstruction_threshold: Option<f32>,
 }
 
 /// One sequence's outcome.
@@ -118,9 +138,31 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
             model.labels.iter().map(|l| l.name.as_str()).collect::<Vec<_>>().join(", ")
         );
     }
-    let engines =
-        model.engines(&EngineOptions { backend: args.backend, threads: args.threads, ..EngineOptions::default() })?;
+    anyhow::ensure!((0.0..=1.0).contains(&args.drop_joints), "--drop-joints is a share of the joints, 0 to 1");
+    let engine_options = EngineOptions { backend: args.backend, threads: args.threads, ..EngineOptions::default() };
+    let engines = model.engines(&engine_options)?;
     eprintln!("skelact eval: inference on {}", engines.joint.backend_name());
+    let policy = model.reconstruction_policy(args.reconstruction.into(), args.reconstruction_threshold)?;
+    let rec_engine = match policy.mode() {
+        ReconstructionMode::Off => None,
+        _ => model.reconstruction_engine(&engine_options, &engines.joint)?,
+    };
+    let frames_out = model.bundle.manifest().preprocess.frames_out as usize;
+    let mut rec_input = vec![0.0f32; rec_engine.as_ref().map_or(0, |_| reconstruct::input_len(frames_out))];
+    let mut rec = match rec_engine {
+        Some(engine) => {
+            Some(Reconstruction::new(engine, policy, frames_out, &mut rec_input).map_err(anyhow::Error::msg)?)
+        }
+        None => None,
+    };
+    if let Some(rec) = &rec {
+        eprintln!(
+            "skelact eval: REC on {} ({}, threshold {}); each window is also classified as interpolated",
+            rec.engine().backend_name(),
+            policy.mode().name(),
+            policy.threshold()
+        );
+    }
     let mut store = model.head_store(0);
     let mut classifier = model.classifier(&mut store, engines)?;
     let unknown_threshold = model.bundle.manifest().decision_config().unknown_threshold;
@@ -135,62 +177,122 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     );
 
     let mut results = Vec::with_capacity(sequences.len());
+    let mut rec_results = Vec::new();
+    let mut rec_counts = RecCounts::default();
     let mut latencies_ms = Vec::with_capacity(sequences.len());
     for (i, sequence) in sequences.iter().enumerate() {
         // The stream `skelact replay` would send for this file.
-        let messages = sources::read_messages(&sequence.path, InputFormat::from_path(&sequence.path))?;
+        let mut messages = sources::read_messages(&sequence.path, InputFormat::from_path(&sequence.path))?;
+        if args.drop_joints > 0.0 {
+            // Each sequence its own draw, the same on every run with the same seed.
+            sources::dropout::drop_joints(&mut messages, args.drop_joints, args.drop_seed.wrapping_add(i as u64));
+        }
         let frame_count = messages.iter().filter(|m| matches!(m, Message::Frame(_))).count();
         let stream = sources::encode(&messages)?;
         let started = Instant::now();
-        let last = last_window(&model, &mut classifier, &stream)?;
+        let last = last_window(&model, &mut classifier, rec.as_mut(), &stream)?;
         let name = sequence.path.file_stem().and_then(|s| s.to_str()).unwrap_or("?").to_string();
-        let result = match last {
-            Some((window_frames, scores)) => {
+        let score = |scores: Option<&[f32]>, window_frames: usize| {
+            let (top1, predicted, score) = match scores {
+                Some(scores) => {
+                    let (best, score) = scores
+                        .iter()
+                        .copied()
+                        .enumerate()
+                        .max_by(|a, b| a.1.total_cmp(&b.1))
+                        .unwrap_or((0, f32::NEG_INFINITY));
+                    let top1 = class_of_label.get(best).copied().flatten();
+                    (top1, if score < unknown_threshold { None } else { top1 }, score)
+                }
+                None => (None, None, 0.0),
+            };
+            SequenceResult {
+                name: name.clone(),
+                truth: sequence.label,
+                top1,
+                predicted,
+                score,
+                frames: frame_count,
+                window_frames,
+            }
+        };
+        match &last {
+            Some(window) => {
                 latencies_ms.push(started.elapsed().as_secs_f64() * 1e3);
-                let (best, score) = scores
-                    .iter()
-                    .copied()
-                    .enumerate()
-                    .max_by(|a, b| a.1.total_cmp(&b.1))
-                    .unwrap_or((0, f32::NEG_INFINITY));
-                let top1 = class_of_label.get(best).copied().flatten();
-                let predicted = if score < unknown_threshold { None } else { top1 };
-                SequenceResult {
-                    name,
-                    truth: sequence.label,
-                    top1,
-                    predicted,
-                    score,
-                    frames: frame_count,
-                    window_frames,
+                results.push(score(Some(&window.scores), window.frames));
+                if rec.is_some() {
+                    rec_counts.record(window);
+                    let completed = window.rec_scores.as_deref().unwrap_or(&window.scores);
+                    rec_results.push(score(Some(completed), window.frames));
                 }
             }
-            None => SequenceResult {
-                name,
-                truth: sequence.label,
-                top1: None,
-                predicted: None,
-                score: 0.0,
-                frames: frame_count,
-                window_frames: 0,
-            },
-        };
-        results.push(result);
+            None => {
+                results.push(score(None, 0));
+                if rec.is_some() {
+                    rec_results.push(score(None, 0));
+                }
+            }
+        }
         if (i + 1) % 50 == 0 || i + 1 == sequences.len() {
             eprint!("\rskelact eval: {}/{}", i + 1, sequences.len());
         }
     }
     eprintln!();
-    report(&args, classes, &results, &latencies_ms, model.model_name(), unknown_threshold)
+    let rec_summary = rec.as_ref().map(|rec| RecSummary {
+        mode: rec.policy().mode().name(),
+        threshold: rec.policy().threshold(),
+        counts: rec_counts,
+        results: &rec_results,
+    });
+    report(&args, classes, &results, rec_summary, &latencies_ms, model.model_name(), unknown_threshold)
+}
+
+/// A sequence's last window, classified as interpolated and (where REC ran on it) as reconstructed.
+struct LastWindow {
+    frames: usize,
+    scores: Vec<f32>,
+    /// Scores of the reconstructed window; `None` when REC did not run (or failed) on it.
+    rec_scores: Option<Vec<f32>>,
+    missing_fraction: f32,
+    rec_failed: bool,
+}
+
+/// How often the last windows had missing joints and how often REC ran on them.
+#[derive(Clone, Copy, Debug, Default, serde::Serialize)]
+struct RecCounts {
+    windows: usize,
+    with_missing: usize,
+    reconstructed: usize,
+    failed: usize,
+    missing_fraction_sum: f64,
+}
+
+impl RecCounts {
+    fn record(&mut self, window: &LastWindow) {
+        self.windows += 1;
+        self.with_missing += usize::from(window.missing_fraction > 0.0);
+        self.reconstructed += usize::from(window.rec_scores.is_some());
+        self.failed += usize::from(window.rec_failed);
+        self.missing_fraction_sum += f64::from(window.missing_fraction);
+    }
+}
+
+/// What `report` says about REC.
+struct RecSummary<'a> {
+    mode: &'static str,
+    threshold: f32,
+    counts: RecCounts,
+    results: &'a [SequenceResult],
 }
 
 /// Streams one sequence's bytes through the decoder and the frame side, and classifies the body's window at the
-/// end of the stream. Returns the window's length in frames and its scores, or `None` when no body was left.
+/// end of the stream, then again as REC completes it when `rec` runs on it. `None` when no body was left.
 fn last_window(
     model: &LoadedModel<'_>,
     classifier: &mut DeviceClassifier<'_, DeviceEngine>,
+    rec: Option<&mut Reconstruction<'_, DeviceEngine>>,
     stream: &[u8],
-) -> anyhow::Result<Option<(usize, Vec<f32>)>> {
+) -> anyhow::Result<Option<LastWindow>> {
     // A fresh frontend per sequence: sequences are separate recordings, not one continuous stream.
     let mut frontend = boxed_frontend(model.frontend_config()?, model.raw_frames)?;
     let mut decoder: Decoder = Decoder::new();
@@ -211,24 +313,45 @@ fn last_window(
     };
     let len = frontend.tensor_len();
     let mut tensors = vec![0.0f32; 3 * len];
+    let mut mask = vec![0.0f32; frontend.mask_len()];
     let (joint, rest) = tensors.split_at_mut(len);
     let (bone, motion) = rest.split_at_mut(len);
-    let window: WindowInfo = match frontend.prepare(id, Outputs { joint, bone, motion, missing: &mut [] }) {
+    let window: WindowInfo = match frontend.prepare(id, Outputs { joint, bone, motion, missing: &mut mask }) {
         Ok(window) => window,
         Err(_) => return Ok(None),
     };
-    let tensors = Tensors { joint: &tensors[..len], bone: &tensors[len..2 * len], motion: &tensors[2 * len..] };
-    classifier.classify(&window, tensors, |_| {}).context("classifying a window")?;
-    let scores = classifier.last_scores().to_vec();
+    let mut classify = |tensors: &[f32]| -> anyhow::Result<Vec<f32>> {
+        let tensors = Tensors { joint: &tensors[..len], bone: &tensors[len..2 * len], motion: &tensors[2 * len..] };
+        classifier.classify(&window, tensors, |_| {}).context("classifying a window")?;
+        Ok(classifier.last_scores().to_vec())
+    };
+    let scores = classify(&tensors)?;
+    let (mut rec_scores, mut rec_failed) = (None, false);
+    if let Some(rec) = rec {
+        let (joint, rest) = tensors.split_at_mut(len);
+        let (bone, motion) = rest.split_at_mut(len);
+        match rec.apply(window.missing, &mask, joint, bone, motion, frontend.streams()) {
+            WindowOutcome::Reconstructed => rec_scores = Some(classify(&tensors)?),
+            WindowOutcome::Failed(_) => rec_failed = true,
+            WindowOutcome::Interpolated => {}
+        }
+    }
     // Forget the body, so that the next sequence starts from fresh decisions.
     classifier.retire_bodies(|_| false, |_| {});
-    Ok(Some((window_frames, scores)))
+    Ok(Some(LastWindow {
+        frames: window_frames,
+        scores,
+        rec_scores,
+        missing_fraction: window.missing.fraction(),
+        rec_failed,
+    }))
 }
 
 fn report(
     args: &EvalArgs,
     classes: &[&str],
     results: &[SequenceResult],
+    rec: Option<RecSummary<'_>>,
     latencies_ms: &[f64],
     model_name: &str,
     unknown_threshold: f32,
@@ -258,6 +381,42 @@ fn report(
         100.0 * accuracy,
         100.0 * unknown as f64 / n as f64
     );
+    if args.drop_joints > 0.0 {
+        println!(
+            "{:.1} % of the sensor's joints dropped at random (seed {})",
+            100.0 * args.drop_joints,
+            args.drop_seed
+        );
+    }
+    let rec_json = rec.as_ref().map(|rec| {
+        let top1 = rec.results.iter().filter(|r| r.top1 == Some(r.truth)).count();
+        let correct = rec.results.iter().filter(|r| r.predicted == Some(r.truth)).count();
+        let c = rec.counts;
+        println!(
+            "with REC ({}, threshold {}): top-1 accuracy {:.2} % ({top1}/{n}), as the device reports {:.2} % ({correct}/{n}); \
+             REC ran on {} of {} windows ({} with missing joints, mean missing fraction {:.3}, {} failed); \
+             the figures above are the same windows as interpolated",
+            rec.mode,
+            rec.threshold,
+            100.0 * top1 as f64 / n as f64,
+            100.0 * correct as f64 / n as f64,
+            c.reconstructed,
+            c.windows,
+            c.with_missing,
+            c.missing_fraction_sum / c.windows.max(1) as f64,
+            c.failed
+        );
+        json!({
+            "mode": rec.mode,
+            "threshold": rec.threshold,
+            "top1_correct": top1,
+            "top1_accuracy": top1 as f64 / n as f64,
+            "correct": correct,
+            "accuracy": correct as f64 / n as f64,
+            "counts": c,
+            "results": rec.results,
+        })
+    });
     let latency = percentiles(latencies_ms);
     if let Some(p) = &latency {
         println!(
@@ -298,6 +457,9 @@ fn report(
             "confusion": confusion,
             "latency_ms": latency,
             "results": results,
+            "drop_joints": args.drop_joints,
+            "drop_seed": args.drop_seed,
+            "reconstruction": rec_json,
         });
         std::fs::write(path, serde_json::to_string_pretty(&summary)? + "\n")
             .with_context(|| format!("cannot write {}", path.display()))?;
