@@ -63,7 +63,7 @@ def _train(args):
         recipe = rec.RecRecipe.tiny(args.seed) if args.tiny else rec.RecRecipe(seed=args.seed)
         recipe = replace(recipe, synthetic=args.synthetic, **({"epochs": args.epochs} if args.epochs else {}))
         out = Path(args.out) if args.out else ZOO / ("rec-tiny" if args.tiny else "rec")
-        report = rec.run_rec(out, recipe, threads=args.threads, measure=not args.tiny)
+        report = rec.run_rec(out, recipe, threads=args.threads, measure=not args.tiny, reuse=args.reuse)
         print(json.dumps({"inference_step": report["inference_step"], "test": report.get("test")}, default=str))
 
 
@@ -180,6 +180,8 @@ def main(argv=None):
     train.add_argument("--stars-epochs", type=int, help="real-stars: STARS tuning epochs")
     train.add_argument("--synthetic", action="store_true",
                        help="real-stars: add the synthetic corpus's pre-training pool to MAMP and STARS")
+    train.add_argument("--reuse", action="store_true",
+                       help="rec: load the trained model from the output folder instead of training it again")
     train.set_defaults(func=_train)
     session = sub.add_parser("session", help="write synthetic session recordings (JSON lines + ground truth)")
     session.add_argument("--out", required=True, help="output folder")

@@ -78,7 +78,7 @@ class RecRecipe:
     scale: float = 0.1
     align: bool = True
     synthetic: bool = False
-    candidate_steps: tuple = (100, 250, 500, 750, 999)
+    candidate_steps: tuple = (5, 10, 25, 50, 100, 250, 500, 999)
 
     @classmethod
     def tiny(cls, seed=0):
@@ -254,15 +254,27 @@ def evaluate(model, recipe: RecRecipe, seed=0):
     return results
 
 
-def run_rec(out_dir, recipe: RecRecipe = RecRecipe(), threads=2, export=True, measure=True):
+def run_rec(out_dir, recipe: RecRecipe = RecRecipe(), threads=2, export=True, measure=True, reuse=False):
+    """Trains (or with `reuse`, loads `out_dir/dcmae.pt` and keeps its training history), chooses the inference
+    step on validation data, exports and measures."""
     started = time.time()
     torch.set_num_threads(threads)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    pool = fit_pool(recipe)
-    log(f"DCMAE: {len(pool)} training sequences, {count_parameters(Dcmae(recipe.model))} parameters")
-    model, history = train_rec(recipe, pool)
-    train_s = time.time() - started
+    if reuse:
+        payload = torch.load(out_dir / "dcmae.pt", map_location="cpu", weights_only=False)
+        model = Dcmae(DcmaeConfig(**payload["model"]))
+        model.load_state_dict(payload["state"])
+        model.eval()
+        previous = json.loads((out_dir / "report.json").read_text())
+        history, train_s, pool_size = (previous["loss_per_epoch"], previous["timings_s"]["train"],
+                                       previous["training_sequences"])
+    else:
+        pool = fit_pool(recipe)
+        pool_size = len(pool)
+        log(f"DCMAE: {len(pool)} training sequences, {count_parameters(Dcmae(recipe.model))} parameters")
+        model, history = train_rec(recipe, pool)
+        train_s = time.time() - started
     step, validation = choose_step(model, recipe)
     model.config = replace(model.config, inference_step=step)  # the export and `complete` use the chosen step
     log(f"DCMAE: inference step {step} (validation MPJPE {validation})")
@@ -271,7 +283,7 @@ def run_rec(out_dir, recipe: RecRecipe = RecRecipe(), threads=2, export=True, me
     report = {"recipe": "rec", "seed": recipe.seed, "threads": threads, "torch": torch.__version__,
               "model": model.config.to_dict(), "parameters": count_parameters(model),
               "settings": {k: v for k, v in asdict(recipe).items() if k != "model"},
-              "training_sequences": len(pool), "loss_per_epoch": history, "validation_mpjpe_mm": validation,
+              "training_sequences": pool_size, "loss_per_epoch": history, "validation_mpjpe_mm": validation,
               "inference_step": step, "timings_s": {"train": train_s}}
     if export:
         path = export_reconstruction(model, out_dir / "rec.onnx")

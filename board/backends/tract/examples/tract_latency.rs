@@ -1,7 +1,9 @@
 //! Per-run latency of the tract backend on any ONNX file, with heap allocations per run (`skelact bench` takes a bundle).
 //!
 //! `cargo run -p skelact-tract --release --example tract_latency -- MODEL.onnx [THREADS] [RUNS] [OUTPUT]`
-//! (OUTPUT names the output to read when the model has several, e.g. `logits`.)
+//! (OUTPUT names the output to read when the model has several, e.g. `logits`), or
+//! `... --example tract_latency -- --rec T REC.onnx [THREADS] [RUNS]` for a reconstruction model (inputs `joint`
+//! [1, 3, T, 25, 2] and `missing` [1, 1, T, 25, 2], a tenth of the joints missing).
 //! Prints min / p50 / p99 over RUNS runs (default 200) after 10 warm-up runs, on a seeded input, and the heap
 //! allocations per run (all of them tract's: the engine reuses its own buffers).
 
@@ -34,7 +36,14 @@ use skelact_runtime::engine::Engine;
 use skelact_tract::{TractEngine, TractOptions};
 
 fn main() -> anyhow::Result<()> {
-    let mut args = std::env::args().skip(1);
+    let mut args = std::env::args().skip(1).peekable();
+    let rec_frames: Option<usize> = match args.peek().map(String::as_str) {
+        Some("--rec") => {
+            args.next();
+            Some(args.next().ok_or_else(|| anyhow::anyhow!("--rec needs T"))?.parse()?)
+        }
+        _ => None,
+    };
     let path =
         args.next().ok_or_else(|| anyhow::anyhow!("usage: tract_latency MODEL.onnx [THREADS] [RUNS] [OUTPUT]"))?;
     let threads: usize = args.next().map_or(Ok(1), |a| a.parse())?;
@@ -42,10 +51,26 @@ fn main() -> anyhow::Result<()> {
     let output_name = args.next();
     let onnx = std::fs::read(&path)?;
     let started = Instant::now();
-    let mut engine = TractEngine::load(&onnx, &TractOptions { threads, input_shape: None, output_name })?;
+    let options = TractOptions { threads, input_shape: None, output_name };
+    let mut engine = match rec_frames {
+        Some(t) => TractEngine::load_inputs(
+            &onnx,
+            &options,
+            &[("joint", vec![1, 3, t, 25, 2]), ("missing", vec![1, 1, t, 25, 2])],
+        )?,
+        None => TractEngine::load(&onnx, &options)?,
+    };
     let load = started.elapsed();
     // A deterministic input in the range of centred coordinates.
-    let input: Vec<f32> = (0..engine.input_len()).map(|i| ((i * 7919 % 1000) as f32 / 1000.0 - 0.5) * 0.6).collect();
+    let mut input: Vec<f32> =
+        (0..engine.input_len()).map(|i| ((i * 7919 % 1000) as f32 / 1000.0 - 0.5) * 0.6).collect();
+    if let Some(t) = rec_frames {
+        // The mask part: every tenth entry missing.
+        let joint_len = 3 * t * 25 * 2;
+        for (i, value) in input[joint_len..].iter_mut().enumerate() {
+            *value = if i % 10 == 3 { 1.0 } else { 0.0 };
+        }
+    }
     let mut output = vec![0.0; engine.output_len()];
     for _ in 0..10 {
         engine.run(&input, &mut output)?;
