@@ -4,6 +4,10 @@ seeded random weights, T = 8, exported with the device's contract) and `tiny_rec
 
 `.venv/bin/python models/tools/make_reconstruction_fixture.py` (seconds). The outputs are deterministic for a
 given torch and onnxruntime; regenerate only when the contract changes.
+
+`--zoo` instead writes `models/zoo/rec/rec.json` beside the trained model `models/zoo/rec/rec.onnx`: two real
+UTD-MHAD training windows with 10 % of their joints dropped, and onnxruntime's `completed`, so that the Rust
+backends are held to the shipped model too (`board/backends/*/tests/conformance.rs`).
 """
 
 from __future__ import annotations
@@ -36,7 +40,28 @@ def cases():
         yield name, joint, missing
 
 
+def zoo_fixture():
+    from skelact_models import rec
+    from skelact_models.preprocess import PreprocessConfig
+
+    folder = ROOT / "models" / "zoo" / "rec"
+    items = rec.raw_items("utd-mhad", "train")[0][:2]
+    joint, missing, _, _, _ = rec.occluded_windows(items, "random 10%", PreprocessConfig(frames_out=32, align=True), 0)
+    out = {"frames": 32, "cases": []}
+    for i in range(joint.shape[0]):
+        j, m = joint[i:i + 1].numpy(), missing[i:i + 1].numpy()
+        completed = run_onnxruntime(folder / "rec.onnx", {"joint": j, "missing": m})["completed"]
+        out["cases"].append({"name": f"utd-mhad-train-{i}", "joint": j.ravel().tolist(), "missing": m.ravel().tolist(),
+                             "completed": completed.ravel().tolist()})
+    (folder / "rec.json").write_text(json.dumps(out) + "\n")
+    print(f"wrote {folder / 'rec.json'}")
+
+
 def main():
+    import sys
+
+    if "--zoo" in sys.argv[1:]:
+        return zoo_fixture()
     torch.manual_seed(0)
     model = Dcmae(CONFIG).eval()
     path = export_reconstruction(model, OUT / "tiny_rec.onnx")

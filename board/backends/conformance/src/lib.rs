@@ -297,6 +297,12 @@ pub fn reconstruction_inputs(frames: usize) -> [(&'static str, Vec<usize>); 2] {
     [("joint", vec![1, 3, frames, 25, 2]), ("missing", vec![1, 1, frames, 25, 2])]
 }
 
+/// The folder of the trained REC model (`models/zoo/rec`: `rec.onnx`, and `rec.json` with real windows and
+/// onnxruntime's outputs, written by `models/tools/make_reconstruction_fixture.py --zoo`).
+pub fn reconstruction_zoo_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../..").join("models").join("zoo").join("rec")
+}
+
 /// The folder of the reconstruction fixture in this repository (`tests/fixtures/reconstruction`).
 pub fn reconstruction_fixture_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../..").join("tests").join("fixtures").join("reconstruction")

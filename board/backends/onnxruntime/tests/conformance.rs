@@ -89,3 +89,18 @@ fn the_reconstruction_model_matches_onnxruntime_from_python_on_every_fixture_cas
     let error = refused.unwrap_err().to_string();
     assert!(error.contains("the model's inputs are joint, missing; expected x"), "{error}");
 }
+
+#[test]
+fn the_trained_reconstruction_model_matches_onnxruntime_from_python_on_real_windows() {
+    use skelact_conformance::{reconstruction_inputs, reconstruction_zoo_dir, RECONSTRUCTION};
+    if let Err(error) = locate_library(None) {
+        println!("SKIPPED: {error}");
+        return;
+    }
+    let (fixture, frames) = Fixture::load_reconstruction(&reconstruction_zoo_dir(), "rec").unwrap();
+    let onnx = std::fs::read(&fixture.onnx_path).expect("models/zoo/rec/rec.onnx");
+    let named: Vec<(&str, Vec<usize>)> = reconstruction_inputs(frames).into_iter().collect();
+    let mut engine = OrtEngine::load_inputs(&onnx, &OrtOptions::default(), &named).unwrap();
+    let report = check_engine(&mut engine, &fixture, RECONSTRUCTION).unwrap();
+    eprintln!("onnxruntime, trained reconstruction model: {report:?}");
+}

@@ -109,3 +109,14 @@ fn the_reconstruction_model_matches_onnxruntime_on_every_fixture_case() {
     let error = refused.unwrap_err().to_string();
     assert!(error.contains("the model's inputs are joint, missing; expected x"), "{error}");
 }
+
+#[test]
+fn the_trained_reconstruction_model_matches_onnxruntime_on_real_windows() {
+    use skelact_conformance::{reconstruction_inputs, reconstruction_zoo_dir, RECONSTRUCTION};
+    let (fixture, frames) = Fixture::load_reconstruction(&reconstruction_zoo_dir(), "rec").unwrap();
+    let onnx = std::fs::read(&fixture.onnx_path).expect("models/zoo/rec/rec.onnx");
+    let named: Vec<(&str, Vec<usize>)> = reconstruction_inputs(frames).into_iter().collect();
+    let mut engine = TractEngine::load_inputs(&onnx, &TractOptions::default(), &named).unwrap();
+    let report = check_engine(&mut engine, &fixture, RECONSTRUCTION).unwrap();
+    eprintln!("tract, trained reconstruction model: {report:?}");
+}
