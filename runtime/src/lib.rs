@@ -26,6 +26,7 @@ pub mod pipeline;
 pub mod preprocess;
 pub mod reconstruct;
 pub mod resample;
+pub mod rng;
 pub mod skeleton;
 pub mod track;
 pub mod window;

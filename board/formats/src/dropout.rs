@@ -4,7 +4,7 @@
 
 use skelact_runtime::wire::{Joint, Message};
 
-use crate::retime::SplitMix;
+use skelact_runtime::rng::SplitMix64;
 
 /// Marks each joint of every frame as not tracked (confidence 0) with probability `rate`, drawn from a generator
 /// seeded by `seed`, so the same call drops the same joints. Joints already untracked stay so and still draw, so
@@ -12,7 +12,7 @@ use crate::retime::SplitMix;
 /// clamped.
 pub fn drop_joints(messages: &mut [Message], rate: f64, seed: u64) -> usize {
     let rate = rate.clamp(0.0, 1.0);
-    let mut rng = SplitMix(seed ^ 0xD1B5_4A32_D192_ED03);
+    let mut rng = SplitMix64(seed ^ 0xD1B5_4A32_D192_ED03);
     let mut dropped = 0;
     for message in messages {
         let Message::Frame(frame) = message else { continue };

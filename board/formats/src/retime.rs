@@ -9,6 +9,7 @@
 //! lower of the two confidences. The `Hello` announces the new rate.
 
 use skelact_runtime::heapless;
+use skelact_runtime::rng::SplitMix64;
 use skelact_runtime::wire::{Body, Frame, Hello, Joint, Message};
 
 /// How to retime a recording.
@@ -59,7 +60,7 @@ pub fn retime(messages: &[Message], retime: &Retime) -> Result<Vec<Message>, Ret
             ..hello.clone()
         }));
     }
-    let mut random = SplitMix(retime.seed);
+    let mut random = SplitMix64(retime.seed);
     let mut next = 0; // index of the first recorded frame at or after the new frame's time
     let span_us = (last - first) as f64;
     let count = (span_us / period_us).floor() as u64 + 1;
@@ -106,21 +107,6 @@ fn lerp(p: &Joint, q: &Joint, w: f32) -> Joint {
         y: p.y + (q.y - p.y) * w,
         z: p.z + (q.z - p.z) * w,
         confidence: p.confidence.min(q.confidence),
-    }
-}
-
-/// SplitMix64: a small seeded generator, so that a jittered file is the same every time.
-pub(crate) struct SplitMix(pub(crate) u64);
-
-impl SplitMix {
-    /// Uniform in [0, 1).
-    pub(crate) fn unit(&mut self) -> f64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^= z >> 31;
-        (z >> 11) as f64 / (1u64 << 53) as f64
     }
 }
 

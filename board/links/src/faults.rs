@@ -4,6 +4,7 @@
 //! work out exactly which packets were hit and check that only those were lost. [`FaultyLink`] applies it to
 //! everything a link reads.
 
+use skelact_runtime::rng::SplitMix64;
 use std::collections::VecDeque;
 use std::time::Duration;
 
@@ -46,30 +47,6 @@ pub enum FaultKind {
     Dropped,
     /// `len` random bytes were inserted before the byte.
     Garbage { len: usize },
-}
-
-/// SplitMix64: small, fast, and the same sequence for the same seed on every platform.
-#[derive(Clone, Debug)]
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in [0, 1).
-    fn unit(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    /// Uniform in [0, n), n > 0.
-    fn below(&mut self, n: u64) -> u64 {
-        self.next_u64() % n
-    }
 }
 
 /// Corrupts a stream according to a [`FaultConfig`], remembering what it did.
