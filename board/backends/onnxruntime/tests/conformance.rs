@@ -71,20 +71,28 @@ fn a_missing_or_wrong_library_is_an_error_naming_where_it_looked() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-#[test]
-fn the_reconstruction_model_matches_onnxruntime_from_python_on_every_fixture_case() {
-    use skelact_conformance::{reconstruction_fixture_dir, reconstruction_inputs, RECONSTRUCTION};
+/// The reconstruction fixture `<dir>/<name>` on the onnxruntime backend, held to onnxruntime's outputs from
+/// Python; returns T, the model's bytes and the engine, or `None` (having said SKIPPED) without the library.
+fn reconstruction_matches(dir: &std::path::Path, name: &str) -> Option<(usize, Vec<u8>, OrtEngine)> {
+    use skelact_conformance::{reconstruction_inputs, RECONSTRUCTION};
     if let Err(error) = locate_library(None) {
         println!("SKIPPED: {error}");
-        return;
+        return None;
     }
-    let (fixture, frames) = Fixture::load_reconstruction(&reconstruction_fixture_dir(), "tiny_rec").unwrap();
-    let onnx = std::fs::read(&fixture.onnx_path).expect("tiny_rec.onnx");
+    let (fixture, frames) = Fixture::load_reconstruction(dir, name).unwrap();
+    let onnx = std::fs::read(&fixture.onnx_path).expect("the fixture's model");
     let named: Vec<(&str, Vec<usize>)> = reconstruction_inputs(frames).into_iter().collect();
     let mut engine = OrtEngine::load_inputs(&onnx, &OrtOptions::default(), &named).unwrap();
-    assert_eq!(engine.output_shape(), [1, 3, frames, 25, 2]);
     let report = check_engine(&mut engine, &fixture, RECONSTRUCTION).unwrap();
-    eprintln!("onnxruntime, reconstruction: {report:?}");
+    eprintln!("onnxruntime, reconstruction model {name}: {report:?}");
+    Some((frames, onnx, engine))
+}
+
+#[test]
+fn the_reconstruction_model_matches_onnxruntime_from_python_on_every_fixture_case() {
+    let dir = skelact_conformance::reconstruction_fixture_dir();
+    let Some((frames, onnx, engine)) = reconstruction_matches(&dir, "tiny_rec") else { return };
+    assert_eq!(engine.output_shape(), [1, 3, frames, 25, 2]);
     let refused = OrtEngine::load_inputs(&onnx, &OrtOptions::default(), &[("x", vec![1, 3, frames, 25, 2])]);
     let error = refused.unwrap_err().to_string();
     assert!(error.contains("the model's inputs are joint, missing; expected x"), "{error}");
@@ -92,15 +100,5 @@ fn the_reconstruction_model_matches_onnxruntime_from_python_on_every_fixture_cas
 
 #[test]
 fn the_trained_reconstruction_model_matches_onnxruntime_from_python_on_real_windows() {
-    use skelact_conformance::{reconstruction_inputs, reconstruction_zoo_dir, RECONSTRUCTION};
-    if let Err(error) = locate_library(None) {
-        println!("SKIPPED: {error}");
-        return;
-    }
-    let (fixture, frames) = Fixture::load_reconstruction(&reconstruction_zoo_dir(), "rec").unwrap();
-    let onnx = std::fs::read(&fixture.onnx_path).expect("models/zoo/rec/rec.onnx");
-    let named: Vec<(&str, Vec<usize>)> = reconstruction_inputs(frames).into_iter().collect();
-    let mut engine = OrtEngine::load_inputs(&onnx, &OrtOptions::default(), &named).unwrap();
-    let report = check_engine(&mut engine, &fixture, RECONSTRUCTION).unwrap();
-    eprintln!("onnxruntime, trained reconstruction model: {report:?}");
+    reconstruction_matches(&skelact_conformance::reconstruction_zoo_dir(), "rec");
 }

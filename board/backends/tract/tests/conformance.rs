@@ -81,21 +81,29 @@ fn wrong_slice_lengths_are_engine_errors() {
     assert!(output.iter().all(|v| v.is_finite()));
 }
 
+/// The reconstruction fixture `<dir>/<name>` on tract, held to onnxruntime's outputs; returns what the caller may
+/// check further: the fixture, T, the model's bytes and the engine.
+fn reconstruction_matches(dir: &std::path::Path, name: &str) -> (Fixture, usize, Vec<u8>, TractEngine) {
+    use skelact_conformance::{reconstruction_inputs, RECONSTRUCTION};
+    let (fixture, frames) = Fixture::load_reconstruction(dir, name).unwrap();
+    let onnx = std::fs::read(&fixture.onnx_path).expect("the fixture's model");
+    let named: Vec<(&str, Vec<usize>)> = reconstruction_inputs(frames).into_iter().collect();
+    let mut engine = TractEngine::load_inputs(&onnx, &TractOptions::default(), &named).unwrap();
+    let report = check_engine(&mut engine, &fixture, RECONSTRUCTION).unwrap();
+    eprintln!("tract, reconstruction model {name}: {report:?}");
+    (fixture, frames, onnx, engine)
+}
+
 #[test]
 fn the_reconstruction_model_matches_onnxruntime_on_every_fixture_case() {
-    use skelact_conformance::{reconstruction_fixture_dir, reconstruction_inputs, RECONSTRUCTION};
-    let (fixture, frames) = Fixture::load_reconstruction(&reconstruction_fixture_dir(), "tiny_rec").unwrap();
-    let onnx = std::fs::read(&fixture.onnx_path).expect("tiny_rec.onnx");
-    let inputs = reconstruction_inputs(frames);
-    let named: Vec<(&str, Vec<usize>)> = inputs.iter().map(|(n, s)| (*n, s.clone())).collect();
-    let mut engine = TractEngine::load_inputs(&onnx, &TractOptions::default(), &named).unwrap();
+    let (fixture, frames, onnx, mut engine) =
+        reconstruction_matches(&skelact_conformance::reconstruction_fixture_dir(), "tiny_rec");
     assert_eq!(engine.input_len(), skelact_runtime::reconstruct::input_len(frames));
     assert_eq!(engine.output_shape(), [1, 3, frames, 25, 2]);
     assert!(fixture.samples() >= 2, "the fixture has cases with and without missing joints");
-    let report = check_engine(&mut engine, &fixture, RECONSTRUCTION).unwrap();
-    eprintln!("tract, reconstruction: {report:?}");
     // The inputs named in the other order are taken in that order: the same model, joint and missing swapped.
-    let swapped = [named[1].clone(), named[0].clone()];
+    let [joint, missing] = skelact_conformance::reconstruction_inputs(frames);
+    let swapped = [missing, joint];
     let mut swapped_engine = TractEngine::load_inputs(&onnx, &TractOptions::default(), &swapped).unwrap();
     let sample = &fixture.inputs.data[..engine.input_len()];
     let split = skelact_runtime::preprocess::tensor_len(frames);
@@ -112,11 +120,5 @@ fn the_reconstruction_model_matches_onnxruntime_on_every_fixture_case() {
 
 #[test]
 fn the_trained_reconstruction_model_matches_onnxruntime_on_real_windows() {
-    use skelact_conformance::{reconstruction_inputs, reconstruction_zoo_dir, RECONSTRUCTION};
-    let (fixture, frames) = Fixture::load_reconstruction(&reconstruction_zoo_dir(), "rec").unwrap();
-    let onnx = std::fs::read(&fixture.onnx_path).expect("models/zoo/rec/rec.onnx");
-    let named: Vec<(&str, Vec<usize>)> = reconstruction_inputs(frames).into_iter().collect();
-    let mut engine = TractEngine::load_inputs(&onnx, &TractOptions::default(), &named).unwrap();
-    let report = check_engine(&mut engine, &fixture, RECONSTRUCTION).unwrap();
-    eprintln!("tract, trained reconstruction model: {report:?}");
+    reconstruction_matches(&skelact_conformance::reconstruction_zoo_dir(), "rec");
 }
