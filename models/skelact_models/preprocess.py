@@ -284,7 +284,7 @@ def missing_mask(present, joints, valid, config=PreprocessConfig(), provided=Non
         observed = observed_samples(present[b], joints[b], valid[b])
         source[0, :, :, b] = (in_range[b][:, None] & ~observed & provided[None, :]).astype(np.float32)
     missing = (crop_resize(source, config.crop_ratio, config.frames_out) > 0).astype(np.float32)
-    ranges = np.repeat(in_range.T.astype(np.float32)[None, :, None, :], 1, axis=2)  # [1, F, 1, 2]
+    ranges = in_range.T.astype(np.float32)[None, :, None, :]  # [1, F, 1, 2]
     frames_in_range = int((crop_resize(ranges, config.crop_ratio, config.frames_out) > 0).sum())
     fraction = float(missing.sum()) / (NTU_JOINTS * frames_in_range) if frames_in_range else 0.0
     return missing, fraction

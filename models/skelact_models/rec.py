@@ -27,7 +27,8 @@ import torch
 
 from . import real
 from .data.windows import SequenceSet, training_batch
-from .encoders.dcmae import Dcmae, DcmaeConfig, count_parameters, dcmae_mask, fixed_noise
+from .encoders.dcmae import Dcmae, DcmaeConfig, RecExport, dcmae_mask
+from .encoders.transformer import count_parameters
 from .export import export_reconstruction, run_onnxruntime
 from .layouts import KINECT_V1_TO_NTU, MISSING
 from .preprocess import PreprocessConfig, PreprocessError, missing_mask, preprocess_window
@@ -138,18 +139,9 @@ def occluded_windows(items, condition, config: PreprocessConfig, seed):
 
 @torch.no_grad()
 def complete(model: Dcmae, joint, missing, step=None, batch=64):
-    """`RecExport`'s computation over many windows, batched, optionally at another inference step."""
-    fixed = fixed_noise(model.config)
-    out = []
-    for i in range(0, joint.shape[0], batch):
-        j, m = joint[i:i + batch], missing[i:i + batch]
-        n, c, t, v, b = j.shape
-        x = j.permute(0, 4, 2, 3, 1).reshape(n * b, t, v, c)
-        masked = m.permute(0, 4, 2, 3, 1).reshape(n * b, t, v) > 0.5
-        noise = fixed.repeat(n, 1, 1, 1)
-        y = model.complete(x, masked, noise, step)
-        out.append(y.reshape(n, b, t, v, c).permute(0, 4, 2, 3, 1))
-    return torch.cat(out)
+    """What the device computes (`RecExport`) over many windows, in batches, optionally at another step."""
+    wrapper = RecExport(model, step).eval()
+    return torch.cat([wrapper(joint[i:i + batch], missing[i:i + batch]) for i in range(0, joint.shape[0], batch)])
 
 
 def mpjpe_mm(pred, clean, missing):

@@ -278,11 +278,13 @@ def fixed_noise(config: DcmaeConfig):
 class RecExport(nn.Module):
     """The device's contract around `Dcmae.complete`: joint [N, 3, T, 25, 2], missing [N, 1, T, 25, 2] ->
     completed [N, 3, T, 25, 2]. Bodies are processed side by side as the batch; an absent body (all zeros, no
-    missing joints) comes back unchanged because nothing in it is missing."""
+    missing joints) comes back unchanged because nothing in it is missing. `step` overrides the model's inference
+    step (the recipe tries several on validation data)."""
 
-    def __init__(self, model: Dcmae):
+    def __init__(self, model: Dcmae, step=None):
         super().__init__()
         self.model = model
+        self.step = step
         self.register_buffer("noise", fixed_noise(model.config))
 
     def forward(self, joint, missing):
@@ -290,9 +292,5 @@ class RecExport(nn.Module):
         x = joint.permute(0, 4, 2, 3, 1).reshape(n * m, t, v, c)
         masked = missing.permute(0, 4, 2, 3, 1).reshape(n * m, t, v) > 0.5
         noise = self.noise.repeat(n, 1, 1, 1)
-        out = self.model.complete(x, masked, noise)
+        out = self.model.complete(x, masked, noise, self.step)
         return out.reshape(n, m, t, v, c).permute(0, 4, 2, 3, 1)
-
-
-def count_parameters(module):
-    return sum(p.numel() for p in module.parameters())
