@@ -53,11 +53,7 @@ fn main() -> anyhow::Result<()> {
     let started = Instant::now();
     let options = TractOptions { threads, input_shape: None, output_name };
     let mut engine = match rec_frames {
-        Some(t) => TractEngine::load_inputs(
-            &onnx,
-            &options,
-            &[("joint", vec![1, 3, t, 25, 2]), ("missing", vec![1, 1, t, 25, 2])],
-        )?,
+        Some(t) => TractEngine::load_inputs(&onnx, &options, &skelact_conformance::reconstruction_inputs(t))?,
         None => TractEngine::load(&onnx, &options)?,
     };
     let load = started.elapsed();
