@@ -19,7 +19,7 @@ use skelact_runtime::engine::{Engine, EngineError};
 use skelact_runtime::head::{EnrolledOverLinear, HeadError, PrototypeHead};
 use skelact_runtime::layout::SourceFormat;
 use skelact_runtime::pipeline::{Classifier, Frontend, FrontendConfig, Head, PipelineError, StreamEngines};
-use skelact_runtime::reconstruct::{ReconstructionMode, ReconstructionPolicy};
+use skelact_runtime::reconstruct::{Reconstruction, ReconstructionMode, ReconstructionPolicy};
 use skelact_runtime::wire::{Event, LayoutId};
 use skelact_tensorrt::{TensorRtEngine, TensorRtError, TensorRtOptions};
 use skelact_tract::{TractEngine, TractLoadError, TractOptions};
@@ -628,6 +628,30 @@ impl<'b> LoadedModel<'b> {
             "reconstruction model loaded"
         );
         Ok(Some(engine))
+    }
+
+    /// REC ready to run: the policy for `mode` and `threshold` ([`Self::reconstruction_policy`]) and, unless the
+    /// mode is off or the bundle has no model, the model on the encoder's CPU backend
+    /// ([`Self::reconstruction_engine`]) with its input storage, which `input` is sized to hold.
+    pub fn reconstruction<'i>(
+        &self,
+        options: &EngineOptions,
+        encoder: &DeviceEngine,
+        mode: ReconstructionMode,
+        threshold: Option<f32>,
+        input: &'i mut Vec<f32>,
+    ) -> Result<(ReconstructionPolicy, Option<Reconstruction<'i, DeviceEngine>>), ModelError> {
+        let policy = self.reconstruction_policy(mode, threshold)?;
+        if mode == ReconstructionMode::Off {
+            return Ok((policy, None));
+        }
+        let Some(engine) = self.reconstruction_engine(options, encoder)? else { return Ok((policy, None)) };
+        let frames_out = self.bundle.manifest().preprocess.frames_out as usize;
+        input.resize(skelact_runtime::reconstruct::input_len(frames_out), 0.0);
+        let backend = engine.backend_name();
+        let rec = Reconstruction::new(engine, policy, frames_out, input)
+            .map_err(|e| ModelError::Reconstruction { backend, reason: e.to_string() })?;
+        Ok((policy, Some(rec)))
     }
 
     /// The REC policy for `mode`: the threshold given (the configuration's), else the bundle's, else

@@ -34,7 +34,7 @@ use skelact_formats::kinect_v1::{Dataset, Split};
 use skelact_formats::{self as sources, InputFormat};
 use skelact_runtime::pipeline::{Tensors, WindowInfo};
 use skelact_runtime::preprocess::Outputs;
-use skelact_runtime::reconstruct::{self, Reconstruction, ReconstructionMode, WindowOutcome};
+use skelact_runtime::reconstruct::{Reconstruction, WindowOutcome};
 use skelact_runtime::wire::{Decoder, Message};
 
 use super::bench::percentiles;
@@ -142,19 +142,14 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     let engine_options = EngineOptions { backend: args.backend, threads: args.threads, ..EngineOptions::default() };
     let engines = model.engines(&engine_options)?;
     eprintln!("skelact eval: inference on {}", engines.joint.backend_name());
-    let policy = model.reconstruction_policy(args.reconstruction.into(), args.reconstruction_threshold)?;
-    let rec_engine = match policy.mode() {
-        ReconstructionMode::Off => None,
-        _ => model.reconstruction_engine(&engine_options, &engines.joint)?,
-    };
-    let frames_out = model.bundle.manifest().preprocess.frames_out as usize;
-    let mut rec_input = vec![0.0f32; rec_engine.as_ref().map_or(0, |_| reconstruct::input_len(frames_out))];
-    let mut rec = match rec_engine {
-        Some(engine) => {
-            Some(Reconstruction::new(engine, policy, frames_out, &mut rec_input).map_err(anyhow::Error::msg)?)
-        }
-        None => None,
-    };
+    let mut rec_input = Vec::new();
+    let (policy, mut rec) = model.reconstruction(
+        &engine_options,
+        &engines.joint,
+        args.reconstruction.into(),
+        args.reconstruction_threshold,
+        &mut rec_input,
+    )?;
     if let Some(rec) = &rec {
         eprintln!(
             "skelact eval: REC on {} ({}, threshold {}); each window is also classified as interpolated",

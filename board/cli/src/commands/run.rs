@@ -17,7 +17,7 @@ use skelact_links::gpio::ActionPins;
 use skelact_links::reconnect::{Backoff, ReconnectingReader};
 use skelact_links::LinkOpener;
 use skelact_runtime::bundle::Bundle;
-use skelact_runtime::reconstruct::{self, Reconstruction, ReconstructionMode};
+use skelact_runtime::reconstruct::ReconstructionMode;
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
@@ -308,25 +308,23 @@ pub fn serve<O: LinkOpener>(
         ..EngineOptions::default()
     };
     let mut engines = model.engines(&engine_options)?;
-    let policy = model.reconstruction_policy(settings.reconstruction_mode, settings.reconstruction_threshold)?;
-    let rec_engine = match policy.mode() {
-        ReconstructionMode::Off => None,
-        _ => model.reconstruction_engine(&engine_options, &engines.joint)?,
-    };
-    if rec_engine.is_none() && policy.mode() == ReconstructionMode::On {
-        tracing::warn!(
-            "reconstruction is on, but the bundle has no reconstruction model: missing joints stay interpolated"
-        );
-    }
-    let frames_out = model.bundle.manifest().preprocess.frames_out as usize;
-    let mut rec_input = vec![0.0f32; rec_engine.as_ref().map_or(0, |_| reconstruct::input_len(frames_out))];
-    let reconstruction = match rec_engine {
-        Some(engine) => {
-            tracing::info!(mode = policy.mode().name(), threshold = policy.threshold(), "reconstruction (REC) enabled");
-            Some(Reconstruction::new(engine, policy, frames_out, &mut rec_input).map_err(anyhow::Error::msg)?)
+    let mut rec_input = Vec::new();
+    let (policy, reconstruction) = model.reconstruction(
+        &engine_options,
+        &engines.joint,
+        settings.reconstruction_mode,
+        settings.reconstruction_threshold,
+        &mut rec_input,
+    )?;
+    match &reconstruction {
+        Some(_) => {
+            tracing::info!(mode = policy.mode().name(), threshold = policy.threshold(), "reconstruction (REC) enabled")
         }
-        None => None,
-    };
+        None if policy.mode() == ReconstructionMode::On => tracing::warn!(
+            "reconstruction is on, but the bundle has no reconstruction model: missing joints stay interpolated"
+        ),
+        None => {}
+    }
     if let Some(trial) = &trial {
         // The first part of a trial's health check: the bundle's own windows through this device's engine.
         if let Err(error) = health::self_test(&model.bundle, &mut engines.joint) {
