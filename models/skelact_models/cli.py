@@ -61,7 +61,7 @@ def _train(args):
         from . import rec
 
         recipe = rec.RecRecipe.tiny(args.seed) if args.tiny else rec.RecRecipe(seed=args.seed)
-        recipe = replace(recipe, synthetic=args.synthetic, **({"epochs": args.epochs} if args.epochs else {}))
+        recipe = replace(recipe, **({"epochs": args.epochs} if args.epochs else {}))
         out = Path(args.out) if args.out else ZOO / ("rec-tiny" if args.tiny else "rec")
         report = rec.run_rec(out, recipe, threads=args.threads, measure=not args.tiny, reuse=args.reuse)
         print(json.dumps({"inference_step": report["inference_step"], "test": report.get("test")}, default=str))

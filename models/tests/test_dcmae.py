@@ -21,18 +21,43 @@ def test_masking_follows_the_paper_frames_then_joints():
     assert whole.any(dim=0).all() and mask[~whole].any(dim=0).all()
 
 
+def _randomised_output(model):
+    """An untrained model returns its prior exactly (zero-initialised output); tests that need it to act give the
+    output layer weights."""
+    torch.nn.init.normal_(model.out.weight, std=0.5)
+    torch.nn.init.normal_(model.out.bias, std=0.1)
+    return model
+
+
 def test_shapes_and_visible_joints_pass_through_unchanged():
     torch.manual_seed(0)
     model = Dcmae(TINY).eval()
     x = torch.randn(3, 8, 25, 3)
     masked = dcmae_mask(3, 8, 25, 0.5, 0.4)
     with torch.no_grad():
+        assert torch.equal(model.complete(x, masked, torch.randn_like(x)), x)  # untrained: the interpolation
+        _randomised_output(model)
         encoded = model.encode(x, masked)
-        pred = model.reconstruct_x0(x, torch.tensor([0, 500, 999]), encoded, masked)
+        pred = model.reconstruct_x0(x, torch.tensor([0, 500, 999]), encoded, masked, x)
         completed = model.complete(x, masked, torch.randn_like(x))
     assert encoded.shape == (3, 8, 25, 16) and pred.shape == x.shape
     assert torch.equal(completed[~masked], x[~masked])
     assert not torch.equal(completed[masked], x[masked])
+
+
+def test_the_decoder_reads_the_filled_values_only_where_masked():
+    torch.manual_seed(0)
+    model = _randomised_output(Dcmae(TINY)).eval()
+    x = torch.randn(2, 8, 25, 3)
+    masked = dcmae_mask(2, 8, 25, 0.5, 0.4)
+    encoded = model.encode(x, masked)
+    t = torch.tensor([10, 10])
+    with torch.no_grad():
+        base = model.reconstruct_x0(torch.zeros_like(x), t, encoded, masked, x)
+        moved_visible = torch.where(masked[..., None], x, x + 5.0)
+        torch.testing.assert_close(model.reconstruct_x0(torch.zeros_like(x), t, encoded, masked, moved_visible), base)
+        moved_masked = torch.where(masked[..., None], x + 5.0, x)
+        assert not torch.allclose(model.reconstruct_x0(torch.zeros_like(x), t, encoded, masked, moved_masked), base)
 
 
 def test_the_encoder_never_reads_masked_joints():
@@ -48,12 +73,14 @@ def test_the_encoder_never_reads_masked_joints():
 def test_training_steps_lower_the_loss():
     torch.manual_seed(0)
     model = Dcmae(TINY)
-    x = torch.randn(8, 1, 25, 3).cumsum(dim=2).expand(8, 8, 25, 3) * 0.1  # a still pose per body
+    clean = torch.randn(8, 1, 25, 3).cumsum(dim=2).expand(8, 8, 25, 3) * 0.1  # a still pose per body
     optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
 
     def loss_of(seed):
         g = torch.Generator().manual_seed(seed)
-        return model.loss(x, dcmae_mask(8, 8, 25, 0.5, 0.4, g), g)
+        masked = dcmae_mask(8, 8, 25, 0.5, 0.4, g)
+        filled = torch.where(masked[..., None], clean[:, :, :1].mean(dim=2, keepdim=True), clean)  # a poor fill
+        return model.loss(clean, filled, masked, g)
 
     with torch.no_grad():
         before = np.mean([float(loss_of(s)) for s in range(4)])
@@ -69,7 +96,7 @@ def test_training_steps_lower_the_loss():
 
 def test_export_matches_onnxruntime(tmp_path):
     torch.manual_seed(0)
-    model = Dcmae(TINY).eval()
+    model = _randomised_output(Dcmae(TINY)).eval()
     path = export_reconstruction(model, tmp_path / "rec.onnx")
     import onnx
 

@@ -64,6 +64,9 @@ def main():
         return zoo_fixture()
     torch.manual_seed(0)
     model = Dcmae(CONFIG).eval()
+    with torch.no_grad():  # an untrained model returns its input (zero-initialised output layer): make it act
+        torch.nn.init.normal_(model.out.weight, std=0.5)
+        torch.nn.init.normal_(model.out.bias, std=0.1)
     path = export_reconstruction(model, OUT / "tiny_rec.onnx")
     out = {"frames": CONFIG.frames, "config": CONFIG.to_dict(), "cases": []}
     for name, joint, missing in cases():
