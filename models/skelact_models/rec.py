@@ -30,7 +30,7 @@ import torch
 
 from . import real
 from .data.windows import random_rotation, random_scale
-from .encoders.dcmae import Dcmae, DcmaeConfig, RecExport, dcmae_mask
+from .encoders.dcmae import Dcmae, DcmaeConfig, RecExport
 from .encoders.transformer import count_parameters
 from .export import export_reconstruction, run_onnxruntime
 from .layouts import KINECT_V1_TO_NTU, MISSING
@@ -45,8 +45,8 @@ from .skeleton import (
     HAND_LEFT,
     HAND_RIGHT,
     HAND_TIP_LEFT,
-    HEAD,
     HAND_TIP_RIGHT,
+    HEAD,
     HIP_LEFT,
     HIP_RIGHT,
     KNEE_LEFT,
