@@ -153,6 +153,17 @@ def _classify_segments(args):
     return np.nan if not total else correct / total
 
 
+def _text_encoder(args):
+    from . import text
+
+    model = text.load_sentence_model()
+    path = text.export_text_encoder(args.out, model)
+    print(f"wrote {path} ({path.stat().st_size} bytes) and {Path(args.out) / 'tokenizer.json'}")
+    if args.golden:
+        text.write_golden(args.golden, model)
+        print(f"wrote {args.golden}")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="skelact_models", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -208,6 +219,12 @@ def main(argv=None):
                           help="also classify sliding windows of this many frames inside each segment (0: off)")
     classify.add_argument("--stride", type=int, default=8, help="frames between sliding windows")
     classify.set_defaults(func=_classify_segments)
+    text = sub.add_parser("text-encoder", help="export the text encoder (all-MiniLM-L6-v2, offline) for the device: "
+                                               "text.onnx and tokenizer.json")
+    text.add_argument("--out", default=str(REPO_ROOT / "models" / "build" / "text"), help="output folder")
+    text.add_argument("--golden", help="also write the golden file the Rust tests compare against (every action "
+                                       "description, ids, masks and embeddings)")
+    text.set_defaults(func=_text_encoder)
     from .deploy.cli import add_parsers
 
     add_parsers(sub)

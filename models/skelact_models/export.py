@@ -110,14 +110,16 @@ def export_hcn(hcn, path, metadata=None):
 
 
 def run_onnxruntime(path, inputs):
-    """Runs an exported model with onnxruntime on CPU: inputs {name: float32 array}. Returns {name: array}."""
+    """Runs an exported model with onnxruntime on CPU: inputs {name: array}, float inputs as float32 and integer
+    ones (the text encoder's token ids) as int64. Returns {name: array}."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
     session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     names = [o.name for o in session.get_outputs()]
-    feeds = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in inputs.items()}
+    feeds = {k: np.ascontiguousarray(v, dtype=np.int64 if np.issubdtype(np.asarray(v).dtype, np.integer)
+                                      else np.float32) for k, v in inputs.items()}
     return dict(zip(names, session.run(names, feeds)))
 
 

@@ -128,9 +128,11 @@ fn doc() -> Result<()> {
 }
 
 /// The workspace's tests, with `.venv` made first so that the onnxruntime backend's tests find the library of the
-/// pinned `onnxruntime` wheel (`SKELACT_ONNXRUNTIME`), as the demo does.
+/// pinned `onnxruntime` wheel (`SKELACT_ONNXRUNTIME`), as the demo does, and the text encoder exported for the
+/// text crate's golden test.
 fn test() -> Result<()> {
     python::setup()?;
+    python::text_encoder(&[])?;
     provide_tmux();
     let mut command = cargo();
     command.args(["test", "--workspace", "--all-targets"]);

