@@ -273,6 +273,25 @@ def choose_step(model, recipe: RecRecipe):
     return best, means
 
 
+@torch.no_grad()
+def validate_conditions(model, recipe: RecRecipe, seed=0):
+    """Reconstruction error of every test condition, measured on the validation parts (never the test split): the
+    evidence for the device's default (REC on above the threshold, or off)."""
+    config = PreprocessConfig(frames_out=recipe.model.frames, crop_ratio=0.95, align=recipe.align)
+    out = {}
+    for dataset in recipe.datasets:
+        items, _, keys = raw_items(dataset, "train")
+        held = [it for it, k in zip(items, keys) if k == real.VALIDATION[dataset][1]]
+        rows = {}
+        for condition in CONDITIONS[1:]:
+            joint, missing, clean, fractions, _ = occluded_windows(held, condition, config, seed + 2)
+            rows[condition] = {"mpjpe_interpolation_mm": mpjpe_mm(joint, clean, missing),
+                               "mpjpe_rec_mm": mpjpe_mm(complete(model, joint, missing), clean, missing),
+                               "missing_fraction_mean": float(fractions.mean())}
+        out[dataset] = rows
+    return out
+
+
 def load_classifier(dataset):
     from .recipes import load_encoder
 
@@ -343,6 +362,7 @@ def run_rec(out_dir, recipe: RecRecipe = RecRecipe(), threads=2, export=True, me
               "settings": {k: v for k, v in asdict(recipe).items() if k != "model"},
               "training_sequences": pool_size, "loss_per_epoch": history, "validation_mpjpe_mm": validation,
               "inference_step": step, "timings_s": {"train": train_s}}
+    report["validation_conditions"] = validate_conditions(model, recipe)
     if export:
         path = export_reconstruction(model, out_dir / "rec.onnx")
         joint, missing, _, _, _ = occluded_windows(raw_items(recipe.datasets[0], "train")[0][:8], "random 10%",
@@ -365,6 +385,13 @@ def markdown(r):
              f"{r['parameters']} parameters, {r['training_sequences']} training sequences, "
              f"{r['settings']['epochs']} epochs, inference step {r['inference_step']} (validation MPJPE: "
              f"{json.dumps(r['validation_mpjpe_mm'])}).", ""]
+    for dataset, rows in r.get("validation_conditions", {}).items():
+        lines += [f"## {dataset}, validation part (reconstruction error only)", "",
+                  "| missing joints | mean missing fraction | MPJPE interpolation (mm) | MPJPE REC (mm) |",
+                  "|---|---|---|---|"]
+        lines += [f"| {c} | {row['missing_fraction_mean']:.3f} | {row['mpjpe_interpolation_mm']:.1f} | "
+                  f"{row['mpjpe_rec_mm']:.1f} |" for c, row in rows.items()]
+        lines.append("")
     for dataset, d in r.get("test", {}).items():
         lines += [f"## {dataset}, {d['protocol']} ({d['test_sequences']} test sequences)", "",
                   "| missing joints | mean missing fraction | accuracy, interpolation | accuracy, REC | "
