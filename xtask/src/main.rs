@@ -46,7 +46,7 @@ model pipeline (model directory models/build/<model>, see docs/models.md (Deploy
   keygen    `keygen NAME [--out DIR]`: an Ed25519 key pair for signing bundles (NAME.key secret, NAME.pub for devices)
   sign      `sign BUNDLE --key NAME.key [--version N] [--signer NAME] [--out FILE]`: set the version and sign
   engine    build a TensorRT engine from the Q/DQ or FP16 ONNX and add it to the model (needs TensorRT)
-  pipeline  `pipeline default|nw-ucla|stars-synthetic`: export, quantize, validate, bundle a model into
+  pipeline  `pipeline default|default-rec|nw-ucla|stars-synthetic`: export, quantize, validate, bundle a model into
             models/zoo/NAME.skb (--retrain trains the checkpoint first)
 
 `cargo xtask COMMAND --help` prints that command's usage and runs nothing.

@@ -210,9 +210,21 @@ pub fn run_over_pty(bundle: &Path, stream: &[u8]) -> Vec<serde_json::Value> {
 
 /// As [`run_over_pty`], also returning the last wire `Status` the daemon sent back over the link.
 pub fn run_over_pty_with_status(bundle: &Path, stream: &[u8]) -> (Vec<serde_json::Value>, Option<Status>) {
+    let (printed, status) = run_over_pty_printing(bundle, stream, &[]);
+    (of_type(printed, "event"), status)
+}
+
+/// As [`run_over_pty_with_status`], with more `skelact run` options, returning every JSON object the daemon printed
+/// (events and status lines).
+pub fn run_over_pty_printing(
+    bundle: &Path,
+    stream: &[u8],
+    options: &[&str],
+) -> (Vec<serde_json::Value>, Option<Status>) {
     let pty = PtyPair::open().unwrap();
-    let daemon =
-        JsonDaemon::start(&["--bundle", bundle.to_str().unwrap(), "--port", pty.slave_path().to_str().unwrap()]);
+    let mut args = vec!["--bundle", bundle.to_str().unwrap(), "--port", pty.slave_path().to_str().unwrap()];
+    args.extend_from_slice(options);
+    let daemon = JsonDaemon::start(&args);
     let frames = sources::decode(stream).iter().filter(|m| matches!(m, Message::Frame(_))).count();
     let mut master = pty.master_end().unwrap();
     let mut writer = pty.master_end().unwrap();
@@ -235,7 +247,7 @@ pub fn run_over_pty_with_status(bundle: &Path, stream: &[u8]) -> (Vec<serde_json
     }
     sender.join().unwrap();
     let (_, printed) = daemon.stop();
-    (of_type(printed, "event"), host.statuses.last().copied())
+    (printed, host.statuses.last().copied())
 }
 
 /// `skelact run --allow-unsigned --profile host --queue-windows 1000 --stdout json` and `args` (a later option
