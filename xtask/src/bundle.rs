@@ -650,6 +650,7 @@ mod tests {
         // (bundle, its first label and action number): UTD-MHAD's a1, NW-UCLA's a01, NTU-120's action 23.
         let first_labels = [
             ("default.skb", ("right arm swipe to the left", 1)),
+            ("default-rec.skb", ("right arm swipe to the left", 1)),
             ("nw-ucla.skb", ("pick up with one hand", 1)),
             ("stars-synthetic.skb", ("hand waving", 23)),
         ];
@@ -662,6 +663,14 @@ mod tests {
             assert!(m.precisions().fp32, "{name}");
             assert_eq!(m.labels.first().map(|l| (l.name, l.action_id)), Some(first_label), "{name}");
             assert!(bundle.linear_head().is_some(), "{name}");
+            // REC: exactly the committed reconstruction model at the pipeline's threshold, or none.
+            match model.reconstruction {
+                Some((onnx, threshold)) => {
+                    assert_eq!(bundle.reconstruction_onnx(), Some(fs::read(root.join(onnx)).unwrap().as_slice()));
+                    assert_eq!(bundle.reconstruction().map(|r| r.threshold), Some(threshold), "{name}");
+                }
+                None => assert!(bundle.reconstruction().is_none(), "{name}"),
+            }
             let checkpoint = fs::read(root.join(model.checkpoint)).unwrap();
             assert_eq!(m.checkpoint_sha256, sha256(&checkpoint), "{name} was not exported from {}", model.checkpoint);
             let report = root.join("models/zoo").join(name.replace(".skb", ".validation.json"));
