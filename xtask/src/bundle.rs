@@ -115,6 +115,9 @@ pub struct BundleOptions {
     /// A reconstruction model (REC) to carry: its FP32 ONNX file, and the missing fraction above which the device
     /// runs it by default ([`DEFAULT_RECONSTRUCTION_THRESHOLD`] when not given).
     pub reconstruction: Option<(PathBuf, Option<f32>)>,
+    /// A text encoder to carry: the folder holding its `text.onnx` and `tokenizer.json` (`cargo xtask
+    /// text-encoder` writes `models/build/text`).
+    pub text_encoder: Option<PathBuf>,
 }
 
 /// The default REC threshold a bundle records when `--reconstruction-threshold` is not given.
@@ -180,6 +183,10 @@ pub fn write_bundle(options: &BundleOptions) -> Result<Vec<u8>> {
         Some((file, threshold)) => add_reconstruction(&bytes, file, *threshold)?,
         None => bytes,
     };
+    let bytes = match &options.text_encoder {
+        Some(dir) => add_text_encoder(&bytes, dir)?,
+        None => bytes,
+    };
     if let Some(parent) = options.out.parent() {
         fs::create_dir_all(parent).with_context(|| format!("could not create {}", parent.display()))?;
     }
@@ -195,6 +202,19 @@ pub fn add_reconstruction(bytes: &[u8], file: &Path, threshold: Option<f32>) -> 
     let threshold = threshold.unwrap_or(DEFAULT_RECONSTRUCTION_THRESHOLD);
     skelact_runtime::bundle::with_reconstruction(bytes, &onnx, threshold)
         .map_err(|e| anyhow::anyhow!("the bundle with {} would be refused: {e}", file.display()))
+}
+
+/// The bundle with the text encoder of `dir` (`text.onnx` and `tokenizer.json`), after loading it as the device
+/// does (tokenizer and tract) to read its token length and embedding size and to refuse one it could not run.
+pub fn add_text_encoder(bytes: &[u8], dir: &Path) -> Result<Vec<u8>> {
+    let read =
+        |name: &str| fs::read(dir.join(name)).with_context(|| format!("could not read {}", dir.join(name).display()));
+    let (onnx, tokenizer) = (read("text.onnx")?, read("tokenizer.json")?);
+    let encoder = skelact_text::TextEncoder::load(&onnx, &tokenizer)
+        .with_context(|| format!("{} is not a text encoder the device can run", dir.display()))?;
+    let (max_tokens, dim) = (u32::try_from(encoder.max_tokens())?, u32::try_from(encoder.dim())?);
+    skelact_runtime::bundle::with_text_encoder(bytes, &onnx, &tokenizer, max_tokens, dim)
+        .map_err(|e| anyhow::anyhow!("the bundle with the text encoder of {} would be refused: {e}", dir.display()))
 }
 
 /// Builds the bundle bytes from a description, the files it names (relative to `dir`) and the validation
@@ -466,6 +486,13 @@ pub fn describe(bytes: &[u8]) -> Result<String> {
         )),
         None => out.push_str("  reconstruction (REC): none\n"),
     }
+    match bundle.text_encoder_spec() {
+        Some(t) => out.push_str(&format!(
+            "  text encoder: section {}, tokenizer section {}, {} tokens, {}-d embeddings\n",
+            t.encoder_section, t.tokenizer_section, t.max_tokens, t.dim
+        )),
+        None => out.push_str("  text encoder: none\n"),
+    }
     for v in &m.validation.variants {
         out.push_str(&format!(
             "  validated {}: top-1 agreement {:.4}, cosine min {:.6}, accuracy {:.4}\n",
@@ -552,6 +579,7 @@ mod tests {
             precisions: vec![Precision::Fp32],
             version: 3,
             reconstruction: Some((dir.path().join("rec.onnx"), Some(0.125))),
+            text_encoder: None,
         };
         let bytes = write_bundle(&options).unwrap();
         let bundle = Bundle::open(&bytes, LayoutId::KinectV2).unwrap();
@@ -570,13 +598,49 @@ mod tests {
             DEFAULT_RECONSTRUCTION_THRESHOLD
         );
         let none = BundleOptions { reconstruction: None, ..options.clone() };
-        assert!(describe(&write_bundle(&none).unwrap()).unwrap().contains("reconstruction (REC): none"));
+        let described = describe(&write_bundle(&none).unwrap()).unwrap();
+        assert!(described.contains("reconstruction (REC): none") && described.contains("text encoder: none"));
         // A threshold that is no fraction, or a missing file, is refused with the reason.
         let bad = BundleOptions { reconstruction: Some((dir.path().join("rec.onnx"), Some(1.5))), ..options.clone() };
         let error = format!("{:#}", write_bundle(&bad).unwrap_err());
         assert!(error.contains("the reconstruction threshold must be in 0..=1"), "{error}");
         let absent = BundleOptions { reconstruction: Some((dir.path().join("nope.onnx"), None)), ..options };
         assert!(format!("{:#}", write_bundle(&absent).unwrap_err()).contains("nope.onnx"));
+    }
+
+    #[test]
+    fn a_text_encoder_is_checked_added_and_described() {
+        let built = crate::project_root().join(crate::python::TEXT_ENCODER_DIR);
+        if !built.join("text.onnx").exists() {
+            println!("SKIPPED: {} not built (run `cargo xtask text-encoder`)", built.display());
+            return;
+        }
+        let (dir, _) = model_dir(2, "KinectV2");
+        let options = BundleOptions {
+            model_dir: dir.path().to_path_buf(),
+            out: dir.path().join("model.skb"),
+            validation: None,
+            precisions: vec![Precision::Fp32],
+            version: 1,
+            reconstruction: None,
+            text_encoder: Some(built.clone()),
+        };
+        let bytes = write_bundle(&options).unwrap();
+        let bundle = Bundle::parse(&bytes).unwrap();
+        let spec = bundle.text_encoder_spec().unwrap();
+        assert_eq!((spec.max_tokens, spec.dim), (32, 384));
+        let (onnx, tokenizer) = bundle.text_encoder().unwrap();
+        assert_eq!(onnx, fs::read(built.join("text.onnx")).unwrap().as_slice());
+        assert_eq!(tokenizer.as_bytes(), fs::read(built.join("tokenizer.json")).unwrap().as_slice());
+        let text = describe(&bytes).unwrap();
+        assert!(text.contains("text encoder: section 3, tokenizer section 4, 32 tokens, 384-d embeddings"), "{text}");
+        // A folder whose model is no text encoder is refused before any bundle is written.
+        let wrong = tempfile::tempdir().unwrap();
+        fs::copy(built.join("tokenizer.json"), wrong.path().join("tokenizer.json")).unwrap();
+        fs::write(wrong.path().join("text.onnx"), b"not a model").unwrap();
+        let refused = BundleOptions { text_encoder: Some(wrong.path().to_path_buf()), ..options };
+        let error = format!("{:#}", write_bundle(&refused).unwrap_err());
+        assert!(error.contains("is not a text encoder the device can run"), "{error}");
     }
 
     #[test]

@@ -51,6 +51,7 @@ pub fn run(command: &str, args: &[String]) -> Result<()> {
                 }
                 None => None,
             };
+            let text_encoder = args.value("--text-encoder").map(|dir| absolute(Path::new(&dir)));
             args.finish()?;
             let validation = validation.filter(|p| {
                 let found = p.is_file();
@@ -60,7 +61,15 @@ pub fn run(command: &str, args: &[String]) -> Result<()> {
                 found
             });
             let reconstruction = reconstruction.map(|file| (file, threshold));
-            write_bundle(&BundleOptions { model_dir: dir, out, validation, precisions, version, reconstruction })
+            write_bundle(&BundleOptions {
+                model_dir: dir,
+                out,
+                validation,
+                precisions,
+                version,
+                reconstruction,
+                text_encoder,
+            })
         }
         "engine" => engine::run(args),
         "pipeline" => pipeline(args),
@@ -159,6 +168,7 @@ fn validate(dir: &Path, rust: bool, extra: &[String]) -> Result<()> {
             precisions: vec![Precision::Fp32, Precision::Fp16, Precision::Int8],
             version: 0,
             reconstruction: None,
+            text_encoder: None,
         };
         bundle::write_bundle(&options)?;
         let binary = skelact_binary()?;
@@ -327,6 +337,7 @@ fn pipeline(args: &[String]) -> Result<()> {
         precisions,
         version,
         reconstruction: model.reconstruction.map(|(onnx, threshold)| (root.join(onnx), Some(threshold))),
+        text_encoder: None,
     })?;
     let stem = model.bundle.trim_end_matches(".skb");
     for ext in ["md", "json", "png"] {

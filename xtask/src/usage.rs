@@ -74,10 +74,13 @@ pub fn usage(command: &str) -> Option<String> {
             .to_string(),
         "bundle" => "usage: cargo xtask bundle [--model DIR] [--out FILE] [--precisions fp32,fp16,int8] [--version N]\n\
              \x20                         [--no-validation] [--reconstruction FILE.onnx [--reconstruction-threshold F]]\n\
+             \x20                         [--text-encoder DIR]\n\
              \x20      cargo xtask bundle --check FILE\n\n\
              Writes the model directory as a .skb bundle (docs/bundle.md), with its self-test windows when the model\n\
              has them; --reconstruction adds a reconstruction model (REC: FP32 ONNX, inputs joint and missing for the\n\
-             encoder's T) that the device runs above the missing fraction F (default 0.05); --check describes a bundle.\n"
+             encoder's T) that the device runs above the missing fraction F (default 0.05); --text-encoder adds the text\n\
+             encoder in DIR (text.onnx and tokenizer.json, as `cargo xtask text-encoder` writes them, checked by loading\n\
+             them as the device does); --check describes a bundle.\n"
             .to_string(),
         "engine" => "usage: cargo xtask engine [--model DIR] [--precision int8|fp16] [--trtexec PATH]\n\n\
              Builds a TensorRT engine from the Q/DQ or FP16 ONNX with trtexec and adds it to the model (needs\n\

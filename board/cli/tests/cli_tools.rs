@@ -95,6 +95,13 @@ fn info_prints_the_manifest_as_text_and_json() {
     assert_eq!(json["labels"].as_array().unwrap().len(), 20);
     assert_eq!(json["sha256"].as_str().unwrap().len(), 64);
     assert_eq!(json["sections"][1]["kind"], "OnnxFp32");
+    assert!(text.contains("REC         none") && text.contains("text        none"), "{text}");
+    assert!(json["reconstruction"].is_null() && json["text_encoder"].is_null());
+    // The documented bundle with REC says so.
+    let rec = common::repo_root().join("models/zoo/default-rec.skb");
+    let text = String::from_utf8(skelact(&["info", path_str(&rec)]).stdout).unwrap();
+    assert!(text.contains("REC         reconstruction model in section"), "{text}");
+    assert!(text.contains("runs above missing fraction 0.05 (auto)"), "{text}");
 
     // The committed bundle's validation lines say which validated precisions it does not carry.
     let default = common::repo_root().join("models/zoo/default.skb");

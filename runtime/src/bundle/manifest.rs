@@ -387,6 +387,48 @@ impl ReconstructionExtension {
     }
 }
 
+/// The text encoder a bundle carries (format 1.4): the sections of its model and tokenizer, and the shapes the
+/// device checks the model against when it loads it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TextSpec {
+    /// Section index of the model, a [`super::SectionKind::TextEncoder`] section.
+    pub encoder_section: u16,
+    /// Section index of its `tokenizer.json`, a [`super::SectionKind::Tokenizer`] section.
+    pub tokenizer_section: u16,
+    /// L, the fixed token length of its inputs: 2 (`[CLS]`, `[SEP]`) to [`TextSpec::MAX_TOKENS`].
+    pub max_tokens: u32,
+    /// D, the length of its sentence embedding: 1 to [`TextSpec::MAX_DIM`].
+    pub dim: u32,
+}
+
+impl TextSpec {
+    /// The longest token length a bundle may declare.
+    pub const MAX_TOKENS: u32 = 512;
+    /// The largest embedding a bundle may declare.
+    pub const MAX_DIM: u32 = 4096;
+}
+
+/// Fields appended to the manifest in format 1.4, after the [`ReconstructionExtension`]. A bundle before 1.4 has
+/// none: no text encoder.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TextExtension {
+    pub text: Option<TextSpec>,
+}
+
+impl TextExtension {
+    /// Checks the shapes (the section references are checked with the others).
+    pub(super) fn validate(&self) -> Result<(), BundleError> {
+        let Some(spec) = self.text else { return Ok(()) };
+        if !(2..=TextSpec::MAX_TOKENS).contains(&spec.max_tokens) {
+            return Err(invalid("the text encoder's token length must be 2 to 512"));
+        }
+        if !(1..=TextSpec::MAX_DIM).contains(&spec.dim) {
+            return Err(invalid("the text encoder's embedding length must be 1 to 4096"));
+        }
+        Ok(())
+    }
+}
+
 fn invalid(reason: &'static str) -> BundleError {
     BundleError::InvalidManifest { reason }
 }

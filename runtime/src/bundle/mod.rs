@@ -38,8 +38,8 @@ pub use error::BundleError;
 pub use manifest::{
     ComputeCapability, DecisionParams, EncoderFamily, HeadSpec, Label, Manifest, ManifestExtension, Precision,
     PrecisionSet, PreprocessParams, ReconstructionExtension, ReconstructionSpec, StreamKind, StreamModel,
-    TensorRtEngine, TensorRtVersion, TensorSpec, TimeBase, ValidationSummary, VariantFigures, WindowParams,
-    MAX_ENGINES, MAX_LABELS, MAX_SHAPE_RANK, MAX_STREAMS, MAX_VARIANTS,
+    TensorRtEngine, TensorRtVersion, TensorSpec, TextExtension, TextSpec, TimeBase, ValidationSummary, VariantFigures,
+    WindowParams, MAX_ENGINES, MAX_LABELS, MAX_SHAPE_RANK, MAX_STREAMS, MAX_VARIANTS,
 };
 #[cfg(feature = "alloc")]
 pub use reader::AlignedBytes;
@@ -50,7 +50,7 @@ pub use signature::{
     SIGNATURE_LEN,
 };
 #[cfg(feature = "std")]
-pub use writer::{assemble, sign, with_reconstruction, with_self_test, with_version, BundleWriter};
+pub use writer::{assemble, sign, with_reconstruction, with_self_test, with_text_encoder, with_version, BundleWriter};
 
 /// What a section holds. The numbers are part of the format; new kinds get new numbers in a new minor version.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -84,11 +84,18 @@ pub enum SectionKind {
     /// `[1, 3, T, 25, 2]` and `missing` `[1, 1, T, 25, 2]`, output `completed` `[1, 3, T, 25, 2]`. At most one, named
     /// by the manifest's [`ReconstructionSpec`].
     Reconstruction = 12,
+    /// Since 1.4: the text encoder that turns a typed label into an embedding (`board/text`), ONNX with FP32
+    /// weights: inputs `input_ids` and `attention_mask` (int64 `[1, L]`), outputs `sentence` (`[1, D]`, unit length)
+    /// and `tokens` (`[1, L, D]`). At most one, named by the manifest's [`TextSpec`].
+    TextEncoder = 13,
+    /// Since 1.4: the text encoder's tokenizer, a Hugging Face `tokenizer.json` (UTF-8 JSON), named by the same
+    /// [`TextSpec`].
+    Tokenizer = 14,
 }
 
 impl SectionKind {
     /// Every kind this version of the format knows, in code order.
-    pub const ALL: [SectionKind; 12] = [
+    pub const ALL: [SectionKind; 14] = [
         SectionKind::Manifest,
         SectionKind::OnnxFp32,
         SectionKind::OnnxFp16,
@@ -101,6 +108,8 @@ impl SectionKind {
         SectionKind::Signature,
         SectionKind::SelfTest,
         SectionKind::Reconstruction,
+        SectionKind::TextEncoder,
+        SectionKind::Tokenizer,
     ];
 
     /// The number written in the section table.

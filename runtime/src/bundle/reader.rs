@@ -8,7 +8,7 @@ use super::container::{is_newer_minor, Container, Section, FORMAT_MAJOR};
 use super::error::BundleError;
 use super::manifest::{
     ComputeCapability, HeadSpec, Manifest, ManifestExtension, Precision, ReconstructionExtension, ReconstructionSpec,
-    StreamKind, TensorRtEngine, TensorRtVersion, TimeBase,
+    StreamKind, TensorRtEngine, TensorRtVersion, TextExtension, TextSpec, TimeBase,
 };
 use super::signature::{content_digest, SelfTest, SignatureSection};
 use super::SectionKind;
@@ -26,6 +26,7 @@ pub struct Bundle<'a> {
     version: u64,
     time_base: TimeBase,
     reconstruction: ReconstructionExtension,
+    text: TextExtension,
 }
 
 /// Caller-supplied storage for a prototype head: `capacity × dim` floats and `capacity` labels. The bundle's
@@ -80,13 +81,20 @@ impl<'a> Bundle<'a> {
         } else {
             postcard::take_from_bytes::<ReconstructionExtension>(rest).map_err(|_| BundleError::MalformedManifest)?
         };
+        // 1.4 appends the text encoder, if any; without it there is none.
+        let (text, rest) = if rest.is_empty() || container.minor() < 4 {
+            (TextExtension::default(), rest)
+        } else {
+            postcard::take_from_bytes::<TextExtension>(rest).map_err(|_| BundleError::MalformedManifest)?
+        };
         if !rest.is_empty() && !is_newer_minor(container.minor()) {
             return Err(BundleError::MalformedManifest);
         }
         manifest.validate()?;
         time_base.validate()?;
         reconstruction.validate(&manifest)?;
-        let bundle = Bundle { container, manifest, version: extension.version, time_base, reconstruction };
+        text.validate()?;
+        let bundle = Bundle { container, manifest, version: extension.version, time_base, reconstruction, text };
         bundle.check_references()?;
         bundle.check_signature_and_self_test()?;
         Ok(bundle)
@@ -128,6 +136,20 @@ impl<'a> Bundle<'a> {
     pub fn reconstruction_onnx(&self) -> Option<&'a [u8]> {
         let spec = self.reconstruction.reconstruction?;
         Some(self.container.section(spec.section)?.payload)
+    }
+
+    /// The text encoder's entry (format 1.4), if the bundle carries one.
+    pub fn text_encoder_spec(&self) -> Option<TextSpec> {
+        self.text.text
+    }
+
+    /// The text encoder's ONNX bytes and its `tokenizer.json`, if the bundle carries them (both sections were
+    /// checked by the parse; the tokenizer is UTF-8).
+    pub fn text_encoder(&self) -> Option<(&'a [u8], &'a str)> {
+        let spec = self.text.text?;
+        let model = self.container.section(spec.encoder_section)?.payload;
+        let tokenizer = core::str::from_utf8(self.container.section(spec.tokenizer_section)?.payload).ok()?;
+        Some((model, tokenizer))
     }
 
     /// The bundle's version: it only ever rises between the bundles a publisher ships, so a device can refuse a
@@ -351,6 +373,14 @@ impl<'a> Bundle<'a> {
         }
         if let Some(spec) = self.reconstruction.reconstruction {
             self.model_section(spec.section, SectionKind::Reconstruction)?;
+        }
+        if let Some(spec) = self.text.text {
+            self.model_section(spec.encoder_section, SectionKind::TextEncoder)?;
+            let index = spec.tokenizer_section;
+            self.model_section(index, SectionKind::Tokenizer)?;
+            if core::str::from_utf8(self.typed_section(index, SectionKind::Tokenizer)?).is_err() {
+                return Err(BundleError::InvalidSection { index, reason: "tokenizer is not UTF-8" });
+            }
         }
         Ok(())
     }

@@ -243,7 +243,7 @@ fn layout_is_the_documented_one() {
     let (bytes, _, payloads) = full();
     assert_eq!(&bytes[..8], b"\x89SKB\r\n\x1a\n");
     assert_eq!(u16::from_le_bytes([bytes[8], bytes[9]]), 1);
-    assert_eq!(u16::from_le_bytes([bytes[10], bytes[11]]), 3);
+    assert_eq!(u16::from_le_bytes([bytes[10], bytes[11]]), 4);
     let count = u32::from_le_bytes(bytes[12..16].try_into().unwrap()) as usize;
     assert_eq!(count, payloads.len());
     assert_eq!(read_u64(&bytes, 16), bytes.len() as u64);
@@ -282,9 +282,9 @@ fn manifest_encoding_is_postcard_in_field_order() {
     assert_eq!(encoded[1 + manifest.model_name.len()], 0, "StarsTransformer is variant 0");
     // Since 1.1 the manifest's extension follows it: the version, a varint (0 here); since 1.2 the time base, the
     // model's rate in millihertz as a varint (30 000 = b0 ea 01); since 1.3 the reconstruction model, an Option
-    // (00: none).
+    // (00: none); since 1.4 the text encoder, an Option (00: none).
     let mut expected = postcard::to_allocvec(&manifest).unwrap();
-    expected.extend_from_slice(&[0, 0xb0, 0xea, 0x01, 0x00]);
+    expected.extend_from_slice(&[0, 0xb0, 0xea, 0x01, 0x00, 0x00]);
     assert_eq!(encoded, expected.as_slice());
 }
 
@@ -1114,8 +1114,8 @@ fn golden_bundle() -> Vec<u8> {
 }
 
 const GOLDEN_HEX: &str = "\
-    89534b420d0a1a0a 0100 0300 02000000 2401000000000000 0000000000000000
-    01000000 00000000 5000000000000000 a300000000000000
+    89534b420d0a1a0a 0100 0400 02000000 2401000000000000 0000000000000000
+    01000000 00000000 5000000000000000 a400000000000000
     02000000 00000000 0001000000000000 0400000000000000
     04 74696e79 02 00 02
     08 666666666666ee3f 00
@@ -1133,10 +1133,11 @@ const GOLDEN_HEX: &str = "\
     00
     b0ea01
     00
-    00000000000000000000000000
+    00
+    000000000000000000000000
     4f4e4e58";
 
-const GOLDEN_SHA256: &str = "75d590d975d5aaf0d7d3fc9bd492eee8bff6313380034475f85e400fce645f6a";
+const GOLDEN_SHA256: &str = "cee91c8faf58be4e7d4e20b5accad356c2a87a31da966c266553a129343f54c6";
 
 #[test]
 fn golden_vector_matches_the_documentation() {
@@ -1372,7 +1373,7 @@ fn rec_bundle(reconstruction: Option<(u32, f32)>) -> Result<Vec<u8>, BundleError
 fn a_reconstruction_model_round_trips() {
     let bytes = rec_bundle(Some((8, 0.125))).unwrap();
     let bundle = Bundle::parse(&bytes).unwrap();
-    assert_eq!(bundle.format_version(), (1, 3));
+    assert_eq!(bundle.format_version(), (1, FORMAT_MINOR));
     assert_eq!(bundle.reconstruction(), Some(ReconstructionSpec { section: 2, frames: 8, threshold: 0.125 }));
     assert_eq!(bundle.reconstruction_onnx(), Some(&b"REC ONNX"[..]));
     assert_eq!(bundle.section(2).unwrap().kind(), Some(SectionKind::Reconstruction));
@@ -1421,7 +1422,7 @@ fn older_bundles_read_without_a_reconstruction_model() {
     // A bundle of 1.2 rewritten gets this writer's format and still has none.
     let rewritten = with_version(&old_bytes, 8).unwrap();
     let rewritten = Bundle::parse(&rewritten).unwrap();
-    assert_eq!((rewritten.format_version(), rewritten.reconstruction()), ((1, 3), None));
+    assert_eq!((rewritten.format_version(), rewritten.reconstruction()), ((1, FORMAT_MINOR), None));
 }
 
 #[test]
@@ -1457,13 +1458,88 @@ fn reconstruction_references_frames_and_threshold_are_checked() {
     // The same refusals from bytes another writer made.
     let bytes = rec_bundle(Some((8, 0.05))).unwrap();
     let mut sections = raw_sections(&bytes);
-    // The 1.3 entry is the last 7 bytes: Some, section 2, frames 8, the threshold as an f32.
-    let kept = sections[0].1.len() - 7;
+    // The 1.3 entry is the 7 bytes before the 1.4 one (0: no text encoder): Some, section 2, frames 8, the
+    // threshold as an f32.
+    let kept = sections[0].1.len() - 8;
     assert_eq!(sections[0].1[kept..kept + 3], [1, 2, 8]);
     let mut manifest_bytes = sections[0].1[..kept].to_vec();
     let spec =
         ReconstructionExtension { reconstruction: Some(ReconstructionSpec { section: 1, frames: 8, threshold: 0.05 }) };
     manifest_bytes.extend_from_slice(&postcard::to_allocvec(&spec).unwrap());
+    manifest_bytes.push(0);
     sections[0].1 = manifest_bytes;
     assert!(matches!(parse_error(&reassemble(FORMAT_MINOR, &sections)), BundleError::WrongSectionKind { .. }));
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Format 1.4: the text encoder
+
+/// A joint-only logits bundle with a text encoder when `text` gives (model, tokenizer, max_tokens, dim).
+fn text_encoder_bundle(text: Option<(&[u8], &[u8], u32, u32)>) -> Result<Vec<u8>, BundleError> {
+    let mut writer = BundleWriter::new();
+    let onnx = writer.add(SectionKind::OnnxFp32, &payload(1, 64))?;
+    if let Some((model, tokenizer, max_tokens, dim)) = text {
+        writer.add_text_encoder(model, tokenizer, max_tokens, dim)?;
+    }
+    writer.finish(&manifest(HeadSpec::Logits, &[joint_only(onnx)]))
+}
+
+#[test]
+fn a_text_encoder_round_trips_and_survives_rewrites() {
+    let bytes = text_encoder_bundle(Some((b"TEXT ONNX", b"{\"model\": {}}", 32, 384))).unwrap();
+    let bundle = Bundle::parse(&bytes).unwrap();
+    let spec = TextSpec { encoder_section: 2, tokenizer_section: 3, max_tokens: 32, dim: 384 };
+    assert_eq!(bundle.text_encoder_spec(), Some(spec));
+    assert_eq!(bundle.text_encoder(), Some((&b"TEXT ONNX"[..], "{\"model\": {}}")));
+    assert_eq!(SectionKind::from_code(13), Some(SectionKind::TextEncoder));
+    assert_eq!(SectionKind::from_code(14), Some(SectionKind::Tokenizer));
+    // A version change and a reconstruction model keep it.
+    let v3 = with_version(&bytes, 3).unwrap();
+    assert_eq!(Bundle::parse(&v3).unwrap().text_encoder_spec(), Some(spec));
+    // Added to a finished bundle (what `cargo xtask bundle --text-encoder` does), then replaced in place.
+    let plain = with_version(&text_encoder_bundle(None).unwrap(), 2).unwrap();
+    assert_eq!(Bundle::parse(&plain).unwrap().text_encoder(), None);
+    let added = with_text_encoder(&plain, b"MODEL A", b"{}", 16, 8).unwrap();
+    let with_a = Bundle::parse(&added).unwrap();
+    assert_eq!((with_a.text_encoder(), with_a.version()), (Some((&b"MODEL A"[..], "{}")), 2));
+    let replaced = with_text_encoder(&added, b"MODEL B", b"[]", 16, 8).unwrap();
+    let with_b = Bundle::parse(&replaced).unwrap();
+    assert_eq!((with_b.section_count(), with_b.text_encoder()), (4, Some((&b"MODEL B"[..], "[]"))));
+    // Older bundles have none.
+    let mut sections = raw_sections(&plain);
+    let manifest = Bundle::parse(&plain).unwrap().manifest().clone();
+    let mut v13 = postcard::to_allocvec(&manifest).unwrap();
+    v13.extend_from_slice(&[2, 0xb0, 0xea, 0x01, 0]);
+    sections[0].1 = v13;
+    assert_eq!(Bundle::parse(&reassemble(3, &sections)).unwrap().text_encoder_spec(), None);
+}
+
+#[test]
+fn text_encoder_shapes_and_references_are_checked() {
+    for (max_tokens, dim, reason) in [
+        (1, 384, "the text encoder's token length must be 2 to 512"),
+        (513, 384, "the text encoder's token length must be 2 to 512"),
+        (32, 0, "the text encoder's embedding length must be 1 to 4096"),
+        (32, 4097, "the text encoder's embedding length must be 1 to 4096"),
+    ] {
+        let error = text_encoder_bundle(Some((b"M", b"{}", max_tokens, dim))).unwrap_err();
+        assert_eq!(error, BundleError::InvalidManifest { reason }, "{max_tokens} {dim}");
+    }
+    assert_eq!(text_encoder_bundle(Some((b"", b"{}", 32, 8))).unwrap_err(), BundleError::EmptySection { index: 2 });
+    assert_eq!(text_encoder_bundle(Some((b"M", b"", 32, 8))).unwrap_err(), BundleError::EmptySection { index: 3 });
+    let error = text_encoder_bundle(Some((b"M", &[0xff, 0xfe], 32, 8))).unwrap_err();
+    assert_eq!(error, BundleError::InvalidSection { index: 3, reason: "tokenizer is not UTF-8" });
+    // References to sections of another kind, or none.
+    let refs = |spec: TextSpec| {
+        let mut writer = BundleWriter::new();
+        let onnx = writer.add(SectionKind::OnnxFp32, &payload(1, 64)).unwrap();
+        writer.add(SectionKind::TextEncoder, b"M").unwrap();
+        writer.add(SectionKind::Tokenizer, b"{}").unwrap();
+        writer.set_text(Some(spec));
+        writer.finish(&manifest(HeadSpec::Logits, &[joint_only(onnx)])).unwrap_err()
+    };
+    let swapped = refs(TextSpec { encoder_section: 3, tokenizer_section: 2, max_tokens: 32, dim: 8 });
+    assert_eq!(swapped, BundleError::WrongSectionKind { index: 3, expected: SectionKind::TextEncoder, found: 14 });
+    let missing = refs(TextSpec { encoder_section: 2, tokenizer_section: 7, max_tokens: 32, dim: 8 });
+    assert_eq!(missing, BundleError::MissingSection { index: 7 });
 }

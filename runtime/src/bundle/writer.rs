@@ -6,7 +6,9 @@ use super::container::{
     seal, FORMAT_MAJOR, FORMAT_MINOR, HEADER_LEN, MAX_SECTIONS, PAYLOAD_ALIGN, TABLE_ENTRY_LEN, TRAILER_LEN,
 };
 use super::error::BundleError;
-use super::manifest::{Manifest, ManifestExtension, ReconstructionExtension, ReconstructionSpec, TimeBase};
+use super::manifest::{
+    Manifest, ManifestExtension, ReconstructionExtension, ReconstructionSpec, TextExtension, TextSpec, TimeBase,
+};
 use super::reader::Bundle;
 use super::signature::{content_digest, signing_message, SignatureSection, ED25519, PUBLIC_KEY_LEN, SIGNATURE_LEN};
 use super::SectionKind;
@@ -18,9 +20,32 @@ use super::SectionKind;
 #[derive(Clone, Debug, Default)]
 pub struct BundleWriter {
     sections: Vec<(SectionKind, Vec<u8>)>,
+    appended: Appended,
+}
+
+/// What the manifest section carries after the manifest itself, one field per minor version that added one.
+#[derive(Clone, Copy, Debug, Default)]
+struct Appended {
+    /// 1.1.
     version: u64,
+    /// 1.2.
     time_base: TimeBase,
+    /// 1.3.
     reconstruction: ReconstructionExtension,
+    /// 1.4.
+    text: TextExtension,
+}
+
+impl Appended {
+    /// What a checked bundle carries.
+    fn of(bundle: &Bundle<'_>) -> Self {
+        Appended {
+            version: bundle.version(),
+            time_base: TimeBase { model_rate_millihertz: bundle.model_rate_millihertz() },
+            reconstruction: ReconstructionExtension { reconstruction: bundle.reconstruction() },
+            text: TextExtension { text: bundle.text_encoder_spec() },
+        }
+    }
 }
 
 impl BundleWriter {
@@ -30,12 +55,12 @@ impl BundleWriter {
 
     /// The bundle's version (default 0), written after the manifest.
     pub fn set_version(&mut self, version: u64) {
-        self.version = version;
+        self.appended.version = version;
     }
 
     /// The frame rate the model was trained at, in millihertz (default 30 000), written after the version.
     pub fn set_model_rate(&mut self, millihertz: u32) {
-        self.time_base = TimeBase { model_rate_millihertz: millihertz };
+        self.appended.time_base = TimeBase { model_rate_millihertz: millihertz };
     }
 
     /// Adds the reconstruction model (FP32 ONNX, see [`SectionKind::Reconstruction`]) for windows of `frames` frames
@@ -49,7 +74,29 @@ impl BundleWriter {
 
     /// The manifest's reconstruction entry as given, referring to any section (tools and tests).
     pub fn set_reconstruction(&mut self, spec: Option<ReconstructionSpec>) {
-        self.reconstruction = ReconstructionExtension { reconstruction: spec };
+        self.appended.reconstruction = ReconstructionExtension { reconstruction: spec };
+    }
+
+    /// Adds the text encoder (FP32 ONNX, see [`SectionKind::TextEncoder`]) and its `tokenizer.json`, for inputs of
+    /// `max_tokens` tokens and embeddings of `dim` values; returns the text entry. [`Self::finish`] refuses what the
+    /// reader would (shapes out of range, an empty section, a tokenizer that is not UTF-8).
+    pub fn add_text_encoder(
+        &mut self,
+        onnx: &[u8],
+        tokenizer_json: &[u8],
+        max_tokens: u32,
+        dim: u32,
+    ) -> Result<TextSpec, BundleError> {
+        let encoder_section = self.add(SectionKind::TextEncoder, onnx)?;
+        let tokenizer_section = self.add(SectionKind::Tokenizer, tokenizer_json)?;
+        let spec = TextSpec { encoder_section, tokenizer_section, max_tokens, dim };
+        self.set_text(Some(spec));
+        Ok(spec)
+    }
+
+    /// The manifest's text entry as given, referring to any sections (tools and tests).
+    pub fn set_text(&mut self, spec: Option<TextSpec>) {
+        self.appended.text = TextExtension { text: spec };
     }
 
     /// Adds a payload and returns the section index the manifest must use for it.
@@ -94,7 +141,7 @@ impl BundleWriter {
     /// Writes the bundle, then reads it back with [`Bundle::parse`] and returns the reader's error if it would
     /// refuse it: the writer never produces a bundle a device refuses for its own content.
     pub fn finish(&self, manifest: &Manifest<'_>) -> Result<Vec<u8>, BundleError> {
-        let manifest_bytes = manifest_payload(manifest, self.version, self.time_base, self.reconstruction)?;
+        let manifest_bytes = manifest_payload(manifest, &self.appended)?;
         let mut sections: Vec<(u32, &[u8])> = Vec::with_capacity(self.sections.len() + 1);
         sections.push((SectionKind::Manifest.code(), &manifest_bytes));
         sections.extend(self.sections.iter().map(|(kind, payload)| (kind.code(), payload.as_slice())));
@@ -104,23 +151,46 @@ impl BundleWriter {
     }
 }
 
-/// The manifest section of format 1.3: the manifest, its extension (1.1), the time base (1.2), then the
-/// reconstruction model's entry (1.3).
-fn manifest_payload(
-    manifest: &Manifest<'_>,
-    version: u64,
-    time_base: TimeBase,
-    reconstruction: ReconstructionExtension,
-) -> Result<Vec<u8>, BundleError> {
-    let mut bytes = postcard::to_allocvec(manifest).map_err(|_| BundleError::MalformedManifest)?;
-    let extension =
-        postcard::to_allocvec(&ManifestExtension { version }).map_err(|_| BundleError::MalformedManifest)?;
-    bytes.extend_from_slice(&extension);
-    let time_base = postcard::to_allocvec(&time_base).map_err(|_| BundleError::MalformedManifest)?;
-    bytes.extend_from_slice(&time_base);
-    let reconstruction = postcard::to_allocvec(&reconstruction).map_err(|_| BundleError::MalformedManifest)?;
-    bytes.extend_from_slice(&reconstruction);
+/// The manifest section of format 1.4: the manifest, then what each minor version appended ([`Appended`]).
+fn manifest_payload(manifest: &Manifest<'_>, appended: &Appended) -> Result<Vec<u8>, BundleError> {
+    let encode = |bytes: &mut Vec<u8>, value: Result<Vec<u8>, postcard::Error>| -> Result<(), BundleError> {
+        bytes.extend_from_slice(&value.map_err(|_| BundleError::MalformedManifest)?);
+        Ok(())
+    };
+    let mut bytes = Vec::new();
+    encode(&mut bytes, postcard::to_allocvec(manifest))?;
+    encode(&mut bytes, postcard::to_allocvec(&ManifestExtension { version: appended.version }))?;
+    encode(&mut bytes, postcard::to_allocvec(&appended.time_base))?;
+    encode(&mut bytes, postcard::to_allocvec(&appended.reconstruction))?;
+    encode(&mut bytes, postcard::to_allocvec(&appended.text))?;
     Ok(bytes)
+}
+
+/// Replaces the manifest section of `sections` with `manifest` and `appended`.
+fn replace_manifest(
+    sections: &mut [(u32, Vec<u8>)],
+    manifest: &Manifest<'_>,
+    appended: &Appended,
+) -> Result<(), BundleError> {
+    let slot = sections.iter_mut().find(|(kind, _)| *kind == SectionKind::Manifest.code());
+    slot.ok_or(BundleError::MissingManifest)?.1 = manifest_payload(manifest, appended)?;
+    Ok(())
+}
+
+/// Puts `payload` in the section of `kind`, in place when there is one (so that no section the manifest refers to
+/// moves), else as a new last section. Returns its index.
+fn put_section(sections: &mut Vec<(u32, Vec<u8>)>, kind: SectionKind, payload: &[u8]) -> Result<u16, BundleError> {
+    let index = match sections.iter().position(|(k, _)| *k == kind.code()) {
+        Some(index) => {
+            sections[index].1 = payload.to_vec();
+            index
+        }
+        None => {
+            sections.push((kind.code(), payload.to_vec()));
+            sections.len() - 1
+        }
+    };
+    u16::try_from(index).map_err(|_| BundleError::TooManySections { count: index as u32 + 1, max: MAX_SECTIONS as u32 })
 }
 
 /// Lays out the sections of a checked bundle again as this writer's format after `edit` changed them, leaving out any
@@ -145,12 +215,7 @@ fn rebuild(
 /// The bundle with its version set to `version` (and no signature: sign it after).
 pub fn with_version(bytes: &[u8], version: u64) -> Result<Vec<u8>, BundleError> {
     rebuild(bytes, |bundle, sections| {
-        let time_base = TimeBase { model_rate_millihertz: bundle.model_rate_millihertz() };
-        let reconstruction = ReconstructionExtension { reconstruction: bundle.reconstruction() };
-        let manifest = manifest_payload(bundle.manifest(), version, time_base, reconstruction)?;
-        let slot = sections.iter_mut().find(|(kind, _)| *kind == SectionKind::Manifest.code());
-        slot.ok_or(BundleError::MissingManifest)?.1 = manifest;
-        Ok(())
+        replace_manifest(sections, bundle.manifest(), &Appended { version, ..Appended::of(bundle) })
     })
 }
 
@@ -158,28 +223,28 @@ pub fn with_version(bytes: &[u8], version: u64) -> Result<Vec<u8>, BundleError> 
 /// missing fraction `threshold`), replacing any, and no signature.
 pub fn with_reconstruction(bytes: &[u8], onnx: &[u8], threshold: f32) -> Result<Vec<u8>, BundleError> {
     rebuild(bytes, |bundle, sections| {
-        let kind = SectionKind::Reconstruction.code();
-        // In place when there is one, so that no section the manifest refers to moves.
-        let index = match sections.iter().position(|(k, _)| *k == kind) {
-            Some(index) => {
-                sections[index].1 = onnx.to_vec();
-                index
-            }
-            None => {
-                sections.push((kind, onnx.to_vec()));
-                sections.len() - 1
-            }
-        };
-        let section = u16::try_from(index)
-            .map_err(|_| BundleError::TooManySections { count: index as u32 + 1, max: MAX_SECTIONS as u32 })?;
+        let section = put_section(sections, SectionKind::Reconstruction, onnx)?;
         let frames = bundle.manifest().preprocess.frames_out;
-        let time_base = TimeBase { model_rate_millihertz: bundle.model_rate_millihertz() };
         let reconstruction =
             ReconstructionExtension { reconstruction: Some(ReconstructionSpec { section, frames, threshold }) };
-        let manifest = manifest_payload(bundle.manifest(), bundle.version(), time_base, reconstruction)?;
-        let slot = sections.iter_mut().find(|(kind, _)| *kind == SectionKind::Manifest.code());
-        slot.ok_or(BundleError::MissingManifest)?.1 = manifest;
-        Ok(())
+        replace_manifest(sections, bundle.manifest(), &Appended { reconstruction, ..Appended::of(bundle) })
+    })
+}
+
+/// The bundle with a text encoder (`onnx`, FP32, inputs of `max_tokens` tokens, embeddings of `dim` values) and
+/// its `tokenizer.json`, replacing any, and no signature.
+pub fn with_text_encoder(
+    bytes: &[u8],
+    onnx: &[u8],
+    tokenizer_json: &[u8],
+    max_tokens: u32,
+    dim: u32,
+) -> Result<Vec<u8>, BundleError> {
+    rebuild(bytes, |bundle, sections| {
+        let encoder_section = put_section(sections, SectionKind::TextEncoder, onnx)?;
+        let tokenizer_section = put_section(sections, SectionKind::Tokenizer, tokenizer_json)?;
+        let text = TextExtension { text: Some(TextSpec { encoder_section, tokenizer_section, max_tokens, dim }) };
+        replace_manifest(sections, bundle.manifest(), &Appended { text, ..Appended::of(bundle) })
     })
 }
 

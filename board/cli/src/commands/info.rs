@@ -62,6 +62,11 @@ pub fn info_json(model: &LoadedModel, bundle: &Bundle<'_>) -> anyhow::Result<Val
             "section": r.section, "frames": r.frames, "threshold": r.threshold,
             "bytes": bundle.reconstruction_onnx().map(<[u8]>::len),
         })),
+        "text_encoder": bundle.text_encoder_spec().map(|t| json!({
+            "encoder_section": t.encoder_section, "tokenizer_section": t.tokenizer_section,
+            "max_tokens": t.max_tokens, "dim": t.dim,
+            "bytes": bundle.text_encoder().map(|(model, _)| model.len()),
+        })),
         "sections": bundle.sections().enumerate().map(|(i, s)| json!({
             "index": i, "kind": section_name(s.kind_code), "bytes": s.payload.len(),
         })).collect::<Vec<_>>(),
@@ -108,6 +113,17 @@ fn print_text(model: &LoadedModel, bundle: &Bundle<'_>) {
             r.threshold
         ),
         None => println!("REC         none (missing joints are interpolated)"),
+    }
+    match bundle.text_encoder_spec() {
+        Some(t) => println!(
+            "text        text encoder in section {} ({} bytes), tokenizer in section {}, {} tokens, {}-d embeddings",
+            t.encoder_section,
+            bundle.text_encoder().map_or(0, |(model, _)| model.len()),
+            t.tokenizer_section,
+            t.max_tokens,
+            t.dim
+        ),
+        None => println!("text        none (no labels typed as words)"),
     }
     println!("model       {} ({:?}), layout {:?}, {} bodies per window", m.model_name, m.encoder, m.layout, m.bodies);
     println!("input       {} {:?}", m.input.name, m.input.shape.as_slice());
