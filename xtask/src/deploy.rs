@@ -200,41 +200,32 @@ pub(crate) struct PipelineModel {
     pub(crate) reconstruction: Option<(&'static str, f32)>,
 }
 
-/// How the default model is trained (`models/zoo/default/hcn.pt`), for `default` and `default-rec`.
-const DEFAULT_TRAIN: &[&str] =
-    &["train", "real-hcn", "--dataset", "utd-mhad", "--align", "--epochs", "120", "--out", "models/zoo/default"];
-
-/// How the default model is exported. The unknown threshold accepts 90% of an unseen training subject's known
-/// actions in the open-set measurement (models/tools/real_open_set_hcn.py, docs/models.md); the exit threshold may
-/// not be below it.
-const DEFAULT_EXPORT: &[&str] =
-    &["--raw-frames", "128", "--decision", "unknown_threshold=0.507", "--decision", "exit_threshold=0.507"];
-
 /// The missing fraction above which `default-rec.skb` runs REC (chosen in docs/models.md, "REC").
 const REC_THRESHOLD: f32 = 0.05;
 
+/// The shipped default: HCN trained on UTD-MHAD (real Kinect v1, cross-subject), 128-frame windows so that each of
+/// UTD-MHAD's actions (41-125 frames) fits one window.
+const DEFAULT_MODEL: PipelineModel = PipelineModel {
+    name: "default",
+    checkpoint: "models/zoo/default/hcn.pt",
+    train: &["train", "real-hcn", "--dataset", "utd-mhad", "--align", "--epochs", "120", "--out", "models/zoo/default"],
+    train_time: "about 15 minutes",
+    // The unknown threshold accepts 90% of an unseen training subject's known actions in the open-set
+    // measurement (models/tools/real_open_set_hcn.py, docs/models.md); the exit threshold may not be below it.
+    export: &["--raw-frames", "128", "--decision", "unknown_threshold=0.507", "--decision", "exit_threshold=0.507"],
+    bundle: "default.skb",
+    reconstruction: None,
+};
+
 /// The models `cargo xtask pipeline NAME` builds. Settings are the ones docs/models.md reports.
 const PIPELINE_MODELS: &[PipelineModel] = &[
-    // The shipped default: HCN trained on UTD-MHAD (real Kinect v1, cross-subject), 128-frame windows so that
-    // each of UTD-MHAD's actions (41-125 frames) fits one window.
-    PipelineModel {
-        name: "default",
-        checkpoint: "models/zoo/default/hcn.pt",
-        train: DEFAULT_TRAIN,
-        train_time: "about 15 minutes",
-        export: DEFAULT_EXPORT,
-        bundle: "default.skb",
-        reconstruction: None,
-    },
+    DEFAULT_MODEL,
     // The default with the DCMAE reconstruction model (REC, docs/models.md): for sensors that lose joints.
     PipelineModel {
         name: "default-rec",
-        checkpoint: "models/zoo/default/hcn.pt",
-        train: DEFAULT_TRAIN,
-        train_time: "about 15 minutes",
-        export: DEFAULT_EXPORT,
         bundle: "default-rec.skb",
         reconstruction: Some(("models/zoo/rec/rec.onnx", REC_THRESHOLD)),
+        ..DEFAULT_MODEL
     },
     // HCN trained on NW-UCLA (cross-view), for the ten daily actions of that benchmark; 208-frame windows hold
     // its longest sequence (201 frames).

@@ -377,8 +377,7 @@ impl<'a> Bundle<'a> {
         if let Some(spec) = self.text.text {
             self.model_section(spec.encoder_section, SectionKind::TextEncoder)?;
             let index = spec.tokenizer_section;
-            self.model_section(index, SectionKind::Tokenizer)?;
-            if core::str::from_utf8(self.typed_section(index, SectionKind::Tokenizer)?).is_err() {
+            if core::str::from_utf8(self.model_section(index, SectionKind::Tokenizer)?).is_err() {
                 return Err(BundleError::InvalidSection { index, reason: "tokenizer is not UTF-8" });
             }
         }
@@ -423,11 +422,13 @@ impl<'a> Bundle<'a> {
         Ok(section.payload)
     }
 
-    fn model_section(&self, index: u16, expected: SectionKind) -> Result<(), BundleError> {
-        if self.typed_section(index, expected)?.is_empty() {
+    /// The payload of section `index`, which must be of the `expected` kind and not empty.
+    fn model_section(&self, index: u16, expected: SectionKind) -> Result<&'a [u8], BundleError> {
+        let payload = self.typed_section(index, expected)?;
+        if payload.is_empty() {
             return Err(BundleError::EmptySection { index });
         }
-        Ok(())
+        Ok(payload)
     }
 
     fn sized_section(&self, index: u16, expected: SectionKind, bytes: u64) -> Result<&'a [u8], BundleError> {
