@@ -132,28 +132,43 @@ def raw_items(dataset, split):
     return items, np.asarray(labels), np.asarray(keys)
 
 
+def train_part(dataset, validation):
+    """Raw spec inputs of the fit part of `dataset`'s training split, or with `validation` of its held-out part."""
+    items, _, keys = raw_items(dataset, "train")
+    held = keys == real.VALIDATION[dataset][1]
+    return [item for item, h in zip(items, held) if h == validation]
+
+
+def eval_config(recipe):
+    """The device's preprocessing of the measurements (validation and test): a centred 95 % crop."""
+    return PreprocessConfig(frames_out=recipe.model.frames, crop_ratio=0.95, align=recipe.align)
+
+
+def lossy_window(present, joints, valid, drop, config: PreprocessConfig):
+    """One item's device window without and with the loss `drop` ([F, 25] samples of body 0): (clean, joint,
+    missing, fraction, refused). When the preprocessing refuses the lossy version, the clean one stands in for it,
+    with nothing missing, and `refused` is True."""
+    clean = preprocess_window(present, joints, valid, config)["joint"]
+    lossy = valid.copy()
+    lossy[0] &= ~drop
+    try:
+        joint = preprocess_window(present, joints, lossy, config)["joint"]
+        missing, fraction = missing_mask(present, joints, lossy, config, KINECT_V1_PROVIDED)
+        return clean, joint, missing, fraction, False
+    except PreprocessError:
+        return clean, clean, np.zeros((1,) + clean.shape[1:], np.float32), 0.0, True
+
+
 def occluded_windows(items, condition, config: PreprocessConfig, seed):
     """Device windows of every item with `condition` applied: (joint, missing, clean) [N, ...] float32 tensors and
     the missing fractions. A window the preprocessing refuses after the loss keeps its loss-free version (counted
     in `refused`)."""
     rng = np.random.default_rng([seed, 21])
-    joints_out, missing_out, clean_out, fractions, refused = [], [], [], [], 0
-    for present, joints, valid in items:
-        clean = preprocess_window(present, joints, valid, config)["joint"]
-        lossy = valid.copy()
-        lossy[0] &= ~drop_mask(present.shape[1], condition, rng)
-        try:
-            joint = preprocess_window(present, joints, lossy, config)["joint"]
-            missing, fraction = missing_mask(present, joints, lossy, config, KINECT_V1_PROVIDED)
-        except PreprocessError:
-            refused += 1
-            joint, missing, fraction = clean, np.zeros((1,) + clean.shape[1:], np.float32), 0.0
-        joints_out.append(joint)
-        missing_out.append(missing)
-        clean_out.append(clean)
-        fractions.append(fraction)
+    windows = [lossy_window(present, joints, valid, drop_mask(present.shape[1], condition, rng), config)
+               for present, joints, valid in items]
+    clean, joint, missing, fractions, refused = zip(*windows)
     stack = lambda xs: torch.from_numpy(np.stack(xs))  # noqa: E731
-    return stack(joints_out), stack(missing_out), stack(clean_out), np.asarray(fractions), refused
+    return stack(joint), stack(missing), stack(clean), np.asarray(fractions), sum(refused)
 
 
 @torch.no_grad()
@@ -199,14 +214,8 @@ def training_windows(items, recipe: RecRecipe, rng):
     for present, joints, valid in items:
         config = PreprocessConfig(frames_out=recipe.model.frames, crop_ratio=float(rng.uniform(0.6, 1.0)),
                                   align=recipe.align)
-        target = preprocess_window(present, joints, valid, config)["joint"]
-        lossy = valid.copy()
-        lossy[0] &= ~training_loss_mask(present.shape[1], rng)
-        try:
-            window = preprocess_window(present, joints, lossy, config)["joint"]
-            indicator = missing_mask(present, joints, lossy, config, KINECT_V1_PROVIDED)[0]
-        except PreprocessError:
-            window, indicator = target, np.zeros((1,) + target.shape[1:], np.float32)
+        target, window, indicator, _, _ = lossy_window(present, joints, valid,
+                                                       training_loss_mask(present.shape[1], rng), config)
         filled.append(window)
         missing.append(indicator)
         clean.append(target)
@@ -220,11 +229,7 @@ def training_windows(items, recipe: RecRecipe, rng):
 
 def fit_items(recipe: RecRecipe):
     """Raw spec inputs of the fit parts of the training splits (the validation parts are held out)."""
-    out = []
-    for dataset in recipe.datasets:
-        items, _, keys = raw_items(dataset, "train")
-        out += [item for item, key in zip(items, keys) if key != real.VALIDATION[dataset][1]]
-    return out
+    return [item for dataset in recipe.datasets for item in train_part(dataset, validation=False)]
 
 
 def train_rec(recipe: RecRecipe, items):
@@ -258,12 +263,10 @@ def train_rec(recipe: RecRecipe, items):
 
 def choose_step(model, recipe: RecRecipe):
     """The inference step with the lowest reconstruction error on the validation parts (10 % random loss)."""
-    config = PreprocessConfig(frames_out=recipe.model.frames, crop_ratio=0.95, align=recipe.align)
+    config = eval_config(recipe)
     errors = {}
     for dataset in recipe.datasets:
-        items, _, keys = raw_items(dataset, "train")
-        held = keys == real.VALIDATION[dataset][1]
-        joint, missing, clean, _, _ = occluded_windows([it for it, h in zip(items, held) if h], "random 10%", config,
+        joint, missing, clean, _, _ = occluded_windows(train_part(dataset, validation=True), "random 10%", config,
                                                        recipe.seed + 1)
         errors.setdefault("interpolation", []).append(mpjpe_mm(joint, clean, missing))
         for step in recipe.candidate_steps:
@@ -277,11 +280,10 @@ def choose_step(model, recipe: RecRecipe):
 def validate_conditions(model, recipe: RecRecipe, seed=0):
     """Reconstruction error of every test condition, measured on the validation parts (never the test split): the
     evidence for the device's default (REC on above the threshold, or off)."""
-    config = PreprocessConfig(frames_out=recipe.model.frames, crop_ratio=0.95, align=recipe.align)
+    config = eval_config(recipe)
     out = {}
     for dataset in recipe.datasets:
-        items, _, keys = raw_items(dataset, "train")
-        held = [it for it, k in zip(items, keys) if k == real.VALIDATION[dataset][1]]
+        held = train_part(dataset, validation=True)
         rows = {}
         for condition in CONDITIONS[1:]:
             joint, missing, clean, fractions, _ = occluded_windows(held, condition, config, seed + 2)
@@ -307,7 +309,7 @@ def accuracy(classify, windows, labels):
 @torch.no_grad()
 def evaluate(model, recipe: RecRecipe, seed=0):
     """The test-split measurement (read once, after training and the choice of step)."""
-    config = PreprocessConfig(frames_out=recipe.model.frames, crop_ratio=0.95, align=recipe.align)
+    config = eval_config(recipe)
     results = {}
     for dataset in recipe.datasets:
         classify, payload = load_classifier(dataset)

