@@ -55,6 +55,13 @@ def _train(args):
         print(json.dumps({d: {k: r[k] for k in ("linear_probe", "knn_1")}
                           | {"fine_tuned": r.get("fine_tuned", {}).get("accuracy")}
                           for d, r in report["results"].items()}))
+    elif args.recipe == "text-aligned-hcn":
+        from . import textaligned
+
+        out = Path(args.out) if args.out else ZOO / "text-aligned-hcn"
+        epochs = args.epochs if args.epochs is not None else (1 if args.tiny else textaligned.RECIPE.epochs)
+        report = textaligned.run(out, epochs=epochs, threads=args.threads, tiny=args.tiny, reuse=args.reuse)
+        print(json.dumps({k: report[k] for k in ("seen_accuracy_text_head", "zsl", "gzsl_seen", "gzsl_unseen")}))
     elif args.recipe == "rec":
         from dataclasses import replace
 
@@ -168,10 +175,11 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="skelact_models", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     train = sub.add_parser("train", help="train a recipe into models/zoo/")
-    train.add_argument("recipe", choices=["stars-synthetic", "hcn", "real-hcn", "real-stars", "rec"],
+    train.add_argument("recipe", choices=["stars-synthetic", "hcn", "real-hcn", "real-stars", "rec", "text-aligned-hcn"],
                        help="stars-synthetic: small STARS on the synthetic corpus (MAMP, STARS tuning, head, evaluation, "
                             "ONNX); hcn: supervised HCN on the synthetic corpus; real-hcn, real-stars: on real data; rec: the DCMAE "
-                            "reconstruction model on real data, with its measurements")
+                            "reconstruction model on real data, with its measurements; text-aligned-hcn: HCN mapped into the text "
+                            "encoder's space, five UTD-MHAD classes held out (labels typed on the device)")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--threads", type=int, default=2, help="torch threads (results are reproducible for a given "
                                                                "seed and thread count)")
@@ -192,7 +200,8 @@ def main(argv=None):
     train.add_argument("--synthetic", action="store_true",
                        help="real-stars: add the synthetic corpus's pre-training pool to MAMP and STARS")
     train.add_argument("--reuse", action="store_true",
-                       help="rec: load the trained model from the output folder instead of training it again")
+                       help="rec, text-aligned-hcn: load the trained model from the output folder instead of training it "
+                            "again")
     train.set_defaults(func=_train)
     session = sub.add_parser("session", help="write synthetic session recordings (JSON lines + ground truth)")
     session.add_argument("--out", required=True, help="output folder")

@@ -311,6 +311,11 @@ def load_encoder(checkpoint):
     one (`format` "skelact-hcn", as `cargo xtask train real-hcn` writes), whose motion stream is then computed inside
     the encoder (`HcnOnJoint`). `payload["encoder"]` names the family the bundle records."""
     payload = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    if payload.get("format") == "skelact-hcn-text":
+        from .textaligned import load
+
+        encoder, head = load(payload)
+        return encoder, head, {**payload, "encoder_family": "Hcn"}
     if payload.get("format") == "skelact-hcn":
         hcn = Hcn(HcnConfig(**payload["model"]), len(payload["classes"]))
         hcn.load_state_dict(payload["state"])

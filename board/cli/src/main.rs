@@ -1,6 +1,6 @@
 //! `skelact`: the device application.
 //!
-//! Subcommands: `run` (the daemon), `monitor`, `install`, `slots`, `demo`, `classify`, `replay`, `record`, `convert`, `enroll`,
+//! Subcommands: `run` (the daemon), `monitor`, `install`, `slots`, `demo`, `classify`, `replay`, `record`, `convert`, `enroll`, `labels`,
 //! `eval`, `info`, `bench`, `validate`, `version`.
 //! Each lives in `cli/`; this file only parses arguments.
 
@@ -49,6 +49,8 @@ enum Command {
     Convert(commands::convert::ConvertArgs),
     /// Learn an action from a few examples into the bundle's enrollment overlay.
     Enroll(commands::enroll::EnrollArgs),
+    /// Add, remove or list labels; `labels add "PROMPT"` names an action in words (text-aligned bundles).
+    Labels(commands::labels::LabelsArgs),
     /// Stream a real dataset's split (NW-UCLA, UTD-MHAD) through the device's path and score it per sequence.
     Eval(commands::eval::EvalArgs),
     /// Print a bundle's manifest, version, signer and self-test.
@@ -142,6 +144,7 @@ fn main() -> ExitCode {
         Command::Classify(args) => commands::classify::run(args),
         Command::Convert(args) => commands::convert::run(args),
         Command::Enroll(args) => commands::enroll::run(args),
+        Command::Labels(args) => commands::labels::run(args),
         Command::Info(args) => commands::info::run(args),
         Command::Install(args) => commands::install::install(args),
         Command::Slots(args) => commands::install::show(args),

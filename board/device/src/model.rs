@@ -7,7 +7,8 @@
 //! 3. [`LoadedModel::engines`]: one [`DeviceEngine`] per stream on the chosen backend. A TensorRT engine is taken
 //!    only where the runtime's compatibility rule (`Bundle::tensorrt_engine`) says it was built for this device;
 //! 4. [`LoadedModel::classifier`]: the runtime's `Classifier` with the bundle's head, and the overlay's enrolled
-//!    exemplars in it (a prototype head's own bank, or [`EnrolledOverLinear`] over a linear head).
+//!    exemplars in it (a prototype head's own bank, or [`EnrolledOverLinear`] over a linear head). A text-aligned
+//!    bundle's linear head gains one row per label typed as words ([`LoadedModel::text_encoder`] embeds them).
 
 use std::path::{Path, PathBuf};
 
@@ -16,12 +17,13 @@ use skelact_runtime::bundle::{
     AlignedBytes, Bundle, BundleError, ExemplarStorage, HeadSpec, Precision, StreamKind, HEADER_LEN, MAGIC,
 };
 use skelact_runtime::engine::{Engine, EngineError};
-use skelact_runtime::head::{EnrolledOverLinear, HeadError, PrototypeHead};
+use skelact_runtime::head::{EnrolledOverLinear, HeadError, LinearHead, PrototypeHead};
 use skelact_runtime::layout::SourceFormat;
 use skelact_runtime::pipeline::{Classifier, Frontend, FrontendConfig, Head, PipelineError, StreamEngines};
 use skelact_runtime::reconstruct::{Reconstruction, ReconstructionMode, ReconstructionPolicy};
 use skelact_runtime::wire::{Event, LayoutId};
 use skelact_tensorrt::{TensorRtEngine, TensorRtError, TensorRtOptions};
+use skelact_text::{TextEncoder, TextError};
 use skelact_tract::{TractEngine, TractLoadError, TractOptions};
 
 use crate::overlay::{hex, Overlay, OverlayError, DEFAULT_MIN_SIMILARITY};
@@ -104,6 +106,8 @@ pub enum ModelError {
     Exemplar { path: PathBuf, label: String, source: HeadError },
     #[error("the reconstruction model on {backend}: {reason}")]
     Reconstruction { backend: &'static str, reason: String },
+    #[error("{path}: the text encoder: {source}")]
+    TextEncoder { path: PathBuf, source: TextError },
 }
 
 /// Which inference backend to use.
@@ -142,6 +146,8 @@ pub struct LabelInfo {
     pub action_id: u16,
     /// Whether the label comes from the overlay rather than the bundle.
     pub enrolled: bool,
+    /// The words it was typed as, for a text label.
+    pub prompt: Option<String>,
 }
 
 /// A bundle file's bytes, in the aligned storage the loaded model borrows.
@@ -303,6 +309,9 @@ pub struct HeadStore {
     center: Vec<f32>,
     thresholds: Vec<f32>,
     query: Vec<f32>,
+    /// A text-aligned linear head's weights and bias with the text labels' rows (empty without text labels).
+    linear_weights: Vec<f32>,
+    linear_bias: Vec<f32>,
 }
 
 const STREAMS: [StreamKind; 3] = [StreamKind::Joint, StreamKind::Bone, StreamKind::Motion];
@@ -318,7 +327,7 @@ impl<'b> LoadedModel<'b> {
         let mut labels: Vec<LabelInfo> = manifest
             .labels
             .iter()
-            .map(|l| LabelInfo { name: l.name.to_string(), action_id: l.action_id, enrolled: false })
+            .map(|l| LabelInfo { name: l.name.to_string(), action_id: l.action_id, enrolled: false, prompt: None })
             .collect();
         let overlay_path = match overlay {
             OverlayChoice::BesideBundle => Some(Overlay::path_for(&path)).filter(|p| p.exists()),
@@ -335,8 +344,21 @@ impl<'b> LoadedModel<'b> {
                         head_name(&manifest.head)
                     )));
                 }
+                if !overlay.text_labels.is_empty() && !text_aligned(&bundle) {
+                    return Err(refuse(
+                        "it has labels typed as words, but the bundle is not text-aligned (a text encoder and a linear \
+                         head over embeddings of the text encoder's length)"
+                            .into(),
+                    ));
+                }
+                // Text labels first: their rows follow the bundle's in the linear head.
+                for label in &overlay.text_labels {
+                    let (name, action_id) = (label.name.clone(), label.action_id);
+                    labels.push(LabelInfo { name, action_id, enrolled: true, prompt: Some(label.prompt.clone()) });
+                }
                 for label in &overlay.labels {
-                    labels.push(LabelInfo { name: label.name.clone(), action_id: label.action_id, enrolled: true });
+                    let (name, action_id) = (label.name.clone(), label.action_id);
+                    labels.push(LabelInfo { name, action_id, enrolled: true, prompt: None });
                 }
                 check_labels(&labels).map_err(refuse)?;
                 if let Some(e) = overlay.exemplars.iter().find(|e| !labels.iter().any(|l| l.name == e.label)) {
@@ -345,7 +367,13 @@ impl<'b> LoadedModel<'b> {
                         e.label
                     )));
                 }
-                tracing::info!(overlay = %file.display(), labels = overlay.labels.len(), exemplars = overlay.exemplars.len(), "enrollment overlay loaded");
+                tracing::info!(
+                    overlay = %file.display(),
+                    labels = overlay.labels.len(),
+                    exemplars = overlay.exemplars.len(),
+                    text_labels = overlay.text_labels.len(),
+                    "enrollment overlay loaded"
+                );
                 Some(overlay)
             }
             None => None,
@@ -406,6 +434,66 @@ impl<'b> LoadedModel<'b> {
     /// Whether enrolled exemplars can be used with this bundle's head (prototype or linear over embeddings).
     pub fn can_enroll(&self) -> bool {
         can_enroll(&self.bundle.manifest().head)
+    }
+
+    /// Whether labels can be typed as words for this bundle ([`text_aligned`]).
+    pub fn text_aligned(&self) -> bool {
+        text_aligned(&self.bundle)
+    }
+
+    /// The bundle's text encoder and tokenizer, loaded for tract. Errors when the bundle has none, or when it
+    /// cannot be loaded.
+    pub fn text_encoder(&self) -> Result<TextEncoder, ModelError> {
+        let (onnx, tokenizer) = self.bundle.text_encoder().ok_or_else(|| ModelError::Missing {
+            what: "text encoder (bundle format 1.4 with --text-encoder; `skelact info` says what it carries)".into(),
+        })?;
+        TextEncoder::load(onnx, tokenizer.as_bytes())
+            .map_err(|source| ModelError::TextEncoder { path: self.path.clone(), source })
+    }
+
+    fn text_labels(&self) -> &[crate::overlay::TextLabel] {
+        self.overlay.as_ref().map_or(&[], |o| o.text_labels.as_slice())
+    }
+
+    /// The linear head's weights and bias with one row per text label after the bundle's rows: the label's
+    /// embedding scaled to the mean length of the bundle's rows (a text-aligned head's rows are text embeddings
+    /// over a temperature), so that its logits compare with the trained classes' own; its bias is 0. `None`
+    /// without text labels.
+    fn text_rows(&self) -> Option<(Vec<f32>, Vec<f32>)> {
+        let HeadSpec::Linear { section, dim, bias } = self.bundle.manifest().head else { return None };
+        let typed = self.text_labels();
+        if typed.is_empty() {
+            return None;
+        }
+        let values = self.bundle.f32_section(section).ok()?;
+        let (dim, classes) = (dim as usize, self.bundle.manifest().labels.len());
+        let rows = values.get(..classes * dim)?;
+        let length = |row: &[f32]| row.iter().map(|v| f64::from(*v).powi(2)).sum::<f64>().sqrt();
+        let scale = rows.chunks_exact(dim).map(length).sum::<f64>() / classes as f64;
+        let mut weights = rows.to_vec();
+        for label in typed {
+            let norm = length(&label.embedding).max(f64::MIN_POSITIVE);
+            weights.extend(label.embedding.iter().map(|v| (f64::from(*v) * scale / norm) as f32));
+        }
+        let mut biases = if bias { values.get(classes * dim..)?.to_vec() } else { vec![0.0; classes] };
+        biases.resize(classes + typed.len(), 0.0);
+        Some((weights, biases))
+    }
+
+    /// The linear head: the bundle's, or with the text labels' rows from `store` ([`Self::head_store`]).
+    fn linear_head<'s>(
+        &'s self,
+        store_weights: &'s [f32],
+        store_bias: &'s [f32],
+    ) -> Result<LinearHead<'s>, ModelError> {
+        let path = &self.path;
+        if !store_weights.is_empty() {
+            let (classes, dim) = (store_bias.len(), self.output_len());
+            return LinearHead::new(store_weights, Some(store_bias), classes, dim)
+                .map_err(|source| ModelError::Exemplar { path: path.clone(), label: "(text labels)".into(), source });
+        }
+        let linear = self.bundle.linear_head().ok_or_else(|| ModelError::Missing { what: "linear head".into() })?;
+        linear.map_err(|source| ModelError::Bundle { path: path.clone(), source })
     }
 
     /// The overlay's exemplars, when there are any and the head is linear: they are checked before the linear head.
@@ -671,10 +759,11 @@ impl<'b> LoadedModel<'b> {
     /// Storage for the head: the bundle's exemplars, the overlay's, and `spare` more (enrollment).
     pub fn head_store(&self, spare: usize) -> HeadStore {
         let overlay = self.overlay.as_ref().map_or(0, |o| o.exemplars.len());
+        let (linear_weights, linear_bias) = self.text_rows().unwrap_or_default();
         let (exemplars, dim) = match self.bundle.manifest().head {
             HeadSpec::Prototype { exemplars, dim, .. } => (exemplars as usize, dim as usize),
             HeadSpec::Linear { dim, .. } if self.enrolled_over_linear().is_some() => (0, dim as usize),
-            _ => return HeadStore::default(),
+            _ => return HeadStore { linear_weights, linear_bias, ..HeadStore::default() },
         };
         // At least one slot: a head with no storage cannot be built, even to enroll into.
         let capacity = (exemplars + overlay + spare).max(1);
@@ -684,6 +773,8 @@ impl<'b> LoadedModel<'b> {
             center: Vec::new(),
             thresholds: Vec::new(),
             query: vec![0.0; dim],
+            linear_weights,
+            linear_bias,
         }
     }
 
@@ -706,14 +797,13 @@ impl<'b> LoadedModel<'b> {
             })
         };
         let head = if let Some(overlay) = self.enrolled_over_linear() {
-            let linear = self.bundle.linear_head().ok_or_else(|| ModelError::Missing { what: "linear head".into() })?;
-            let linear = linear.map_err(|source| ModelError::Bundle { path: path.clone(), source })?;
             let k = usize::from(overlay.k.unwrap_or(1));
             let fallback = overlay.min_similarity.unwrap_or(DEFAULT_MIN_SIMILARITY);
             store.center = overlay.center.clone().unwrap_or_default();
             store.thresholds =
                 self.labels.iter().map(|l| overlay.thresholds.get(&l.name).copied().unwrap_or(fallback)).collect();
-            let HeadStore { embeddings, labels, center, thresholds, query } = store;
+            let HeadStore { embeddings, labels, center, thresholds, query, linear_weights, linear_bias } = store;
+            let linear = self.linear_head(linear_weights, linear_bias)?;
             let dim = query.len();
             let mut enrolled =
                 PrototypeHead::new(embeddings, labels, dim, k).map_err(|source| exemplar_error("(all)", source))?;
@@ -735,6 +825,9 @@ impl<'b> LoadedModel<'b> {
             let head = EnrolledOverLinear::new(linear, enrolled, center, thresholds, query)
                 .map_err(|source| exemplar_error("(all)", source))?;
             Head::EnrolledOverLinear(head)
+        } else if !store.linear_weights.is_empty() {
+            tracing::info!(text_labels = self.text_labels().len(), "linear head with labels typed as words");
+            Head::Linear(self.linear_head(&store.linear_weights, &store.linear_bias)?)
         } else {
             let storage = ExemplarStorage { embeddings: &mut store.embeddings, labels: &mut store.labels };
             let mut head =
@@ -753,6 +846,11 @@ impl<'b> LoadedModel<'b> {
     }
 }
 
+/// The first action id from 1000 that no label uses: what a label added on the device gets unless told.
+pub fn first_free_action_id(labels: &[LabelInfo]) -> Option<u16> {
+    (1000..u16::MAX).find(|id| !labels.iter().any(|l| l.action_id == *id))
+}
+
 /// Label names and action ids must be unique, and no action id may be the reserved unknown.
 fn check_labels(labels: &[LabelInfo]) -> Result<(), String> {
     for (i, label) in labels.iter().enumerate() {
@@ -767,6 +865,17 @@ fn check_labels(labels: &[LabelInfo]) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// Whether labels can be typed as words for `bundle`: it carries a text encoder whose embeddings have the length
+/// of the skeleton embedding, and its head is linear over that embedding (a text-aligned model, whose rows are the
+/// trained classes' text embeddings over a temperature: `models/skelact_models/textaligned.py`).
+pub fn text_aligned(bundle: &Bundle<'_>) -> bool {
+    let linear_dim = match bundle.manifest().head {
+        HeadSpec::Linear { dim, .. } => dim,
+        _ => return false,
+    };
+    bundle.text_encoder_spec().is_some_and(|text| text.dim == linear_dim)
 }
 
 /// Whether exemplars enrolled on the device can be used with `head`.
@@ -811,5 +920,25 @@ mod tests {
         let len = std::fs::metadata(&default).map(|m| m.len()).unwrap_or(0);
         assert_eq!(file.as_bytes().len() as u64, len);
         assert!(LoadedModel::open(&file, &OverlayChoice::Ignore).is_ok());
+    }
+
+    #[test]
+    fn typed_labels_need_a_text_aligned_bundle() {
+        let default = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/zoo/default.skb");
+        let file = BundleFile::read(&default).expect("the committed default bundle reads");
+        let model = LoadedModel::open(&file, &OverlayChoice::Ignore).expect("it opens");
+        assert!(!model.text_aligned(), "the default bundle carries no text encoder");
+        assert!(matches!(model.text_encoder(), Err(ModelError::Missing { .. })));
+        let dim = model.output_len();
+        let mut overlay = Overlay::new(&model.sha256, model.model_name(), dim);
+        let embedding = vec![0.1; dim];
+        let label =
+            crate::overlay::TextLabel { name: "bow".into(), action_id: 1000, prompt: "a bow".into(), embedding };
+        overlay.text_labels.push(label);
+        let dir = tempfile::tempdir().expect("temporary folder");
+        let path = dir.path().join("default.overlay.json");
+        overlay.write(&path).expect("write");
+        let refused = LoadedModel::open(&file, &OverlayChoice::File(path)).expect_err("refused").to_string();
+        assert!(refused.contains("not text-aligned"), "{refused}");
     }
 }

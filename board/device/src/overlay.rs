@@ -6,6 +6,10 @@
 //! of the bundle or of the overlay. `run`, `demo` and `bench` load it at start. It names the bundle's checksum: an
 //! overlay made for another bundle is refused, because its embeddings come from another encoder.
 //!
+//! With a text-aligned bundle it also holds labels typed as words (`skelact labels add`): each prompt's embedding
+//! by the bundle's text encoder, which becomes one more row of the linear head. Text labels come right after the
+//! bundle's labels, enrolled labels after them.
+//!
 //! ```json
 //! {"format": "skelact-overlay", "version": 1, "bundle_sha256": "4f1c…", "model_name": "stars-small-64", "dim": 64,
 //!  "labels": [{"name": "bow", "action_id": 1001}],
@@ -36,6 +40,15 @@ pub struct Exemplar {
     /// Where the example came from, for people (file and time range, or the live port).
     #[serde(default)]
     pub source: String,
+}
+
+/// A label typed as words: the prompt, and its embedding by the bundle's text encoder (unit length).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TextLabel {
+    pub name: String,
+    pub action_id: u16,
+    pub prompt: String,
+    pub embedding: Vec<f32>,
 }
 
 /// The whole overlay file.
@@ -71,6 +84,9 @@ pub struct Overlay {
     pub labels: Vec<OverlayLabel>,
     #[serde(default)]
     pub exemplars: Vec<Exemplar>,
+    /// Labels typed as words (text-aligned bundles only), in the order their rows follow the bundle's.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub text_labels: Vec<TextLabel>,
 }
 
 /// Why an overlay cannot be used.
@@ -109,6 +125,7 @@ impl Overlay {
             thresholds: std::collections::BTreeMap::new(),
             labels: Vec::new(),
             exemplars: Vec::new(),
+            text_labels: Vec::new(),
         }
     }
 
@@ -155,6 +172,12 @@ impl Overlay {
         for (i, exemplar) in overlay.exemplars.iter().enumerate() {
             if exemplar.embedding.len() != dim || !exemplar.embedding.iter().all(|v| v.is_finite()) {
                 return Err(invalid(format!("exemplar {i} is not {dim} finite values")));
+            }
+        }
+        for label in &overlay.text_labels {
+            let finite = label.embedding.iter().all(|v| v.is_finite());
+            if label.embedding.len() != dim || !finite || label.embedding.iter().all(|v| *v == 0.0) {
+                return Err(invalid(format!("text label {:?} is not {dim} finite values, not all zero", label.name)));
             }
         }
         Ok(overlay)

@@ -119,19 +119,19 @@ def synthetic_windows(class_names, split, count=None, seed=0, data_seed=0):
 def real_windows(dataset, class_names, split, count=None, seed=0):
     """Whole sequences of a real dataset's standard split ("nw-ucla" cross-view, "utd-mhad" cross-subject) as raw
     windows after the device's Kinect v1 -> NTU-25 mapping: "test" for parity and validation (evaluation only),
-    "train" for calibration. Labels index `class_names` by the dataset's class names. `count` draws that many
-    sequences at random (seeded), in file order."""
+    "train" for calibration. Labels index `class_names` by the dataset's class names; sequences of classes the
+    model does not have (held out of a text-aligned model's training) are left out. `count` draws that many of the
+    rest at random (seeded), in file order."""
     from ..data import nwucla, utdmhad
 
     module = {"nw-ucla": nwucla, "utd-mhad": utdmhad}[dataset]
-    paths = module.list_files(split=split)
-    if count is not None and count < len(paths):
-        chosen = np.sort(np.random.default_rng(seed).choice(len(paths), size=count, replace=False))
-        paths = [paths[i] for i in chosen]
-    sequences = [module.read_sequence(p) for p in paths]
-    unknown = sorted({module.CLASSES[s["label"]] for s in sequences} - set(class_names))
-    if unknown:
-        raise ValueError(f"the model has no class {unknown[0]!r} of {dataset}")
+    if not set(class_names) & set(module.CLASSES):
+        raise ValueError(f"the model has none of {dataset}'s classes")
+    sequences = [s for s in map(module.read_sequence, module.list_files(split=split))
+                 if module.CLASSES[s["label"]] in class_names]
+    if count is not None and count < len(sequences):
+        chosen = np.sort(np.random.default_rng(seed).choice(len(sequences), size=count, replace=False))
+        sequences = [sequences[i] for i in chosen]
     labels = [class_names.index(module.CLASSES[s["label"]]) for s in sequences]
     return RawWindows.from_items((nwucla.to_spec_input(s["joints"]) for s in sequences), labels)
 

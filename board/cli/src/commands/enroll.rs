@@ -11,7 +11,9 @@ use anyhow::{bail, Context};
 use clap::Args;
 use skelact::scoring;
 use skelact_device::enroll::{self, Example, Range};
-use skelact_device::model::{head_name, BackendChoice, BundleFile, EngineOptions, LoadedModel, OverlayChoice};
+use skelact_device::model::{
+    first_free_action_id, head_name, BackendChoice, BundleFile, EngineOptions, LoadedModel, OverlayChoice,
+};
 use skelact_device::overlay::{Exemplar, Overlay, OverlayLabel};
 use skelact_formats::{self as sources, InputFormat};
 use skelact_links::reconnect::{Backoff, ReconnectingReader};
@@ -134,9 +136,7 @@ pub fn run(args: EnrollArgs) -> anyhow::Result<()> {
         (None, id) => {
             let action_id = match id {
                 Some(id) => id,
-                None => (1000..u16::MAX)
-                    .find(|id| !model.labels.iter().any(|l| l.action_id == *id))
-                    .context("no free action id")?,
+                None => first_free_action_id(&model.labels).context("no free action id")?,
             };
             if let Some(clash) = model.labels.iter().find(|l| l.action_id == action_id) {
                 bail!("action id {action_id} is taken by {:?}", clash.name);

@@ -54,6 +54,10 @@ pub struct EvalArgs {
     /// Model bundle [default: $SKELACT_BUNDLE, else default.skb on the search path (board/README.md, "Installing")].
     #[arg(long)]
     pub bundle: Option<PathBuf>,
+    /// An overlay to load with the bundle: its labels (typed as words, or enrolled) are scored like the bundle's
+    /// [default: none, the bundle alone].
+    #[arg(long)]
+    pub overlay: Option<PathBuf>,
     /// Only the first N sequences of the split (sorted by name).
     #[arg(long)]
     pub limit: Option<usize>,
@@ -125,7 +129,8 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     }
     let bundle_path = super::search_path::bundle(args.bundle.as_deref())?;
     let file = BundleFile::read(&bundle_path)?;
-    let model = LoadedModel::open(&file, &OverlayChoice::Ignore)?;
+    let overlay = args.overlay.clone().map_or(OverlayChoice::Ignore, OverlayChoice::File);
+    let model = LoadedModel::open(&file, &overlay)?;
     let classes = args.dataset.classes();
     // Bundle label index → dataset class, by name; a bundle label the dataset lacks predicts nothing of it.
     let class_of_label: Vec<Option<usize>> =

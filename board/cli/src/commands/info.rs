@@ -66,6 +66,7 @@ pub fn info_json(model: &LoadedModel, bundle: &Bundle<'_>) -> anyhow::Result<Val
             "encoder_section": t.encoder_section, "tokenizer_section": t.tokenizer_section,
             "max_tokens": t.max_tokens, "dim": t.dim,
             "bytes": bundle.text_encoder().map(|(model, _)| model.len()),
+            "text_aligned": model.text_aligned(),
         })),
         "sections": bundle.sections().enumerate().map(|(i, s)| json!({
             "index": i, "kind": section_name(s.kind_code), "bytes": s.payload.len(),
@@ -124,6 +125,14 @@ fn print_text(model: &LoadedModel, bundle: &Bundle<'_>) {
             t.dim
         ),
         None => println!("text        none (no labels typed as words)"),
+    }
+    if bundle.text_encoder_spec().is_some() {
+        match model.text_aligned() {
+            true => println!("            text-aligned: `skelact labels add \"PROMPT\"` names actions in words"),
+            false => {
+                println!("            not text-aligned (the head is not linear over text embeddings): no typed labels")
+            }
+        }
     }
     println!("model       {} ({:?}), layout {:?}, {} bodies per window", m.model_name, m.encoder, m.layout, m.bodies);
     println!("input       {} {:?}", m.input.name, m.input.shape.as_slice());

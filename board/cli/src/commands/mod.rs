@@ -8,6 +8,7 @@ pub mod enroll;
 pub mod eval;
 pub mod info;
 pub mod install;
+pub mod labels;
 pub mod monitor;
 pub mod record;
 pub mod replay;

@@ -1,0 +1,118 @@
+//! Labels typed as words, end to end: the text-aligned bundle with its text encoder (`models/build/text-aligned.skb`,
+//! which `cargo xtask text-encoder` builds from the committed `models/zoo/text-aligned.skb`), a real UTD-MHAD test
+//! recording, and the daemon over a real pseudo-terminal. `skelact labels add` embeds the prompt with the bundle's
+//! own tokenizer and text encoder (tract), the overlay keeps it, and the daemon then reports the typed label through
+//! the same decisions as the trained ones; `labels remove` takes it away again.
+//!
+//! The prompt here restates a trained action's name, so the typed row has the trained row's direction and wins by
+//! the bundle's calibrated-stacking bias: the test checks the mechanism (tokenizer, text encoder, overlay, head rows,
+//! decisions, events), not zero-shot recognition, which `docs/models.md` measures ("Labels typed as words") and
+//! which this model does poorly.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use skelact_formats::{self as sources, InputFormat};
+
+const SKELACT: &str = env!("CARGO_BIN_EXE_skelact");
+/// "right arm swipe to the left" (action 1), by test subject 2.
+const RECORDING: &str = "a1_s2_t1_skeleton.mat";
+const TRAINED: &str = "right arm swipe to the left";
+const TYPED: &str = "swipe left, typed";
+
+fn skelact(args: &[&str]) -> Output {
+    Command::new(SKELACT).args(args).output().unwrap()
+}
+
+fn text(output: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
+}
+
+/// The text-aligned bundle with its text encoder, copied into `dir` (its overlay is written beside it).
+fn text_bundle(dir: &Path) -> Option<PathBuf> {
+    let built = common::repo_root().join("models/build/text-aligned.skb");
+    if !built.exists() {
+        common::skipped(&format!(
+            "{} is not built: `cargo xtask text-encoder` writes it (the CI test step does, before the tests)",
+            built.display()
+        ));
+        return None;
+    }
+    let copy = dir.join("text-aligned.skb");
+    std::fs::copy(&built, &copy).unwrap();
+    Some(copy)
+}
+
+fn labels_reported(bundle: &Path, stream: &[u8]) -> Vec<String> {
+    let (printed, _) = common::run_over_pty_printing(bundle, stream, &[]);
+    let events = common::of_type(printed, "event");
+    events.iter().filter(|e| e["phase"] == "begin").map(|e| e["label"].as_str().unwrap_or("").to_string()).collect()
+}
+
+#[test]
+fn a_prompt_typed_on_the_device_becomes_a_label_the_daemon_reports() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(datasets) = common::datasets() else { return };
+    let Some(bundle) = text_bundle(dir.path()) else { return };
+    let bundle_arg = bundle.to_str().unwrap();
+    let messages = sources::read_messages(&datasets.join("utd-mhad").join(RECORDING), InputFormat::UtdMhad).unwrap();
+    let stream = sources::encode(&messages).unwrap();
+
+    let before = labels_reported(&bundle, &stream);
+    assert!(!before.is_empty() && before.iter().all(|l| l == TRAINED), "the trained label: {before:?}");
+
+    let added = skelact(&["labels", "add", TRAINED, "--name", TYPED, "--bundle", bundle_arg]);
+    assert!(added.status.success(), "{}", text(&added));
+    assert!(text(&added).contains("added \"swipe left, typed\" (action 1000)"), "{}", text(&added));
+    // The prompt's nearest trained name is the one it restates, at cosine 1 (the device's text encoder agrees with
+    // the one that made the bundle's rows).
+    assert!(text(&added).contains("(cosine of the texts): \"right arm swipe to the left\" 1.00"), "{}", text(&added));
+    let listed = skelact(&["labels", "list", "--json", "--bundle", bundle_arg]);
+    let typed: Vec<serde_json::Value> = String::from_utf8_lossy(&listed.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|l: &serde_json::Value| l["source"] == "typed")
+        .collect();
+    assert_eq!(typed.len(), 1, "{}", text(&listed));
+    assert_eq!((typed[0]["name"].as_str(), typed[0]["index"].as_u64()), (Some(TYPED), Some(22)));
+    assert_eq!(typed[0]["prompt"], TRAINED);
+
+    let after = labels_reported(&bundle, &stream);
+    assert!(!after.is_empty() && after.iter().all(|l| l == TYPED), "the typed label wins its twin: {after:?}");
+
+    let removed = skelact(&["labels", "remove", TYPED, "--bundle", bundle_arg]);
+    assert!(removed.status.success(), "{}", text(&removed));
+    let listed = skelact(&["labels", "list", "--bundle", bundle_arg]);
+    assert!(!text(&listed).contains("typed"), "{}", text(&listed));
+    assert_eq!(labels_reported(&bundle, &stream), before, "removed, the trained label again");
+}
+
+#[test]
+fn typed_labels_are_refused_where_they_cannot_work() {
+    let dir = tempfile::tempdir().unwrap();
+    // A bundle without a text-aligned head: nothing is written.
+    let default = dir.path().join("default.skb");
+    std::fs::copy(common::repo_root().join("models/zoo/default.skb"), &default).unwrap();
+    let refused = skelact(&["labels", "add", "waving both arms", "--bundle", default.to_str().unwrap()]);
+    assert!(!refused.status.success());
+    assert!(text(&refused).contains("labels cannot be typed for this bundle"), "{}", text(&refused));
+    assert!(!dir.path().join("default.overlay.json").exists());
+    let refused = skelact(&["labels", "remove", "right hand wave", "--bundle", default.to_str().unwrap()]);
+    assert!(text(&refused).contains("has no overlay"), "{}", text(&refused));
+
+    let Some(bundle) = text_bundle(dir.path()) else { return };
+    let bundle_arg = bundle.to_str().unwrap();
+    let empty = skelact(&["labels", "add", "   ", "--bundle", bundle_arg]);
+    assert!(text(&empty).contains("the prompt is empty"), "{}", text(&empty));
+    let trained = skelact(&["labels", "add", "a wave", "--name", "right hand wave", "--bundle", bundle_arg]);
+    assert!(text(&trained).contains("is already a label"), "{}", text(&trained));
+    let added =
+        skelact(&["labels", "add", "waving both arms above the head", "--name", "wave both", "--bundle", bundle_arg]);
+    assert!(added.status.success(), "{}", text(&added));
+    let again = skelact(&["labels", "add", "waving", "--name", "wave both", "--bundle", bundle_arg]);
+    assert!(text(&again).contains("--replace"), "{}", text(&again));
+    let own = skelact(&["labels", "remove", "right hand wave", "--bundle", bundle_arg]);
+    assert!(text(&own).contains("one of the bundle's own labels"), "{}", text(&own));
+}
