@@ -136,7 +136,7 @@ fn doc() -> Result<()> {
 /// text crate's golden test.
 fn test() -> Result<()> {
     python::setup()?;
-    python::text_encoder(&[])?;
+    crate::deploy::text_bundles(&[])?;
     provide_tmux();
     let mut command = cargo();
     command.args(["test", "--workspace", "--all-targets"]);

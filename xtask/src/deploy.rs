@@ -198,6 +198,9 @@ pub(crate) struct PipelineModel {
     bundle: &'static str,
     /// A reconstruction model (REC) the bundle carries, and the missing fraction above which the device runs it.
     pub(crate) reconstruction: Option<(&'static str, f32)>,
+    /// A text-aligned model: besides the committed bundle in `models/zoo/`, [`text_bundles`] writes the same bundle
+    /// with the text encoder (90 MB, built not committed) into `models/build/`, for labels typed on the device.
+    text_encoder: bool,
 }
 
 /// The missing fraction above which `default-rec.skb` runs REC (chosen in docs/models.md, "REC").
@@ -215,6 +218,7 @@ const DEFAULT_MODEL: PipelineModel = PipelineModel {
     export: &["--raw-frames", "128", "--decision", "unknown_threshold=0.507", "--decision", "exit_threshold=0.507"],
     bundle: "default.skb",
     reconstruction: None,
+    text_encoder: false,
 };
 
 /// The models `cargo xtask pipeline NAME` builds. Settings are the ones docs/models.md reports.
@@ -237,6 +241,19 @@ const PIPELINE_MODELS: &[PipelineModel] = &[
         export: &["--raw-frames", "208"],
         bundle: "nw-ucla.skb",
         reconstruction: None,
+        text_encoder: false,
+    },
+    // HCN in the text encoder's space, five UTD-MHAD actions held out of all training (docs/models.md, "Labels typed
+    // as words"): labels typed on the device become rows of its linear head. 128-frame windows as the default.
+    PipelineModel {
+        name: "text-aligned",
+        checkpoint: "models/zoo/text-aligned-hcn/hcn_text.pt",
+        train: &["train", "text-aligned-hcn"],
+        train_time: "about 25 minutes",
+        export: &["--raw-frames", "128", "--name", "hcn-text-aligned-utd-mhad-22"],
+        bundle: "text-aligned.skb",
+        reconstruction: None,
+        text_encoder: true,
     },
     // The small STARS transformer trained on the synthetic corpus only (the default before real data).
     PipelineModel {
@@ -247,6 +264,7 @@ const PIPELINE_MODELS: &[PipelineModel] = &[
         export: &[],
         bundle: "stars-synthetic.skb",
         reconstruction: None,
+        text_encoder: false,
     },
 ];
 
@@ -340,12 +358,35 @@ fn pipeline(args: &[String]) -> Result<()> {
         "xtask pipeline: models/zoo/{} and models/zoo/{stem}.validation.{{md,json,png}} are up to date",
         model.bundle
     );
+    if model.text_encoder {
+        text_bundles(&[])?;
+    }
     if !failed.is_empty() {
         bail!(
             "{} failed validation gates and {} left out of the bundle (figures in models/zoo/{stem}.validation.md)",
             failed.join(", "),
             if failed.len() == 1 { "was" } else { "were" }
         );
+    }
+    Ok(())
+}
+
+/// Where [`text_bundles`] writes the text-aligned bundles with their text encoder.
+pub(crate) const TEXT_BUNDLE_DIR: &str = "models/build";
+
+/// `cargo xtask text-encoder [--force]`: exports the text encoder ([`python::text_encoder`]), then writes each
+/// text-aligned pipeline model's committed bundle with it into [`TEXT_BUNDLE_DIR`] under the same name: the bundle
+/// to flash for labels typed on the device. The text encoder is 90 MB, so these bundles are built, not committed.
+pub(crate) fn text_bundles(args: &[String]) -> Result<()> {
+    python::text_encoder(args)?;
+    let root = project_root();
+    for model in PIPELINE_MODELS.iter().filter(|m| m.text_encoder) {
+        let from = root.join(ZOO).join(model.bundle);
+        let bytes = fs::read(&from).with_context(|| format!("could not read {}", from.display()))?;
+        let with_text = bundle::add_text_encoder(&bytes, &root.join(python::TEXT_ENCODER_DIR))?;
+        let out = root.join(TEXT_BUNDLE_DIR).join(model.bundle);
+        fs::write(&out, &with_text).with_context(|| format!("could not write {}", out.display()))?;
+        eprintln!("xtask: {} with the text encoder: {} ({} bytes)", model.bundle, out.display(), with_text.len());
     }
     Ok(())
 }

@@ -32,7 +32,8 @@ commands:
             `train --help` lists recipes and options
   text-encoder
             export the device's text encoder (all-MiniLM-L6-v2 from the pinned Python package, offline) to
-            models/build/text/: text.onnx and tokenizer.json (`--force` exports again)
+            models/build/text/: text.onnx and tokenizer.json (`--force` exports again); then each text-aligned
+            bundle of models/zoo/ with it, as models/build/NAME.skb (the one to flash for `skelact labels add`)
   models    run the skelact_models command line inside .venv (`models --help`): synthetic session
             recordings (`models session`), classifying a recording's segments (`models classify-segments`)
 
@@ -72,7 +73,7 @@ fn main() -> Result<()> {
         "pytest" => python::pytest(rest),
         "train" => python::models_cli(&[&["train".to_string()], rest].concat()),
         "models" => python::models_cli(rest),
-        "text-encoder" => python::text_encoder(rest),
+        "text-encoder" => deploy::text_bundles(rest),
         "export" | "quantize" | "validate" | "bundle" | "engine" | "pipeline" => deploy::run(command, rest),
         "keygen" => sign::keygen(rest),
         "sign" => sign::sign_command(rest),

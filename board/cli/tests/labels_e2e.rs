@@ -90,6 +90,39 @@ fn a_prompt_typed_on_the_device_becomes_a_label_the_daemon_reports() {
 }
 
 #[test]
+fn a_running_board_takes_a_typed_label_when_asked_to_reload() {
+    use std::time::{Duration, Instant};
+
+    let dir = tempfile::tempdir().unwrap();
+    let Some(datasets) = common::datasets() else { return };
+    let Some(bundle) = text_bundle(dir.path()) else { return };
+    let bundle_arg = bundle.to_str().unwrap();
+    let messages = sources::read_messages(&datasets.join("utd-mhad").join(RECORDING), InputFormat::UtdMhad).unwrap();
+    let mut daemon = common::DaemonProcess::start(&["--bundle", bundle_arg, "--allow-unsigned"]);
+    daemon.wait_for(&["daemon running"]);
+
+    let pid = daemon.child.id().to_string();
+    let added = skelact(&["labels", "add", TRAINED, "--name", TYPED, "--bundle", bundle_arg, "--reload", &pid]);
+    assert!(added.status.success(), "{}", text(&added));
+    assert!(text(&added).contains(&format!("asked the daemon (pid {pid}) to reload")), "{}", text(&added));
+    daemon.wait_for(&["reloading"]);
+    daemon.wait_for(&["enrollment overlay loaded", "text_labels=1"]);
+    daemon.wait_for(&["daemon running"]);
+
+    // The sensor plays the recording; the events come back over the link with the typed label's action id.
+    daemon.send(&messages);
+    let mut master = daemon.pty.master_end().unwrap();
+    let mut host = common::HostSide::default();
+    let deadline = Instant::now() + common::PATIENCE;
+    while Instant::now() < deadline && !host.events.iter().any(|e| e.action_id == 1000) {
+        host.pump(&mut master, Duration::from_millis(50));
+    }
+    let ids: Vec<u16> = host.events.iter().map(|e| e.action_id).collect();
+    assert!(ids.contains(&1000), "the typed label (action 1000) is reported after the reload: {ids:?}");
+    daemon.stop();
+}
+
+#[test]
 fn typed_labels_are_refused_where_they_cannot_work() {
     let dir = tempfile::tempdir().unwrap();
     // A bundle without a text-aligned head: nothing is written.

@@ -110,16 +110,10 @@ fn ask_daemon_to_reload(dir: &std::path::Path) {
         println!("no daemon is serving these slots; the next start tries the new bundle");
         return;
     };
-    #[cfg(unix)]
-    {
-        use nix::sys::signal::{kill, Signal};
-        match kill(nix::unistd::Pid::from_raw(pid), Signal::SIGHUP) {
-            Ok(()) => println!("asked the daemon (pid {pid}) to reload into it"),
-            Err(error) => println!("cannot signal the daemon (pid {pid}: {error}); reload it to try the new bundle"),
-        }
+    match super::ask_to_reload(pid) {
+        Ok(()) => println!("asked the daemon (pid {pid}) to reload into it"),
+        Err(error) => println!("cannot signal the daemon (pid {pid}: {error}); reload it to try the new bundle"),
     }
-    #[cfg(not(unix))]
-    println!("reload the daemon (pid {pid}) to try the new bundle");
 }
 
 pub fn show(args: SlotsArgs) -> anyhow::Result<()> {

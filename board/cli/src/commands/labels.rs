@@ -25,6 +25,10 @@ pub struct LabelsArgs {
     /// Overlay file [default: NAME.overlay.json next to the bundle].
     #[arg(long, global = true)]
     pub overlay: Option<PathBuf>,
+    /// After a change, ask the daemon with this process id to reload (SIGHUP), so that a running board reports the
+    /// new labels at once (`systemctl reload skelact` does the same for the service).
+    #[arg(long, global = true, value_name = "PID")]
+    pub reload: Option<i32>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -73,8 +77,7 @@ pub fn run(args: LabelsArgs) -> anyhow::Result<()> {
             write_checked(&file, &overlay, &overlay_path)?;
             let id = overlay.text_labels.iter().find(|l| l.name == name).map_or(0, |l| l.action_id);
             println!("added {name:?} (action {id}) to {}", overlay_path.display());
-            println!("the daemon reports it from its next start (`skelact run` reads the overlay when it starts)");
-            Ok(())
+            reload(args.reload)
         }
         LabelsCommand::Remove { name } => {
             let Some(mut overlay) = model.overlay.clone() else {
@@ -94,9 +97,24 @@ pub fn run(args: LabelsArgs) -> anyhow::Result<()> {
             }
             write_checked(&file, &overlay, &overlay_path)?;
             println!("removed {name:?} ({} exemplar(s)) from {}", before.2 - after.2, overlay_path.display());
-            Ok(())
+            reload(args.reload)
         }
     }
+}
+
+/// Asks the daemon to reload, or says when the change takes effect.
+fn reload(pid: Option<i32>) -> anyhow::Result<()> {
+    let Some(pid) = pid else {
+        println!(
+            "a running daemon takes the change when it reloads (`systemctl reload skelact`, SIGHUP, or --reload PID)"
+        );
+        return Ok(());
+    };
+    super::ask_to_reload(pid).map_err(|e| {
+        anyhow::anyhow!("the overlay is written, but the daemon (pid {pid}) cannot be asked to reload: {e}")
+    })?;
+    println!("asked the daemon (pid {pid}) to reload");
+    Ok(())
 }
 
 /// The overlay with the prompt's label added (or replaced).

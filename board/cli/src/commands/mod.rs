@@ -21,6 +21,18 @@ use std::path::{Path, PathBuf};
 use skelact_runtime::wire::{PROTOCOL_MAJOR, PROTOCOL_MINOR};
 use skelact_tensorrt as tensorrt;
 
+/// Asks the daemon with process id `pid` to reload: on SIGHUP it finishes what is queued, reads its configuration,
+/// bundle and overlay again, and starts over on the same port.
+pub fn ask_to_reload(pid: i32) -> Result<(), String> {
+    #[cfg(unix)]
+    {
+        use nix::sys::signal::{kill, Signal};
+        kill(nix::unistd::Pid::from_raw(pid), Signal::SIGHUP).map_err(|e| e.to_string())
+    }
+    #[cfg(not(unix))]
+    Err(format!("signals are Unix only; restart the daemon (pid {pid})"))
+}
+
 pub fn print_version() {
     println!("skelact {} (protocol v{PROTOCOL_MAJOR}.{PROTOCOL_MINOR})", env!("CARGO_PKG_VERSION"));
     println!("backend tract: built in (CPU)");
