@@ -45,6 +45,14 @@ fn text_bundle(dir: &Path) -> Option<PathBuf> {
     Some(copy)
 }
 
+/// The text bundle copied into `dir`, and the recording's messages; `None` (with a SKIPPED line) without either.
+fn bundle_and_recording(dir: &Path) -> Option<(PathBuf, Vec<skelact_runtime::wire::Message>)> {
+    let datasets = common::datasets()?;
+    let bundle = text_bundle(dir)?;
+    let messages = sources::read_messages(&datasets.join("utd-mhad").join(RECORDING), InputFormat::UtdMhad).unwrap();
+    Some((bundle, messages))
+}
+
 fn labels_reported(bundle: &Path, stream: &[u8]) -> Vec<String> {
     let (printed, _) = common::run_over_pty_printing(bundle, stream, &[]);
     let events = common::of_type(printed, "event");
@@ -54,10 +62,8 @@ fn labels_reported(bundle: &Path, stream: &[u8]) -> Vec<String> {
 #[test]
 fn a_prompt_typed_on_the_device_becomes_a_label_the_daemon_reports() {
     let dir = tempfile::tempdir().unwrap();
-    let Some(datasets) = common::datasets() else { return };
-    let Some(bundle) = text_bundle(dir.path()) else { return };
+    let Some((bundle, messages)) = bundle_and_recording(dir.path()) else { return };
     let bundle_arg = bundle.to_str().unwrap();
-    let messages = sources::read_messages(&datasets.join("utd-mhad").join(RECORDING), InputFormat::UtdMhad).unwrap();
     let stream = sources::encode(&messages).unwrap();
 
     let before = labels_reported(&bundle, &stream);
@@ -94,10 +100,8 @@ fn a_running_board_takes_a_typed_label_when_asked_to_reload() {
     use std::time::{Duration, Instant};
 
     let dir = tempfile::tempdir().unwrap();
-    let Some(datasets) = common::datasets() else { return };
-    let Some(bundle) = text_bundle(dir.path()) else { return };
+    let Some((bundle, messages)) = bundle_and_recording(dir.path()) else { return };
     let bundle_arg = bundle.to_str().unwrap();
-    let messages = sources::read_messages(&datasets.join("utd-mhad").join(RECORDING), InputFormat::UtdMhad).unwrap();
     let mut daemon = common::DaemonProcess::start(&["--bundle", bundle_arg, "--allow-unsigned"]);
     daemon.wait_for(&["daemon running"]);
 
