@@ -151,7 +151,7 @@ def run(out_dir, epochs=RECIPE.epochs, threads=2, tiny=False, reuse=False):
         payload, record = _train(train, names, seen_names, epochs, threads, tiny, started)
     preprocess = PreprocessConfig(**payload["preprocess"])
     with torch.no_grad():
-        aligned, _ = load({**payload, "gamma": 0.0})
+        aligned, _ = load(payload)  # the encoder; gamma only shifts the head
         z_train = torch.cat([aligned(w) for w in train.eval_windows(preprocess).split(128)])
     payload["gamma"] = calibrate_gamma(z_train, payload["text_embeddings"])
     torch.save(payload, out_dir / "hcn_text.pt")
@@ -204,8 +204,8 @@ def measure(payload, out_dir, run):
         seen_test = ~np.isin(test.labels, held_out)
         seen_labels = np.searchsorted(np.asarray([names.index(n) for n in seen_names]), test.labels[seen_test])
         text_head_acc = float((head(z[seen_test]).argmax(dim=1).numpy() == seen_labels).mean())
-        own = HcnOnJoint(hcn)
-        logits = torch.cat([hcn.fc8(own(w)) for w in test.subset(seen_test).eval_windows(preprocess).split(128)])
+        logits = torch.cat([hcn.fc8(aligned.encoder(w))
+                            for w in test.subset(seen_test).eval_windows(preprocess).split(128)])
         fc8_acc = float((logits.argmax(dim=1).numpy() == seen_labels).mean())
     gamma = payload["gamma"]
     figures = zero_shot_scores(z, test.labels, name_embeddings, held_out, gamma)

@@ -133,7 +133,7 @@ fn doc() -> Result<()> {
 
 /// The workspace's tests, with `.venv` made first so that the onnxruntime backend's tests find the library of the
 /// pinned `onnxruntime` wheel (`SKELACT_ONNXRUNTIME`), as the demo does, and the text encoder exported for the
-/// text crate's golden test.
+/// text crate's golden test, with the text-aligned bundle that carries it for the typed-label tests.
 fn test() -> Result<()> {
     python::setup()?;
     crate::deploy::text_bundles(&[])?;

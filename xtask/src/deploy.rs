@@ -372,7 +372,7 @@ fn pipeline(args: &[String]) -> Result<()> {
 }
 
 /// Where [`text_bundles`] writes the text-aligned bundles with their text encoder.
-pub(crate) const TEXT_BUNDLE_DIR: &str = "models/build";
+const TEXT_BUNDLE_DIR: &str = "models/build";
 
 /// `cargo xtask text-encoder [--force]`: exports the text encoder ([`python::text_encoder`]), then writes each
 /// text-aligned pipeline model's committed bundle with it into [`TEXT_BUNDLE_DIR`] under the same name: the bundle

@@ -139,6 +139,18 @@ pub enum OverlayChoice {
     Ignore,
 }
 
+impl OverlayChoice {
+    /// `path` when the file exists, else none: how the commands that edit an overlay (`enroll`, `labels`) open the
+    /// bundle before the overlay's first write.
+    pub fn if_exists(path: &Path) -> Self {
+        if path.exists() {
+            OverlayChoice::File(path.to_path_buf())
+        } else {
+            OverlayChoice::Ignore
+        }
+    }
+}
+
 /// One label as the device reports it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LabelInfo {
@@ -434,6 +446,11 @@ impl<'b> LoadedModel<'b> {
     /// Whether enrolled exemplars can be used with this bundle's head (prototype or linear over embeddings).
     pub fn can_enroll(&self) -> bool {
         can_enroll(&self.bundle.manifest().head)
+    }
+
+    /// The loaded overlay, or an empty one bound to this bundle: what `enroll` and `labels` add to.
+    pub fn overlay_to_edit(&self) -> Overlay {
+        self.overlay.clone().unwrap_or_else(|| Overlay::new(&self.sha256, self.model_name(), self.output_len()))
     }
 
     /// Whether labels can be typed as words for this bundle ([`text_aligned`]).

@@ -100,10 +100,8 @@ fn parse_range(text: &str) -> Result<(f64, f64), String> {
 
 pub fn run(args: EnrollArgs) -> anyhow::Result<()> {
     let overlay_path = args.overlay.clone().unwrap_or_else(|| Overlay::path_for(&args.bundle));
-    let overlay_choice =
-        if overlay_path.exists() { OverlayChoice::File(overlay_path.clone()) } else { OverlayChoice::Ignore };
     let file = BundleFile::read(&args.bundle)?;
-    let model = LoadedModel::open(&file, &overlay_choice)?;
+    let model = LoadedModel::open(&file, &OverlayChoice::if_exists(&overlay_path))?;
     let bundle = &model.bundle;
     let manifest = bundle.manifest();
     if !model.can_enroll() {
@@ -125,8 +123,7 @@ pub fn run(args: EnrollArgs) -> anyhow::Result<()> {
     let examples = enroll::examples(&windows, &ranges)?;
     let linear = matches!(manifest.head, HeadSpec::Linear { .. });
 
-    let mut overlay =
-        model.overlay.clone().unwrap_or_else(|| Overlay::new(&model.sha256, manifest.model_name, model.output_len()));
+    let mut overlay = model.overlay_to_edit();
     let existing = model.labels.iter().find(|l| l.name == args.label);
     match (existing, args.action_id) {
         (Some(label), Some(id)) if label.action_id != id => {

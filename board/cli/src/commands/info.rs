@@ -116,23 +116,23 @@ fn print_text(model: &LoadedModel, bundle: &Bundle<'_>) {
         None => println!("REC         none (missing joints are interpolated)"),
     }
     match bundle.text_encoder_spec() {
-        Some(t) => println!(
-            "text        text encoder in section {} ({} bytes), tokenizer in section {}, {} tokens, {}-d embeddings",
-            t.encoder_section,
-            bundle.text_encoder().map_or(0, |(model, _)| model.len()),
-            t.tokenizer_section,
-            t.max_tokens,
-            t.dim
-        ),
-        None => println!("text        none (no labels typed as words)"),
-    }
-    if bundle.text_encoder_spec().is_some() {
-        match model.text_aligned() {
-            true => println!("            text-aligned: `skelact labels add \"PROMPT\"` names actions in words"),
-            false => {
-                println!("            not text-aligned (the head is not linear over text embeddings): no typed labels")
+        Some(t) => {
+            println!(
+                "text        text encoder in section {} ({} bytes), tokenizer in section {}, {} tokens, {}-d embeddings",
+                t.encoder_section,
+                bundle.text_encoder().map_or(0, |(model, _)| model.len()),
+                t.tokenizer_section,
+                t.max_tokens,
+                t.dim
+            );
+            match model.text_aligned() {
+                true => println!("            text-aligned: `skelact labels add \"PROMPT\"` names actions in words"),
+                false => println!(
+                    "            not text-aligned (the head is not linear over text embeddings): no typed labels"
+                ),
             }
         }
+        None => println!("text        none (no labels typed as words)"),
     }
     println!("model       {} ({:?}), layout {:?}, {} bodies per window", m.model_name, m.encoder, m.layout, m.bodies);
     println!("input       {} {:?}", m.input.name, m.input.shape.as_slice());

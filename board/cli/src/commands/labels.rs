@@ -11,6 +11,7 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
+use skelact_device::enroll::centred_cosine;
 use skelact_device::model::{first_free_action_id, BundleFile, LabelInfo, LoadedModel, OverlayChoice};
 use skelact_device::overlay::{Overlay, TextLabel};
 use skelact_runtime::bundle::HeadSpec;
@@ -63,9 +64,8 @@ pub enum LabelsCommand {
 pub fn run(args: LabelsArgs) -> anyhow::Result<()> {
     let bundle_path = args.bundle.clone().context("--bundle is required")?;
     let overlay_path = args.overlay.clone().unwrap_or_else(|| Overlay::path_for(&bundle_path));
-    let choice = if overlay_path.exists() { OverlayChoice::File(overlay_path.clone()) } else { OverlayChoice::Ignore };
     let file = BundleFile::read(&bundle_path)?;
-    let model = LoadedModel::open(&file, &choice)?;
+    let model = LoadedModel::open(&file, &OverlayChoice::if_exists(&overlay_path))?;
     match args.command {
         LabelsCommand::List { json } => {
             list(&model, json);
@@ -136,8 +136,7 @@ fn add(
     }
     let encoder = model.text_encoder()?;
     let embedding = encoder.encode(prompt).with_context(|| format!("cannot embed {prompt:?}"))?.sentence;
-    let mut overlay =
-        model.overlay.clone().unwrap_or_else(|| Overlay::new(&model.sha256, model.model_name(), model.output_len()));
+    let mut overlay = model.overlay_to_edit();
     let existing = model.labels.iter().find(|l| l.name == name);
     let action_id = match existing {
         Some(label) if label.prompt.is_some() && replace => {
@@ -167,18 +166,13 @@ fn report_nearest(model: &LoadedModel<'_>, embedding: &[f32]) {
     let HeadSpec::Linear { section, dim, .. } = model.bundle.manifest().head else { return };
     let Ok(values) = model.bundle.f32_section(section) else { return };
     let dim = dim as usize;
-    let cosine = |row: &[f32]| {
-        let dot: f64 = row.iter().zip(embedding).map(|(a, b)| f64::from(*a) * f64::from(*b)).sum();
-        let norm = |v: &[f32]| v.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt().max(1e-12);
-        dot / (norm(row) * norm(embedding))
-    };
     let mut nearest: Vec<(f64, &str)> = model
         .bundle
         .manifest()
         .labels
         .iter()
         .zip(values.chunks_exact(dim))
-        .map(|(label, row)| (cosine(row), label.name))
+        .map(|(label, row)| (centred_cosine(row, embedding, None), label.name))
         .collect();
     nearest.sort_by(|a, b| b.0.total_cmp(&a.0));
     let shown: Vec<String> = nearest.iter().take(3).map(|(c, n)| format!("{n:?} {c:.2}")).collect();
