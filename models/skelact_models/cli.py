@@ -62,6 +62,18 @@ def _train(args):
         epochs = args.epochs if args.epochs is not None else (1 if args.tiny else textaligned.RECIPE.epochs)
         report = textaligned.run(out, epochs=epochs, threads=args.threads, tiny=args.tiny, reuse=args.reuse)
         print(json.dumps({k: report[k] for k in ("seen_accuracy_text_head", "zsl", "gzsl_seen", "gzsl_unseen")}))
+    elif args.recipe == "acsar":
+        from . import acsar
+
+        fraction = args.fraction if args.fraction is not None else 1.0
+        overrides = {"seed": args.seed} | ({"epochs": args.epochs} if args.epochs else {})
+        streams = args.stream or list(acsar.STREAMS)
+        out = Path(args.out) if args.out else (ZOO / "acsar-tiny" if args.tiny else acsar.ZOO)
+        for stream in streams:
+            recipe = acsar.recipe_for(args.dataset, stream, fraction, tiny=args.tiny, **overrides)
+            acsar.run_stream(recipe, out, threads=args.threads)
+        report = acsar.report(out)
+        print(json.dumps({d: r["rows"] for d, r in report["results"].items()}, default=str))
     elif args.recipe == "rec":
         from dataclasses import replace
 
@@ -175,18 +187,21 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="skelact_models", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     train = sub.add_parser("train", help="train a recipe into models/zoo/")
-    train.add_argument("recipe", choices=["stars-synthetic", "hcn", "real-hcn", "real-stars", "rec", "text-aligned-hcn"],
+    train.add_argument("recipe", choices=["stars-synthetic", "hcn", "real-hcn", "real-stars", "rec", "text-aligned-hcn",
+                                            "acsar"],
                        help="stars-synthetic: small STARS on the synthetic corpus (MAMP, STARS tuning, head, evaluation, "
                             "ONNX); hcn: supervised HCN on the synthetic corpus; real-hcn, real-stars: on real data; rec: the DCMAE "
                             "reconstruction model on real data, with its measurements; text-aligned-hcn: HCN mapped into the text "
-                            "encoder's space, five UTD-MHAD classes held out (labels typed on the device)")
+                            "encoder's space, five UTD-MHAD classes held out (labels typed on the device); acsar: AC-SAR per "
+                            "stream on --dataset (pre-training, linear probe, fine-tuning), then the report with the "
+                            "three-stream fusion")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--threads", type=int, default=2, help="torch threads (results are reproducible for a given "
                                                                "seed and thread count)")
     train.add_argument("--out", help="output folder (default models/zoo/<recipe>)")
     train.add_argument("--tiny", action="store_true", help="seconds-scale settings, to check the pipeline end to end")
     train.add_argument("--dataset", choices=["nw-ucla", "utd-mhad"], default="nw-ucla",
-                       help="real-hcn: the dataset (its standard protocol)")
+                       help="real-hcn, acsar: the dataset (its standard protocol)")
     train.add_argument("--epochs", type=int,
                        help="real-hcn, rec: training epochs; real-stars: fine-tuning epochs (0: linear probe and 1-NN only)")
     train.add_argument("--batch", type=int, help="real-hcn: batch size")
@@ -199,6 +214,10 @@ def main(argv=None):
     train.add_argument("--stars-epochs", type=int, help="real-stars: STARS tuning epochs")
     train.add_argument("--synthetic", action="store_true",
                        help="real-stars: add the synthetic corpus's pre-training pool to MAMP and STARS")
+    train.add_argument("--stream", action="append", choices=["joint", "bone", "motion"],
+                       help="acsar: the stream to train (repeat; default all three)")
+    train.add_argument("--fraction", type=float,
+                       help="acsar: the labelled fraction of the training split (semi-supervised protocol; default 1)")
     train.add_argument("--reuse", action="store_true",
                        help="rec, text-aligned-hcn: load the trained model from the output folder instead of training it "
                             "again")

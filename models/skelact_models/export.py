@@ -36,14 +36,15 @@ class _WithHead(nn.Module):
         return embedding, self.head(embedding)
 
 
-def export_onnx(encoder, path, input_names, example_inputs, head=None, metadata=None):
+def export_onnx(encoder, path, input_names, example_inputs, head=None, metadata=None, output_name="embedding"):
     """Exports `encoder` (+ optional `head`) to `path`. Returns the path. The model is put in eval mode and its
-    attention switched to the explicit form for the export (and back afterwards)."""
+    attention switched to the explicit form for the export (and back afterwards). `output_name` names the
+    encoder's output (a model whose "encoder" ends in its classifier outputs `logits`)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     model = _WithHead(encoder, head).eval()
     explicit_attention(model, True)
-    output_names = ["embedding"] + (["logits"] if head is not None else [])
+    output_names = [output_name] + (["logits"] if head is not None else [])
     try:
         with torch.no_grad():
             torch.onnx.export(model, tuple(example_inputs), str(path), input_names=list(input_names),

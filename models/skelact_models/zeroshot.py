@@ -73,6 +73,19 @@ def class_texts(dataset=DATASET):
     return {"description": [written[n] for n in names], "name": names}
 
 
+def symmetric_cross_modal_loss(logits, targets, present=None):
+    """CLIP's symmetric loss with several skeletons per text. `logits` [B, K]: skeleton i against text k; `targets`
+    [B]: each skeleton's text. Skeleton to text: cross-entropy over the K texts. Text to skeleton: each text present
+    in the batch (`present`, default the distinct targets) against every skeleton of the batch, the mean
+    log-probability of its own class's skeletons. Returns the mean of the two."""
+    present = torch.unique(targets) if present is None else present
+    skeleton_to_text = F.cross_entropy(logits, targets)
+    log_p = F.log_softmax(logits[:, present].T, dim=1)
+    own = (targets[None, :] == present[:, None]).float()
+    text_to_skeleton = -((log_p * own).sum(dim=1) / own.sum(dim=1)).mean()
+    return 0.5 * (skeleton_to_text + text_to_skeleton)
+
+
 def train_projection(x, y, text_embeddings, seen, seed=SEED):
     """The baseline's linear map, trained on features `x` with labels `y` (all in `seen`) against the seen classes'
     text embeddings."""
@@ -85,13 +98,7 @@ def train_projection(x, y, text_embeddings, seen, seed=SEED):
     present = torch.unique(targets)
     for _ in range(EPOCHS):
         z = F.normalize(projection(x), dim=1)
-        logits = z @ texts.T / TEMPERATURE
-        skeleton_to_text = F.cross_entropy(logits, targets)
-        # each text against every skeleton of the batch: the mean log-probability of its own class's skeletons
-        log_p = F.log_softmax(logits[:, present].T, dim=1)
-        own = (targets[None, :] == present[:, None]).float()
-        text_to_skeleton = -((log_p * own).sum(dim=1) / own.sum(dim=1)).mean()
-        loss = 0.5 * (skeleton_to_text + text_to_skeleton)
+        loss = symmetric_cross_modal_loss(z @ texts.T / TEMPERATURE, targets, present)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()

@@ -107,7 +107,29 @@ def _selftest(args):
     return 0
 
 
+def _export_streams(args):
+    from .. import acsar
+
+    d = acsar.export_streams(args.dataset, args.out, windows=args.windows, tolerance=args.tolerance)
+    reference = acsar.write_device_reference(args.dataset)
+    parity = ", ".join(f"{s} {p['max_abs_logits']:.2g}" for s, p in d["export"]["parity"].items())
+    print(f"wrote {Path(args.out) / 'model.json'} ({d['model_name']}; onnxruntime vs PyTorch max |d logits|: "
+          f"{parity}); three-stream test accuracy in PyTorch {reference['accuracy']:.4f} (joint alone "
+          f"{reference['joint_accuracy']:.4f})")
+    return 0
+
+
 def add_parsers(sub):
+    streams = sub.add_parser("export-streams",
+                             help="AC-SAR: the joint, bone and motion models of a dataset (models/zoo/acsar) -> one "
+                                  "model folder of three FP32 ONNX (logits) with model.json, for `cargo xtask "
+                                  "bundle --no-validation --precisions fp32`; and the PyTorch reference of every test "
+                                  "sequence the bundle's test compares with")
+    streams.add_argument("--dataset", choices=["utd-mhad", "nw-ucla"], default="utd-mhad")
+    streams.add_argument("--out", required=True, help="model directory")
+    streams.add_argument("--windows", type=int, default=32, help="real windows for the parity check (default 32)")
+    streams.add_argument("--tolerance", type=float, default=1e-4)
+    streams.set_defaults(func=_export_streams)
     export = sub.add_parser("export", help="checkpoint -> FP32 ONNX per stream, checker, parity on real windows")
     export.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT))
     export.add_argument("--out", default=str(DEFAULT_MODEL_DIR), help="model directory (default models/build/default)")

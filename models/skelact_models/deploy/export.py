@@ -76,8 +76,9 @@ def class_action_ids(class_names, corpus="synthetic"):
     return [by_name[n] for n in class_names]
 
 
-def check_graph(path, frames, dim):
-    """The ONNX checker (with strict shape inference) plus the contract the device relies on."""
+def check_graph(path, frames, dim, output_name=OUTPUT_NAME):
+    """The ONNX checker (with strict shape inference) plus the contract the device relies on: input `window`
+    [1, 3, T, 25, 2], one output `output_name` [1, dim]."""
     model = onnx.load(str(path))
     try:
         onnx.checker.check_model(model, full_check=True)
@@ -91,8 +92,8 @@ def check_graph(path, frames, dim):
         return [d.dim_value if d.HasField("dim_value") else None for d in value.type.tensor_type.shape.dim]
 
     inputs, outputs = list(model.graph.input), list(model.graph.output)
-    if [i.name for i in inputs] != [INPUT_NAME] or [o.name for o in outputs] != [OUTPUT_NAME]:
-        raise ParityError(f"{path.name}: expected input {INPUT_NAME!r} and output {OUTPUT_NAME!r}, found "
+    if [i.name for i in inputs] != [INPUT_NAME] or [o.name for o in outputs] != [output_name]:
+        raise ParityError(f"{path.name}: expected input {INPUT_NAME!r} and output {output_name!r}, found "
                           f"{[i.name for i in inputs]} and {[o.name for o in outputs]}")
     if shape(inputs[0]) != [1, 3, frames, 25, 2] or shape(outputs[0]) != [1, dim]:
         raise ParityError(f"{path.name}: shapes {shape(inputs[0])} -> {shape(outputs[0])}, expected "
