@@ -279,14 +279,22 @@ def pretrain(train, recipe: AcSarRecipe, texts, labelled=None):
     return model.encoder.eval(), {"loss": loss, **per_epoch}
 
 
-def fine_tune_stream(encoder, recipe: AcSarRecipe, train, classes):
+def fine_tune_epochs(recipe: AcSarRecipe, labelled, total):
+    """Fine-tuning epochs on `labelled` of `total` training sequences: `fine_tune_epochs` on the whole split, and
+    on a labelled fraction as many epochs as give the same number of optimizer steps (30 epochs of 54 sequences
+    would be 30 steps, which leaves the head untrained)."""
+    return math.ceil(recipe.fine_tune_epochs * (total // min(recipe.fine_tune_batch, total))
+                     / max(1, labelled // min(recipe.fine_tune_batch, labelled)))
+
+
+def fine_tune_stream(encoder, recipe: AcSarRecipe, train, classes, epochs=None):
     """A copy of the encoder with a linear head, trained together on `train`. Returns (StreamEncoder, head, loss)."""
     tuned = StreamEncoder(copy.deepcopy(encoder), recipe.stream)
     for p in tuned.parameters():
         p.requires_grad_(True)
     torch.manual_seed(recipe.seed)
     head = nn.Linear(tuned.width, classes)
-    history = fine_tune(tuned, head, train, recipe.model.frames, epochs=recipe.fine_tune_epochs,
+    history = fine_tune(tuned, head, train, recipe.model.frames, epochs=epochs or recipe.fine_tune_epochs,
                         batch_size=recipe.fine_tune_batch, lr=recipe.fine_tune_lr, seed=recipe.seed,
                         scale=recipe.scale, label_smoothing=recipe.label_smoothing,
                         encoder_lr_scale=recipe.fine_tune_encoder_lr_scale)
@@ -312,7 +320,8 @@ def run_stream(recipe: AcSarRecipe, out_dir=None, threads=1):
     pretrain_s = time.time() - started
     labelled_train = train if labelled is None else train.subset(labelled)
     t = time.time()
-    tuned, head, ft_history = fine_tune_stream(encoder, recipe, labelled_train, len(names))
+    epochs = fine_tune_epochs(recipe, len(labelled_train), len(train))
+    tuned, head, ft_history = fine_tune_stream(encoder, recipe, labelled_train, len(names), epochs)
     fine_tune_s = time.time() - t
 
     preprocess = PreprocessConfig(frames_out=recipe.model.frames, crop_ratio=recipe.crop_ratio)
@@ -336,6 +345,7 @@ def run_stream(recipe: AcSarRecipe, out_dir=None, threads=1):
     result = {"dataset": recipe.dataset, "protocol": real.DATASETS[recipe.dataset]["protocol"],
               "stream": recipe.stream, "labelled_fraction": recipe.labelled_fraction,
               "train_sequences": len(train), "labelled_sequences": len(labelled_train), "test_sequences": len(test),
+              "fine_tune_epochs": epochs,
               "linear_probe": accuracy(probe_logits, test.labels),
               "fine_tuned": accuracy(tuned_logits, test.labels),
               "parameters": count_parameters(encoder), "settings": _settings(recipe),

@@ -138,3 +138,10 @@ def test_the_export_matches_onnxruntime(tmp_path, stream):
     out = next(iter(got.values()))
     assert np.abs(out - ref.numpy()).max() < 1e-4
     assert head(torch.from_numpy(out)).shape == (1, 4)
+
+
+def test_a_labelled_fraction_is_fine_tuned_for_as_many_steps_as_the_whole_split():
+    recipe = acsar.AcSarRecipe()
+    assert acsar.fine_tune_epochs(recipe, 431, 431) == recipe.fine_tune_epochs
+    # 431 sequences in batches of 32: 13 steps an epoch; 54 sequences: 1 step.
+    assert acsar.fine_tune_epochs(recipe, 54, 431) == 13 * recipe.fine_tune_epochs

@@ -12,12 +12,14 @@
 //! | [`EnrolledOverLinear`] | embeddings of every stream | enrolled exemplars' k-NN vote when one is close enough, else the linear head's fused probabilities |
 //! | [`TextPrototypeHead`] | embedding | cosine similarity to label text embeddings, softmax(similarity / T) |
 //! | [`fuse_softmax`] | logits of several streams | weighted mean of the per-stream softmax |
+//! | [`typed_behind_gate`] | logits of trained and typed rows | the trained softmax where it reaches the gate, else the typed labels' softmax |
 //!
 //! Cosine similarity with a zero vector is undefined, and every head reports it as [`HeadError::ZeroVector`]
 //! rather than inventing a score: a zero embedding means the network produced nothing usable.
 
 mod enrolled;
 mod fusion;
+mod gate;
 mod linear;
 pub(crate) mod math;
 mod prototype;
@@ -26,6 +28,7 @@ mod text;
 
 pub use enrolled::EnrolledOverLinear;
 pub use fusion::{fuse_softmax, stream_probabilities};
+pub use gate::typed_behind_gate;
 pub use linear::LinearHead;
 pub use prototype::{PrototypeHead, PrototypeMatch, DEFAULT_MAX_K};
 pub use softmax::{softmax, softmax_in_place};

@@ -9,7 +9,10 @@
 
 use crate::decision::{DecisionConfig, DecisionError, Decisions};
 use crate::engine::{Engine, EngineError};
-use crate::head::{stream_probabilities, EnrolledOverLinear, HeadError, LinearHead, PrototypeHead, TextPrototypeHead};
+use crate::head::{
+    stream_probabilities, typed_behind_gate, EnrolledOverLinear, HeadError, LinearHead, PrototypeHead,
+    TextPrototypeHead,
+};
 use crate::layout::{map_body, provided_joints, SourceFormat};
 use crate::preprocess::{mask_len, MissingCount, Outputs, PreprocessConfig, PreprocessError, Preprocessor, Streams};
 use crate::reconstruct::{Reconstruction, ReconstructionCounters, WindowOutcome};
@@ -303,6 +306,10 @@ pub enum Head<'a, const MAX_K: usize = 16> {
     /// The engines output embeddings; exemplars enrolled on the device are checked first, the bundle's linear head
     /// scores every other window (see [`EnrolledOverLinear`]).
     EnrolledOverLinear(EnrolledOverLinear<'a, MAX_K>),
+    /// The joint engine outputs an embedding; a linear head with the `trained` classes' rows first and one row per
+    /// label typed as words after them. The typed labels take the windows whose trained top probability is below
+    /// `gate` (see [`typed_behind_gate`]).
+    TypedBehindGate { linear: LinearHead<'a>, trained: usize, gate: f32 },
 }
 
 /// The engines of a model, one per input stream. Bone and motion are optional.
@@ -404,6 +411,13 @@ impl<'a, E: Engine, const MAX_OUT: usize, const BODIES: usize, const MAX_CLASSES
             Head::EnrolledOverLinear(head) => {
                 head.dim() == out && head.bundle_classes() <= classes && head.label_bound() <= classes
             }
+            Head::TypedBehindGate { linear, trained, gate } => {
+                linear.input_len() == out
+                    && linear.classes() == classes
+                    && (1..=classes).contains(trained)
+                    && (0.0..=1.0).contains(gate)
+                    && !multi_stream
+            }
         };
         if !head_fits {
             return Err(PipelineError::Config(
@@ -476,6 +490,12 @@ impl<'a, E: Engine, const MAX_OUT: usize, const BODIES: usize, const MAX_CLASSES
                     }
                 }
                 stream_probabilities(&self.logits, &stream_weights[..streams], &mut self.scores[..classes])?;
+                self.decisions.update(window.body_id, t, &self.scores[..classes], emit)?;
+            }
+            Head::TypedBehindGate { linear, trained, gate } => {
+                let logits = &mut self.logits[0][..classes];
+                linear.logits(&self.outputs[0][..out], logits)?;
+                typed_behind_gate(logits, *trained, *gate, &mut self.scores[..classes])?;
                 self.decisions.update(window.body_id, t, &self.scores[..classes], emit)?;
             }
             Head::Prototype { head, min_similarity } => {

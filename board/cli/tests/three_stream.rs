@@ -52,7 +52,10 @@ fn the_device_fuses_the_real_joint_bone_and_motion_models_as_pytorch_does() {
         assert_eq!(r["window_frames"], r["frames"], "{name}: the whole sequence is one window, as in PyTorch");
         assert_eq!(r["top1"], expected["top1"], "{name}: device {r}, PyTorch {expected}");
         let (device, pytorch) = (r["score"].as_f64().unwrap(), expected["score"].as_f64().unwrap());
-        assert!((device - pytorch).abs() < 2e-3, "{name}: fused top probability {device} on the device, {pytorch} in PyTorch");
+        assert!(
+            (device - pytorch).abs() < 2e-3,
+            "{name}: fused top probability {device} on the device, {pytorch} in PyTorch"
+        );
         let joint_alone = expected["joint_score"].as_f64().unwrap();
         if (joint_alone - pytorch).abs() > 1e-2 {
             fusion_mattered += 1;

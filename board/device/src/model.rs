@@ -363,6 +363,18 @@ impl<'b> LoadedModel<'b> {
                             .into(),
                     ));
                 }
+                if let Some(gate) = overlay.typed_gate {
+                    if !(0.0..=1.0).contains(&gate) {
+                        return Err(refuse(format!("typed_gate {gate} is not a probability (0 to 1)")));
+                    }
+                    if !overlay.exemplars.is_empty() {
+                        return Err(refuse(
+                            "typed_gate and enrolled exemplars together are not supported: remove the gate or the \
+                             exemplars"
+                                .into(),
+                        ));
+                    }
+                }
                 // Text labels first: their rows follow the bundle's in the linear head.
                 for label in &overlay.text_labels {
                     let (name, action_id) = (label.name.clone(), label.action_id);
@@ -843,8 +855,17 @@ impl<'b> LoadedModel<'b> {
                 .map_err(|source| exemplar_error("(all)", source))?;
             Head::EnrolledOverLinear(head)
         } else if !store.linear_weights.is_empty() {
-            tracing::info!(text_labels = self.text_labels().len(), "linear head with labels typed as words");
-            Head::Linear(self.linear_head(&store.linear_weights, &store.linear_bias)?)
+            let linear = self.linear_head(&store.linear_weights, &store.linear_bias)?;
+            match self.overlay.as_ref().and_then(|o| o.typed_gate) {
+                Some(gate) => {
+                    tracing::info!(text_labels = self.text_labels().len(), gate, "labels typed as words behind a gate");
+                    Head::TypedBehindGate { linear, trained: self.bundle.manifest().labels.len(), gate }
+                }
+                None => {
+                    tracing::info!(text_labels = self.text_labels().len(), "linear head with labels typed as words");
+                    Head::Linear(linear)
+                }
+            }
         } else {
             let storage = ExemplarStorage { embeddings: &mut store.embeddings, labels: &mut store.labels };
             let mut head =
@@ -937,6 +958,31 @@ mod tests {
         let len = std::fs::metadata(&default).map(|m| m.len()).unwrap_or(0);
         assert_eq!(file.as_bytes().len() as u64, len);
         assert!(LoadedModel::open(&file, &OverlayChoice::Ignore).is_ok());
+    }
+
+    #[test]
+    fn a_typed_gate_must_be_a_probability_and_not_meet_enrolled_exemplars() {
+        let default = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/zoo/default.skb");
+        let file = BundleFile::read(&default).expect("the committed default bundle reads");
+        let model = LoadedModel::open(&file, &OverlayChoice::Ignore).expect("it opens");
+        let dir = tempfile::tempdir().expect("temporary folder");
+        let path = dir.path().join("default.overlay.json");
+        let refusal = |overlay: &Overlay| {
+            overlay.write(&path).expect("write");
+            LoadedModel::open(&file, &OverlayChoice::File(path.clone())).expect_err("refused").to_string()
+        };
+        let mut overlay = Overlay::new(&model.sha256, model.model_name(), model.output_len());
+        overlay.typed_gate = Some(1.5);
+        assert!(refusal(&overlay).contains("typed_gate 1.5 is not a probability"), "{}", refusal(&overlay));
+        overlay.typed_gate = Some(0.7);
+        let label = model.labels[0].name.clone();
+        let exemplar =
+            crate::overlay::Exemplar { label, embedding: vec![0.1; model.output_len()], source: String::new() };
+        overlay.exemplars.push(exemplar);
+        assert!(refusal(&overlay).contains("typed_gate and enrolled exemplars"), "{}", refusal(&overlay));
+        overlay.exemplars.clear();
+        overlay.write(&path).expect("write");
+        assert!(LoadedModel::open(&file, &OverlayChoice::File(path.clone())).is_ok(), "a gate alone is accepted");
     }
 
     #[test]

@@ -87,6 +87,11 @@ pub struct Overlay {
     /// Labels typed as words (text-aligned bundles only), in the order their rows follow the bundle's.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub text_labels: Vec<TextLabel>,
+    /// With labels typed as words: the trained classes' top probability below which a window goes to the typed
+    /// labels (the novelty gate, [`skelact_runtime::head::typed_behind_gate`]). Absent: the typed rows compete with
+    /// the trained ones directly.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub typed_gate: Option<f32>,
 }
 
 /// Why an overlay cannot be used.
@@ -126,6 +131,7 @@ impl Overlay {
             labels: Vec::new(),
             exemplars: Vec::new(),
             text_labels: Vec::new(),
+            typed_gate: None,
         }
     }
 

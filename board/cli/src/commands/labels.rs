@@ -47,6 +47,12 @@ pub enum LabelsCommand {
         /// Replace a text label of the same name.
         #[arg(long)]
         replace: bool,
+        /// Put the typed labels behind a novelty gate: a window goes to them only where the trained classes' top
+        /// probability is below P (the shipped text-aligned model's calibrated gate is 0.706; docs/models.md,
+        /// "Labels typed as words"). It holds for every typed label of the overlay; without it they compete with
+        /// the trained classes directly.
+        #[arg(long, value_name = "P")]
+        gate: Option<f32>,
     },
     /// Remove a label the overlay added (typed or enrolled), with its exemplars.
     Remove {
@@ -71,9 +77,15 @@ pub fn run(args: LabelsArgs) -> anyhow::Result<()> {
             list(&model, json);
             Ok(())
         }
-        LabelsCommand::Add { prompt, name, action_id, replace } => {
+        LabelsCommand::Add { prompt, name, action_id, replace, gate } => {
             let name = name.unwrap_or_else(|| prompt.trim().to_string());
-            let overlay = add(&model, &prompt, &name, action_id, replace)?;
+            let mut overlay = add(&model, &prompt, &name, action_id, replace)?;
+            if let Some(gate) = gate {
+                if !(0.0..=1.0).contains(&gate) {
+                    bail!("--gate {gate}: a probability, 0 to 1");
+                }
+                overlay.typed_gate = Some(gate);
+            }
             write_checked(&file, &overlay, &overlay_path)?;
             let id = overlay.text_labels.iter().find(|l| l.name == name).map_or(0, |l| l.action_id);
             println!("added {name:?} (action {id}) to {}", overlay_path.display());
@@ -203,14 +215,17 @@ fn list(model: &LoadedModel<'_>, json: bool) {
             (None, false) => "bundle",
         };
         if json {
+            let gate = label.prompt.as_ref().and(model.overlay.as_ref().and_then(|o| o.typed_gate));
             let line = serde_json::json!({"index": index, "name": label.name, "action_id": label.action_id,
-                "source": source, "prompt": label.prompt, "exemplars": exemplars(label)});
+                "source": source, "prompt": label.prompt, "exemplars": exemplars(label), "gate": gate});
             println!("{line}");
         } else {
-            let detail = match &label.prompt {
-                Some(prompt) => format!("typed: {prompt:?}"),
-                None if exemplars(label) > 0 => format!("{source}, {} exemplar(s)", exemplars(label)),
-                None => source.to_string(),
+            let gate = model.overlay.as_ref().and_then(|o| o.typed_gate);
+            let detail = match (&label.prompt, gate) {
+                (Some(prompt), Some(gate)) => format!("typed: {prompt:?}, behind the gate {gate}"),
+                (Some(prompt), None) => format!("typed: {prompt:?}"),
+                (None, _) if exemplars(label) > 0 => format!("{source}, {} exemplar(s)", exemplars(label)),
+                (None, _) => source.to_string(),
             };
             println!("{index:>3}  action {:>5}  {}  ({detail})", label.action_id, label.name);
         }

@@ -238,7 +238,10 @@ pub fn run(args: &ValidateArgs) -> Result<()> {
                 Head::Linear(linear) => {
                     linear.logits(&output, row).map_err(|e| anyhow::anyhow!("window {i}: head: {e}"))?
                 }
-                Head::Prototype { .. } | Head::Text { .. } | Head::EnrolledOverLinear(_) => {}
+                Head::Prototype { .. }
+                | Head::Text { .. }
+                | Head::EnrolledOverLinear(_)
+                | Head::TypedBehindGate { .. } => {}
             }
         }
         if (i + 1) % 100 == 0 || i + 1 == n {
