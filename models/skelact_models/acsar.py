@@ -54,7 +54,6 @@ from .zeroshot import symmetric_cross_modal_loss
 
 FORMAT = "skelact-acsar"
 STREAMS = {"joint": lambda x: x, "bone": bone_stream, "motion": motion_stream}
-FRACTIONS = (0.05, 0.10)
 ROOT = Path(__file__).resolve().parents[2]
 ZOO = ROOT / "models" / "zoo" / "acsar"
 

@@ -92,6 +92,12 @@ def calibrate_gamma(z, text_embeddings, percentile=GAMMA_PERCENTILE):
     return float(np.percentile((top[:, 0] - top[:, 1]).numpy(), percentile))
 
 
+@torch.no_grad()
+def embed(aligned, data, preprocess):
+    """Unit embeddings [N, 384] of the spec test-time windows of every sequence of `data`."""
+    return torch.cat([aligned(w) for w in data.eval_windows(preprocess).split(128)])
+
+
 def load(payload):
     """(encoder, head) of a `FORMAT` checkpoint's payload."""
     hcn = Hcn(HcnConfig(**payload["model"]), len(payload["classes"]))
@@ -165,9 +171,8 @@ def run(out_dir, epochs=RECIPE.epochs, threads=2, tiny=False, reuse=False):
     else:
         payload, record = _train(train, names, seen_names, epochs, threads, tiny, started)
     preprocess = PreprocessConfig(**payload["preprocess"])
-    with torch.no_grad():
-        aligned, _ = load(payload)  # the encoder; gamma only shifts the head
-        z_train = torch.cat([aligned(w) for w in train.eval_windows(preprocess).split(128)])
+    aligned, _ = load(payload)  # the encoder; gamma only shifts the head
+    z_train = embed(aligned, train, preprocess)
     payload["gamma"] = calibrate_gamma(z_train, payload["text_embeddings"])
     torch.save(payload, out_dir / "hcn_text.pt")
     return measure(payload, out_dir, {**record, "started": started})
@@ -215,7 +220,7 @@ def measure(payload, out_dir, run):
     hcn = aligned.encoder.hcn
     test = real.load_test(DATASET, RECIPE.align)
     with torch.no_grad():
-        z = torch.cat([aligned(w) for w in test.eval_windows(preprocess).split(128)])
+        z = embed(aligned, test, preprocess)
         seen_test = ~np.isin(test.labels, held_out)
         seen_labels = np.searchsorted(np.asarray([names.index(n) for n in seen_names]), test.labels[seen_test])
         text_head_acc = float((head(z[seen_test]).argmax(dim=1).numpy() == seen_labels).mean())

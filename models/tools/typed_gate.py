@@ -37,16 +37,15 @@ OUT = ROOT / "models" / "zoo" / "text-aligned-hcn"
 GATE_PERCENTILE = 10
 
 
-def seen_probabilities(z, seen_embeddings, temperature):
-    rows = F.normalize(torch.as_tensor(seen_embeddings, dtype=torch.float32), dim=1)
-    return torch.softmax(z @ rows.T / temperature, dim=1)
-
-
 @torch.no_grad()
+def seen_probabilities(z, payload):
+    """The trained classes' softmax through the model's text head (gamma shifts every row alike and drops out)."""
+    return torch.softmax(textaligned.text_head(payload["text_embeddings"], payload["temperature"])(z), dim=1)
+
+
 def embed(payload, data):
     aligned, _ = textaligned.load(payload)
-    windows = data.eval_windows(PreprocessConfig(**payload["preprocess"]))
-    return torch.cat([aligned(w) for w in windows.split(128)])
+    return textaligned.embed(aligned, data, PreprocessConfig(**payload["preprocess"]))
 
 
 def main():
@@ -69,7 +68,7 @@ def main():
                                         started)
         torch.save(payload, folder / "hcn_text.pt")
     z_val = embed(payload, validation)
-    p_val = seen_probabilities(z_val, payload["text_embeddings"], payload["temperature"])
+    p_val = seen_probabilities(z_val, payload)
     val_accuracy = float((p_val.argmax(dim=1).numpy() == validation.labels).mean())
     gate = float(np.percentile(p_val.max(dim=1).values.numpy(), GATE_PERCENTILE))
     log(f"validation (subject 7, {len(validation)} seen sequences): accuracy {val_accuracy:.4f}, gate {gate:.4f}")
@@ -78,7 +77,7 @@ def main():
     final = torch.load(OUT / "hcn_text.pt", map_location="cpu", weights_only=False)
     test = real.load_test(textaligned.DATASET, textaligned.RECIPE.align)
     z = embed(final, test)
-    p_seen = seen_probabilities(z, final["text_embeddings"], final["temperature"])
+    p_seen = seen_probabilities(z, final)
     gated = p_seen.max(dim=1).values < gate
     labels = torch.as_tensor(test.labels)
     held_out = [names.index(n) for n in textaligned.HELD_OUT]

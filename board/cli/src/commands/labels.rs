@@ -81,6 +81,8 @@ pub fn run(args: LabelsArgs) -> anyhow::Result<()> {
             let name = name.unwrap_or_else(|| prompt.trim().to_string());
             let mut overlay = add(&model, &prompt, &name, action_id, replace)?;
             if let Some(gate) = gate {
+                // Checked here as well as where the overlay is opened: JSON writes NaN as null, which reads back as
+                // no gate at all.
                 if !(0.0..=1.0).contains(&gate) {
                     bail!("--gate {gate}: a probability, 0 to 1");
                 }
@@ -208,6 +210,7 @@ fn list(model: &LoadedModel<'_>, json: bool) {
     let exemplars = |label: &LabelInfo| {
         model.overlay.as_ref().map_or(0, |o| o.exemplars.iter().filter(|e| e.label == label.name).count())
     };
+    let gate = model.overlay.as_ref().and_then(|o| o.typed_gate);
     for (index, label) in model.labels.iter().enumerate() {
         let source = match (&label.prompt, label.enrolled) {
             (Some(_), _) => "typed",
@@ -215,12 +218,11 @@ fn list(model: &LoadedModel<'_>, json: bool) {
             (None, false) => "bundle",
         };
         if json {
-            let gate = label.prompt.as_ref().and(model.overlay.as_ref().and_then(|o| o.typed_gate));
             let line = serde_json::json!({"index": index, "name": label.name, "action_id": label.action_id,
-                "source": source, "prompt": label.prompt, "exemplars": exemplars(label), "gate": gate});
+                "source": source, "prompt": label.prompt, "exemplars": exemplars(label),
+                "gate": label.prompt.as_ref().and(gate)});
             println!("{line}");
         } else {
-            let gate = model.overlay.as_ref().and_then(|o| o.typed_gate);
             let detail = match (&label.prompt, gate) {
                 (Some(prompt), Some(gate)) => format!("typed: {prompt:?}, behind the gate {gate}"),
                 (Some(prompt), None) => format!("typed: {prompt:?}"),
