@@ -15,7 +15,7 @@ pub const MAGIC: [u8; 8] = *b"\x89SKB\r\n\x1a\n";
 pub const FORMAT_MAJOR: u16 = 1;
 /// Format minor version. A reader reads bundles of any minor version of its major: newer minors may only add
 /// section kinds (skipped by older readers) and append fields at the end of the manifest (ignored).
-pub const FORMAT_MINOR: u16 = 4;
+pub const FORMAT_MINOR: u16 = 5;
 /// Bytes of the header: magic, major, minor, section count, total length, reserved.
 pub const HEADER_LEN: usize = 32;
 /// Bytes of one section table entry: kind, reserved, offset, length.

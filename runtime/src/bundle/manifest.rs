@@ -429,6 +429,37 @@ impl TextExtension {
     }
 }
 
+/// TDSM's scorer a bundle carries (format 1.5): the section of its model and the embedding length it scores. The
+/// candidates' text features come from the bundle's text encoder, so a scorer needs one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DenoiserSpec {
+    /// Section index of the model, a [`super::SectionKind::Denoiser`] section.
+    pub section: u16,
+    /// F, the length of the skeleton embedding it scores: the models' output length.
+    pub feature: u32,
+}
+
+/// Fields appended to the manifest in format 1.5, after the [`TextExtension`]. A bundle before 1.5 has none: no
+/// TDSM scorer.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DenoiserExtension {
+    pub denoiser: Option<DenoiserSpec>,
+}
+
+impl DenoiserExtension {
+    /// Checks the scorer against the manifest and the text encoder (its section is checked with the others).
+    pub(super) fn validate(&self, manifest: &Manifest<'_>, text: &TextExtension) -> Result<(), BundleError> {
+        let Some(spec) = self.denoiser else { return Ok(()) };
+        if text.text.is_none() {
+            return Err(invalid("a TDSM scorer needs the text encoder that gives its candidates' features"));
+        }
+        if spec.feature != manifest.output_len() {
+            return Err(invalid("the TDSM scorer's embedding length differs from the models' output length"));
+        }
+        Ok(())
+    }
+}
+
 fn invalid(reason: &'static str) -> BundleError {
     BundleError::InvalidManifest { reason }
 }

@@ -36,10 +36,11 @@ pub use container::{
 };
 pub use error::BundleError;
 pub use manifest::{
-    ComputeCapability, DecisionParams, EncoderFamily, HeadSpec, Label, Manifest, ManifestExtension, Precision,
-    PrecisionSet, PreprocessParams, ReconstructionExtension, ReconstructionSpec, StreamKind, StreamModel,
-    TensorRtEngine, TensorRtVersion, TensorSpec, TextExtension, TextSpec, TimeBase, ValidationSummary, VariantFigures,
-    WindowParams, MAX_ENGINES, MAX_LABELS, MAX_SHAPE_RANK, MAX_STREAMS, MAX_VARIANTS,
+    ComputeCapability, DecisionParams, DenoiserExtension, DenoiserSpec, EncoderFamily, HeadSpec, Label, Manifest,
+    ManifestExtension, Precision, PrecisionSet, PreprocessParams, ReconstructionExtension, ReconstructionSpec,
+    StreamKind, StreamModel, TensorRtEngine, TensorRtVersion, TensorSpec, TextExtension, TextSpec, TimeBase,
+    ValidationSummary, VariantFigures, WindowParams, MAX_ENGINES, MAX_LABELS, MAX_SHAPE_RANK, MAX_STREAMS,
+    MAX_VARIANTS,
 };
 #[cfg(feature = "alloc")]
 pub use reader::AlignedBytes;
@@ -50,7 +51,9 @@ pub use signature::{
     SIGNATURE_LEN,
 };
 #[cfg(feature = "std")]
-pub use writer::{assemble, sign, with_reconstruction, with_self_test, with_text_encoder, with_version, BundleWriter};
+pub use writer::{
+    assemble, sign, with_denoiser, with_reconstruction, with_self_test, with_text_encoder, with_version, BundleWriter,
+};
 
 /// What a section holds. The numbers are part of the format; new kinds get new numbers in a new minor version.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -91,11 +94,16 @@ pub enum SectionKind {
     /// Since 1.4: the text encoder's tokenizer, a Hugging Face `tokenizer.json` (UTF-8 JSON), named by the same
     /// [`TextSpec`].
     Tokenizer = 14,
+    /// Since 1.5: TDSM's scorer (`models/skelact_models/tdsm.py`, `WindowScorer`), ONNX with FP32 weights: inputs
+    /// `x0` (`[N, F]`, the window's embedding once per candidate), `sentence` (`[N, D]`) and `tokens` (`[N, L, D]`,
+    /// the candidates' text features by the bundle's text encoder); output `error` (`[N]`, lower is nearer). At most
+    /// one, named by the manifest's [`DenoiserSpec`].
+    Denoiser = 15,
 }
 
 impl SectionKind {
     /// Every kind this version of the format knows, in code order.
-    pub const ALL: [SectionKind; 14] = [
+    pub const ALL: [SectionKind; 15] = [
         SectionKind::Manifest,
         SectionKind::OnnxFp32,
         SectionKind::OnnxFp16,
@@ -110,6 +118,7 @@ impl SectionKind {
         SectionKind::Reconstruction,
         SectionKind::TextEncoder,
         SectionKind::Tokenizer,
+        SectionKind::Denoiser,
     ];
 
     /// The number written in the section table.

@@ -7,8 +7,9 @@ use crate::wire::LayoutId;
 use super::container::{is_newer_minor, Container, Section, FORMAT_MAJOR};
 use super::error::BundleError;
 use super::manifest::{
-    ComputeCapability, HeadSpec, Manifest, ManifestExtension, Precision, ReconstructionExtension, ReconstructionSpec,
-    StreamKind, TensorRtEngine, TensorRtVersion, TextExtension, TextSpec, TimeBase,
+    ComputeCapability, DenoiserExtension, DenoiserSpec, HeadSpec, Manifest, ManifestExtension, Precision,
+    ReconstructionExtension, ReconstructionSpec, StreamKind, TensorRtEngine, TensorRtVersion, TextExtension, TextSpec,
+    TimeBase,
 };
 use super::signature::{content_digest, SelfTest, SignatureSection};
 use super::SectionKind;
@@ -27,6 +28,7 @@ pub struct Bundle<'a> {
     time_base: TimeBase,
     reconstruction: ReconstructionExtension,
     text: TextExtension,
+    denoiser: DenoiserExtension,
 }
 
 /// Caller-supplied storage for a prototype head: `capacity × dim` floats and `capacity` labels. The bundle's
@@ -87,6 +89,12 @@ impl<'a> Bundle<'a> {
         } else {
             postcard::take_from_bytes::<TextExtension>(rest).map_err(|_| BundleError::MalformedManifest)?
         };
+        // 1.5 appends TDSM's scorer, if any; without it there is none.
+        let (denoiser, rest) = if rest.is_empty() || container.minor() < 5 {
+            (DenoiserExtension::default(), rest)
+        } else {
+            postcard::take_from_bytes::<DenoiserExtension>(rest).map_err(|_| BundleError::MalformedManifest)?
+        };
         if !rest.is_empty() && !is_newer_minor(container.minor()) {
             return Err(BundleError::MalformedManifest);
         }
@@ -94,7 +102,9 @@ impl<'a> Bundle<'a> {
         time_base.validate()?;
         reconstruction.validate(&manifest)?;
         text.validate()?;
-        let bundle = Bundle { container, manifest, version: extension.version, time_base, reconstruction, text };
+        denoiser.validate(&manifest, &text)?;
+        let bundle =
+            Bundle { container, manifest, version: extension.version, time_base, reconstruction, text, denoiser };
         bundle.check_references()?;
         bundle.check_signature_and_self_test()?;
         Ok(bundle)
@@ -150,6 +160,17 @@ impl<'a> Bundle<'a> {
         let model = self.container.section(spec.encoder_section)?.payload;
         let tokenizer = core::str::from_utf8(self.container.section(spec.tokenizer_section)?.payload).ok()?;
         Some((model, tokenizer))
+    }
+
+    /// TDSM's scorer entry (format 1.5), if the bundle carries one.
+    pub fn denoiser_spec(&self) -> Option<DenoiserSpec> {
+        self.denoiser.denoiser
+    }
+
+    /// TDSM's scorer's ONNX bytes, if the bundle carries one (its section was checked by the parse).
+    pub fn denoiser_onnx(&self) -> Option<&'a [u8]> {
+        let spec = self.denoiser.denoiser?;
+        Some(self.container.section(spec.section)?.payload)
     }
 
     /// The bundle's version: it only ever rises between the bundles a publisher ships, so a device can refuse a
@@ -380,6 +401,9 @@ impl<'a> Bundle<'a> {
             if core::str::from_utf8(self.model_section(index, SectionKind::Tokenizer)?).is_err() {
                 return Err(BundleError::InvalidSection { index, reason: "tokenizer is not UTF-8" });
             }
+        }
+        if let Some(spec) = self.denoiser.denoiser {
+            self.model_section(spec.section, SectionKind::Denoiser)?;
         }
         Ok(())
     }

@@ -243,7 +243,7 @@ fn layout_is_the_documented_one() {
     let (bytes, _, payloads) = full();
     assert_eq!(&bytes[..8], b"\x89SKB\r\n\x1a\n");
     assert_eq!(u16::from_le_bytes([bytes[8], bytes[9]]), 1);
-    assert_eq!(u16::from_le_bytes([bytes[10], bytes[11]]), 4);
+    assert_eq!(u16::from_le_bytes([bytes[10], bytes[11]]), 5);
     let count = u32::from_le_bytes(bytes[12..16].try_into().unwrap()) as usize;
     assert_eq!(count, payloads.len());
     assert_eq!(read_u64(&bytes, 16), bytes.len() as u64);
@@ -282,9 +282,9 @@ fn manifest_encoding_is_postcard_in_field_order() {
     assert_eq!(encoded[1 + manifest.model_name.len()], 0, "StarsTransformer is variant 0");
     // Since 1.1 the manifest's extension follows it: the version, a varint (0 here); since 1.2 the time base, the
     // model's rate in millihertz as a varint (30 000 = b0 ea 01); since 1.3 the reconstruction model, an Option
-    // (00: none); since 1.4 the text encoder, an Option (00: none).
+    // (00: none); since 1.4 the text encoder, an Option (00: none); since 1.5 TDSM's scorer, an Option (00: none).
     let mut expected = postcard::to_allocvec(&manifest).unwrap();
-    expected.extend_from_slice(&[0, 0xb0, 0xea, 0x01, 0x00, 0x00]);
+    expected.extend_from_slice(&[0, 0xb0, 0xea, 0x01, 0x00, 0x00, 0x00]);
     assert_eq!(encoded, expected.as_slice());
 }
 
@@ -1114,8 +1114,8 @@ fn golden_bundle() -> Vec<u8> {
 }
 
 const GOLDEN_HEX: &str = "\
-    89534b420d0a1a0a 0100 0400 02000000 2401000000000000 0000000000000000
-    01000000 00000000 5000000000000000 a400000000000000
+    89534b420d0a1a0a 0100 0500 02000000 2401000000000000 0000000000000000
+    01000000 00000000 5000000000000000 a500000000000000
     02000000 00000000 0001000000000000 0400000000000000
     04 74696e79 02 00 02
     08 666666666666ee3f 00
@@ -1134,10 +1134,11 @@ const GOLDEN_HEX: &str = "\
     b0ea01
     00
     00
-    000000000000000000000000
+    00
+    0000000000000000000000
     4f4e4e58";
 
-const GOLDEN_SHA256: &str = "cee91c8faf58be4e7d4e20b5accad356c2a87a31da966c266553a129343f54c6";
+const GOLDEN_SHA256: &str = "23813180aea8a0c2ac98f9634a82cefb265d75e7d832beb578132eb4d8e30cc6";
 
 #[test]
 fn golden_vector_matches_the_documentation() {
@@ -1458,15 +1459,15 @@ fn reconstruction_references_frames_and_threshold_are_checked() {
     // The same refusals from bytes another writer made.
     let bytes = rec_bundle(Some((8, 0.05))).unwrap();
     let mut sections = raw_sections(&bytes);
-    // The 1.3 entry is the 7 bytes before the 1.4 one (0: no text encoder): Some, section 2, frames 8, the
-    // threshold as an f32.
-    let kept = sections[0].1.len() - 8;
+    // The 1.3 entry is the 7 bytes before the 1.4 and 1.5 ones (0: no text encoder, 0: no TDSM scorer): Some,
+    // section 2, frames 8, the threshold as an f32.
+    let kept = sections[0].1.len() - 9;
     assert_eq!(sections[0].1[kept..kept + 3], [1, 2, 8]);
     let mut manifest_bytes = sections[0].1[..kept].to_vec();
     let spec =
         ReconstructionExtension { reconstruction: Some(ReconstructionSpec { section: 1, frames: 8, threshold: 0.05 }) };
     manifest_bytes.extend_from_slice(&postcard::to_allocvec(&spec).unwrap());
-    manifest_bytes.push(0);
+    manifest_bytes.extend_from_slice(&[0, 0]);
     sections[0].1 = manifest_bytes;
     assert!(matches!(parse_error(&reassemble(FORMAT_MINOR, &sections)), BundleError::WrongSectionKind { .. }));
 }
@@ -1542,4 +1543,43 @@ fn text_encoder_shapes_and_references_are_checked() {
     assert_eq!(swapped, BundleError::WrongSectionKind { index: 3, expected: SectionKind::TextEncoder, found: 14 });
     let missing = refs(TextSpec { encoder_section: 2, tokenizer_section: 7, max_tokens: 32, dim: 8 });
     assert_eq!(missing, BundleError::MissingSection { index: 7 });
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Format 1.5: TDSM's scorer
+
+#[test]
+fn a_denoiser_needs_the_text_encoder_and_the_models_embedding_length() {
+    let with_text = text_encoder_bundle(Some((b"TEXT ONNX", b"{}", 32, 384))).unwrap();
+    let feature = Bundle::parse(&with_text).unwrap().manifest().output_len();
+    assert_eq!(Bundle::parse(&with_text).unwrap().denoiser_onnx(), None, "none until added");
+    // Added to a finished bundle (what `cargo xtask text-encoder` does), kept by a version change, replaced in place.
+    let added = with_denoiser(&with_text, b"TDSM A").unwrap();
+    let bundle = Bundle::parse(&added).unwrap();
+    assert_eq!(bundle.denoiser_spec(), Some(DenoiserSpec { section: 4, feature }));
+    assert_eq!((bundle.denoiser_onnx(), bundle.format_version()), (Some(&b"TDSM A"[..]), (1, 5)));
+    assert_eq!(SectionKind::from_code(15), Some(SectionKind::Denoiser));
+    let v2 = with_version(&added, 2).unwrap();
+    assert_eq!(Bundle::parse(&v2).unwrap().denoiser_onnx(), Some(&b"TDSM A"[..]));
+    let replaced = with_denoiser(&v2, b"TDSM B").unwrap();
+    let bundle = Bundle::parse(&replaced).unwrap();
+    assert_eq!((bundle.section_count(), bundle.denoiser_onnx(), bundle.version()), (5, Some(&b"TDSM B"[..]), 2));
+    // Without a text encoder nothing gives the candidates' features; another length is another encoder's.
+    let plain = text_encoder_bundle(None).unwrap();
+    let reason = "a TDSM scorer needs the text encoder that gives its candidates' features";
+    assert_eq!(with_denoiser(&plain, b"TDSM").unwrap_err(), BundleError::InvalidManifest { reason });
+    let mut writer = BundleWriter::new();
+    let onnx = writer.add(SectionKind::OnnxFp32, &payload(1, 64)).unwrap();
+    writer.add_text_encoder(b"M", b"{}", 32, 384).unwrap();
+    writer.add_denoiser(b"TDSM", feature + 1).unwrap();
+    let reason = "the TDSM scorer's embedding length differs from the models' output length";
+    let error = writer.finish(&manifest(HeadSpec::Logits, &[joint_only(onnx)])).unwrap_err();
+    assert_eq!(error, BundleError::InvalidManifest { reason });
+    // An empty scorer section is refused like any empty model.
+    let mut writer = BundleWriter::new();
+    let onnx = writer.add(SectionKind::OnnxFp32, &payload(1, 64)).unwrap();
+    writer.add_text_encoder(b"M", b"{}", 32, 384).unwrap();
+    writer.add_denoiser(b"", feature).unwrap();
+    let error = writer.finish(&manifest(HeadSpec::Logits, &[joint_only(onnx)])).unwrap_err();
+    assert_eq!(error, BundleError::EmptySection { index: 4 });
 }

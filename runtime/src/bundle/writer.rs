@@ -7,7 +7,8 @@ use super::container::{
 };
 use super::error::BundleError;
 use super::manifest::{
-    Manifest, ManifestExtension, ReconstructionExtension, ReconstructionSpec, TextExtension, TextSpec, TimeBase,
+    DenoiserExtension, DenoiserSpec, Manifest, ManifestExtension, ReconstructionExtension, ReconstructionSpec,
+    TextExtension, TextSpec, TimeBase,
 };
 use super::reader::Bundle;
 use super::signature::{content_digest, signing_message, SignatureSection, ED25519, PUBLIC_KEY_LEN, SIGNATURE_LEN};
@@ -34,6 +35,8 @@ struct Appended {
     reconstruction: ReconstructionExtension,
     /// 1.4.
     text: TextExtension,
+    /// 1.5.
+    denoiser: DenoiserExtension,
 }
 
 impl Appended {
@@ -44,6 +47,7 @@ impl Appended {
             time_base: TimeBase { model_rate_millihertz: bundle.model_rate_millihertz() },
             reconstruction: ReconstructionExtension { reconstruction: bundle.reconstruction() },
             text: TextExtension { text: bundle.text_encoder_spec() },
+            denoiser: DenoiserExtension { denoiser: bundle.denoiser_spec() },
         }
     }
 }
@@ -99,6 +103,15 @@ impl BundleWriter {
         self.appended.text = TextExtension { text: spec };
     }
 
+    /// Adds TDSM's scorer (FP32 ONNX, see [`SectionKind::Denoiser`]) for embeddings of `feature` values; returns its
+    /// entry. [`Self::finish`] refuses what the reader would (no text encoder, another embedding length).
+    pub fn add_denoiser(&mut self, onnx: &[u8], feature: u32) -> Result<DenoiserSpec, BundleError> {
+        let section = self.add(SectionKind::Denoiser, onnx)?;
+        let spec = DenoiserSpec { section, feature };
+        self.appended.denoiser = DenoiserExtension { denoiser: Some(spec) };
+        Ok(spec)
+    }
+
     /// Adds a payload and returns the section index the manifest must use for it.
     ///
     /// Errors: [`BundleError::DuplicateManifest`] for [`SectionKind::Manifest`] (the manifest is given to
@@ -151,7 +164,7 @@ impl BundleWriter {
     }
 }
 
-/// The manifest section of format 1.4: the manifest, then what each minor version appended ([`Appended`]).
+/// The manifest section of format 1.5: the manifest, then what each minor version appended ([`Appended`]).
 fn manifest_payload(manifest: &Manifest<'_>, appended: &Appended) -> Result<Vec<u8>, BundleError> {
     let encode = |bytes: &mut Vec<u8>, value: Result<Vec<u8>, postcard::Error>| -> Result<(), BundleError> {
         bytes.extend_from_slice(&value.map_err(|_| BundleError::MalformedManifest)?);
@@ -163,6 +176,7 @@ fn manifest_payload(manifest: &Manifest<'_>, appended: &Appended) -> Result<Vec<
     encode(&mut bytes, postcard::to_allocvec(&appended.time_base))?;
     encode(&mut bytes, postcard::to_allocvec(&appended.reconstruction))?;
     encode(&mut bytes, postcard::to_allocvec(&appended.text))?;
+    encode(&mut bytes, postcard::to_allocvec(&appended.denoiser))?;
     Ok(bytes)
 }
 
@@ -245,6 +259,17 @@ pub fn with_text_encoder(
         let tokenizer_section = put_section(sections, SectionKind::Tokenizer, tokenizer_json)?;
         let text = TextExtension { text: Some(TextSpec { encoder_section, tokenizer_section, max_tokens, dim }) };
         replace_manifest(sections, bundle.manifest(), &Appended { text, ..Appended::of(bundle) })
+    })
+}
+
+/// The bundle with TDSM's scorer (`onnx`, FP32, scoring the models' embeddings), replacing any, and no signature.
+/// The bundle must carry the text encoder the scorer's candidates are encoded with.
+pub fn with_denoiser(bytes: &[u8], onnx: &[u8]) -> Result<Vec<u8>, BundleError> {
+    rebuild(bytes, |bundle, sections| {
+        let section = put_section(sections, SectionKind::Denoiser, onnx)?;
+        let feature = bundle.manifest().output_len();
+        let denoiser = DenoiserExtension { denoiser: Some(DenoiserSpec { section, feature }) };
+        replace_manifest(sections, bundle.manifest(), &Appended { denoiser, ..Appended::of(bundle) })
     })
 }
 
