@@ -151,7 +151,7 @@ class Denoiser(nn.Module):
         for block in self.blocks:
             x, c = block(x, c, y)
         shift, scale = self.final_ada(y).chunk(2, dim=1)
-        return self.final(modulate(self.final_norm(x), shift, scale)).squeeze(1)
+        return self.final(modulate(self.final_norm(x), shift, scale))[:, 0]  # [:, 0], not squeeze: no If in ONNX
 
 
 def triplet_diffusion_loss(model, x0, positive, negative, different, t, noise, cumulative, config: TdsmConfig):
@@ -355,9 +355,13 @@ class WindowScorer(nn.Module):
 
     def forward(self, x0, sentence, tokens):
         k, n = self.noises.shape[0], x0.shape[0]
-        eps = self.noises.repeat_interleave(n, dim=0)
-        x_t = self.signal * ((x0 - self.mean) / self.std).repeat(k, 1) + self.spread * eps
-        predicted = self.denoiser(x_t, self.t, sentence.repeat(k, 1), tokens.repeat(k, 1, 1))
+
+        def per_noise(a):  # [n, ...] -> [k * n, ...], noise-major. A Concat: tract mis-rewrites Tile or Expand
+            return torch.cat([a] * k)  # feeding a matrix product (tract-onnx 0.23).
+
+        eps = torch.cat([noise.expand(n, -1) for noise in self.noises])
+        x_t = self.signal * per_noise((x0 - self.mean) / self.std) + self.spread * eps
+        predicted = self.denoiser(x_t, self.t, per_noise(sentence), per_noise(tokens))
         return ((predicted - eps) ** 2).mean(dim=1).view(k, n).sum(dim=0)
 
 

@@ -89,3 +89,29 @@ def test_the_export_matches_onnxruntime(tmp_path):
     with torch.no_grad():
         expected = model(*inputs.values()).numpy()
     assert abs(got - expected).max() < 1e-4
+
+
+def test_the_device_scorer_is_score_candidates_for_one_window_and_exports_with_any_candidate_count(tmp_path):
+    """`WindowScorer` (what the bundle carries) gives each candidate the error `score_candidates` gives it, with the
+    standardisation, noises and step inside; its ONNX export agrees with onnxruntime for 1 to 7 candidates (the
+    device plans it for however many labels are typed)."""
+    x0, _, sentences, tokens = toy_case()
+    torch.manual_seed(0)
+    model = tdsm.Denoiser(CONFIG).eval()
+    for p in model.parameters():
+        torch.nn.init.normal_(p, std=0.2)
+    mean, std = torch.randn(CONFIG.feature), torch.rand(CONFIG.feature) + 0.5
+    noises = tdsm.fixed_noises(CONFIG)
+    scorer = tdsm.WindowScorer(model, mean, std, noises).eval()
+    expected = tdsm.score_candidates(model, (x0[:4] - mean) / std, sentences, tokens, noises, CONFIG)
+    with torch.no_grad():
+        got = torch.stack([scorer(w.expand(3, -1), sentences, tokens) for w in x0[:4]])
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+    path = tdsm.export_scorer(scorer, tmp_path / "scorer.onnx")
+    for n in (1, 3, 7):
+        feeds = {"x0": torch.randn(n, CONFIG.feature), "sentence": torch.randn(n, CONFIG.text_width),
+                 "tokens": torch.randn(n, CONFIG.tokens, CONFIG.text_width)}
+        onnx_errors = run_onnxruntime(path, {k: v.numpy() for k, v in feeds.items()})["error"]
+        with torch.no_grad():
+            torch_errors = scorer(*feeds.values()).numpy()
+        assert onnx_errors.shape == (n,) and abs(onnx_errors - torch_errors).max() < 1e-4

@@ -13,6 +13,7 @@
 //! | [`TextPrototypeHead`] | embedding | cosine similarity to label text embeddings, softmax(similarity / T) |
 //! | [`fuse_softmax`] | logits of several streams | weighted mean of the per-stream softmax |
 //! | [`typed_behind_gate`] | logits of trained and typed rows | the trained softmax where it reaches the gate, else the typed labels' softmax |
+//! | [`lowest_takes_all`] | a [`TypedRanker`]'s errors of the typed labels | one-hot at the lowest (TDSM's rule), for windows the gate gave them |
 //!
 //! Cosine similarity with a zero vector is undefined, and every head reports it as [`HeadError::ZeroVector`]
 //! rather than inventing a score: a zero embedding means the network produced nothing usable.
@@ -28,7 +29,7 @@ mod text;
 
 pub use enrolled::EnrolledOverLinear;
 pub use fusion::{fuse_softmax, stream_probabilities};
-pub use gate::typed_behind_gate;
+pub use gate::{lowest_takes_all, typed_behind_gate, TypedRanker};
 pub use linear::LinearHead;
 pub use prototype::{PrototypeHead, PrototypeMatch, DEFAULT_MAX_K};
 pub use softmax::{softmax, softmax_in_place};

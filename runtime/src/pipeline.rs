@@ -10,8 +10,8 @@
 use crate::decision::{DecisionConfig, DecisionError, Decisions};
 use crate::engine::{Engine, EngineError};
 use crate::head::{
-    stream_probabilities, typed_behind_gate, EnrolledOverLinear, HeadError, LinearHead, PrototypeHead,
-    TextPrototypeHead,
+    lowest_takes_all, stream_probabilities, typed_behind_gate, EnrolledOverLinear, HeadError, LinearHead,
+    PrototypeHead, TextPrototypeHead, TypedRanker,
 };
 use crate::layout::{map_body, provided_joints, SourceFormat};
 use crate::preprocess::{mask_len, MissingCount, Outputs, PreprocessConfig, PreprocessError, Preprocessor, Streams};
@@ -308,8 +308,15 @@ pub enum Head<'a, const MAX_K: usize = 16> {
     EnrolledOverLinear(EnrolledOverLinear<'a, MAX_K>),
     /// The joint engine outputs an embedding; a linear head with the `trained` classes' rows first and one row per
     /// label typed as words after them. The typed labels take the windows whose trained top probability is below
-    /// `gate` (see [`typed_behind_gate`]).
-    TypedBehindGate { linear: LinearHead<'a>, trained: usize, gate: f32 },
+    /// `gate` (see [`typed_behind_gate`]); among them the cosine decides, or, given a `ranker`, its lowest error
+    /// ([`lowest_takes_all`]).
+    TypedBehindGate {
+        linear: LinearHead<'a>,
+        trained: usize,
+        gate: f32,
+        /// `'static` inside, so that the head stays covariant in `'a` (the ranker owns its model).
+        ranker: Option<&'a mut (dyn TypedRanker + 'static)>,
+    },
 }
 
 /// The engines of a model, one per input stream. Bone and motion are optional.
@@ -411,7 +418,7 @@ impl<'a, E: Engine, const MAX_OUT: usize, const BODIES: usize, const MAX_CLASSES
             Head::EnrolledOverLinear(head) => {
                 head.dim() == out && head.bundle_classes() <= classes && head.label_bound() <= classes
             }
-            Head::TypedBehindGate { linear, trained, gate } => {
+            Head::TypedBehindGate { linear, trained, gate, .. } => {
                 linear.input_len() == out
                     && linear.classes() == classes
                     && (1..=classes).contains(trained)
@@ -492,10 +499,16 @@ impl<'a, E: Engine, const MAX_OUT: usize, const BODIES: usize, const MAX_CLASSES
                 stream_probabilities(&self.logits, &stream_weights[..streams], &mut self.scores[..classes])?;
                 self.decisions.update(window.body_id, t, &self.scores[..classes], emit)?;
             }
-            Head::TypedBehindGate { linear, trained, gate } => {
-                let logits = &mut self.logits[0][..classes];
-                linear.logits(&self.outputs[0][..out], logits)?;
-                typed_behind_gate(logits, *trained, *gate, &mut self.scores[..classes])?;
+            Head::TypedBehindGate { linear, trained, gate, ranker } => {
+                let [logits, errors, ..] = &mut self.logits;
+                let embedding = &self.outputs[0][..out];
+                linear.logits(embedding, &mut logits[..classes])?;
+                let typed = typed_behind_gate(&logits[..classes], *trained, *gate, &mut self.scores[..classes])?;
+                if let (true, Some(ranker)) = (typed, ranker.as_deref_mut()) {
+                    let errors = &mut errors[*trained..classes];
+                    ranker.errors(embedding, errors)?;
+                    lowest_takes_all(errors, &mut self.scores[*trained..classes])?;
+                }
                 self.decisions.update(window.body_id, t, &self.scores[..classes], emit)?;
             }
             Head::Prototype { head, min_similarity } => {
@@ -684,6 +697,7 @@ impl<'a, E: Engine, const TRACKS: usize, const FRAMES: usize, const MAX_OUT: usi
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::TestEngine;
     use crate::preprocess::PreprocessConfig;
     use crate::wire::{Axes, Body, Joint, LayoutId, Units};
 
@@ -745,5 +759,43 @@ mod tests {
         frontend.push_frame(&frame(2, true)).unwrap();
         assert_eq!(frontend.counters().joints_implausible, 2);
         assert_eq!(frontend.counters().bodies_rejected, 0, "the rest of each body is used");
+    }
+
+    /// Errors it was told to give, and how many windows it ranked.
+    #[derive(Debug)]
+    struct FixedRanker {
+        errors: [f32; 2],
+        calls: usize,
+    }
+
+    impl TypedRanker for FixedRanker {
+        fn errors(&mut self, _embedding: &[f32], errors: &mut [f32]) -> Result<(), EngineError> {
+            self.calls += 1;
+            errors.copy_from_slice(&self.errors);
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_ranker_decides_among_the_typed_labels_only_for_windows_the_gate_gives_them() {
+        // Two trained rows and two typed rows over a 2-value embedding (the TestEngine sums halves of the input).
+        let weights = [4.0, 0.0, 0.0, 4.0, 1.0, 1.0, 1.0, -1.0];
+        let mut ranker = FixedRanker { errors: [0.3, 0.1], calls: 0 };
+        let linear = LinearHead::new(&weights, None, 4, 2).unwrap();
+        let head = Head::TypedBehindGate { linear, trained: 2, gate: 0.9, ranker: Some(&mut ranker) };
+        let engines = StreamEngines { joint: TestEngine::new(4, 2, 1.0), bone: None, motion: None, weights: [1.0; 3] };
+        let mut classifier: Classifier<'_, TestEngine, 8, 2, 8, 4> =
+            Classifier::new(engines, head, DecisionConfig::default(), &[1, 2, 3, 4]).unwrap();
+        let window = WindowInfo { body_id: 1, partner_id: None, start_us: 0, end_us: 1, missing: Default::default() };
+        let tensors = |joint: &'static [f32]| Tensors { joint, bone: &[], motion: &[] };
+        // Embedding [2, 0]: the first trained class claims it (softmax of [8, 0]); the ranker is not asked.
+        classifier.classify(&window, tensors(&[2.0, 0.0, 2.0, 0.0]), |_| {}).unwrap();
+        assert!(classifier.last_scores()[0] > 0.99 && classifier.last_scores()[2..] == [0.0, 0.0]);
+        // Embedding [1, 1]: the trained classes tie at 0.5, below the gate. By cosine the first typed row (logit 2
+        // against 0) would take it; the ranker's lower error gives it to the second.
+        classifier.classify(&window, tensors(&[1.0, 1.0, 1.0, 1.0]), |_| {}).unwrap();
+        assert_eq!(classifier.last_scores(), &[0.0, 0.0, 0.0, 1.0]);
+        drop(classifier);
+        assert_eq!(ranker.calls, 1, "only the window below the gate was ranked");
     }
 }

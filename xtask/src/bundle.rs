@@ -217,6 +217,26 @@ pub fn add_text_encoder(bytes: &[u8], dir: &Path) -> Result<Vec<u8>> {
         .map_err(|e| anyhow::anyhow!("the bundle with the text encoder of {} would be refused: {e}", dir.display()))
 }
 
+/// The bundle with TDSM's scorer `onnx_path` (`tdsm.WindowScorer` exported), after planning it on tract as the
+/// device does for one candidate (the candidate's features are zeros: only the shapes are checked).
+pub fn add_denoiser(bytes: &[u8], onnx_path: &Path) -> Result<Vec<u8>> {
+    let onnx = fs::read(onnx_path).with_context(|| format!("could not read {}", onnx_path.display()))?;
+    let bundle = skelact_runtime::bundle::Bundle::parse(bytes).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let text = bundle.text_encoder_spec().context("a TDSM scorer needs the bundle's text encoder first")?;
+    let (dim, tokens) = (text.dim as usize, text.max_tokens as usize);
+    let candidate = skelact_text::TextEmbedding {
+        sentence: vec![0.0; dim],
+        tokens: vec![0.0; tokens * dim],
+        input: skelact_text::Tokens { ids: Vec::new(), attention_mask: Vec::new(), truncated: false },
+    };
+    let feature = bundle.manifest().output_len() as usize;
+    let scorer = skelact_text::TdsmScorer::load(&onnx, feature, &[candidate])
+        .with_context(|| format!("{} is not a TDSM scorer the device can run", onnx_path.display()))?;
+    scorer.score(&vec![0.0; feature], &mut [0.0]).with_context(|| format!("{} does not run", onnx_path.display()))?;
+    skelact_runtime::bundle::with_denoiser(bytes, &onnx)
+        .map_err(|e| anyhow::anyhow!("the bundle with the TDSM scorer {} would be refused: {e}", onnx_path.display()))
+}
+
 /// Builds the bundle bytes from a description, the files it names (relative to `dir`) and the validation
 /// report's bytes.
 pub fn build(
@@ -492,6 +512,10 @@ pub fn describe(bytes: &[u8]) -> Result<String> {
             t.encoder_section, t.tokenizer_section, t.max_tokens, t.dim
         )),
         None => out.push_str("  text encoder: none\n"),
+    }
+    match bundle.denoiser_spec() {
+        Some(d) => out.push_str(&format!("  TDSM scorer: section {}, {}-d embeddings\n", d.section, d.feature)),
+        None => out.push_str("  TDSM scorer: none\n"),
     }
     for v in &m.validation.variants {
         out.push_str(&format!(

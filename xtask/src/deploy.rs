@@ -201,6 +201,8 @@ pub(crate) struct PipelineModel {
     /// A text-aligned model: besides the committed bundle in `models/zoo/`, [`text_bundles`] writes the same bundle
     /// with the text encoder (90 MB, built not committed) into `models/build/`, for labels typed on the device.
     text_encoder: bool,
+    /// TDSM's scorer (ONNX, committed) that [`text_bundles`] adds beside the text encoder, to rank typed labels.
+    denoiser: Option<&'static str>,
 }
 
 /// The missing fraction above which `default-rec.skb` runs REC (chosen in docs/models.md, "REC").
@@ -219,6 +221,7 @@ const DEFAULT_MODEL: PipelineModel = PipelineModel {
     bundle: "default.skb",
     reconstruction: None,
     text_encoder: false,
+    denoiser: None,
 };
 
 /// The models `cargo xtask pipeline NAME` builds. Settings are the ones docs/models.md reports.
@@ -242,6 +245,7 @@ const PIPELINE_MODELS: &[PipelineModel] = &[
         bundle: "nw-ucla.skb",
         reconstruction: None,
         text_encoder: false,
+        denoiser: None,
     },
     // HCN in the text encoder's space, five UTD-MHAD actions held out of all training (docs/models.md, "Labels typed
     // as words"): labels typed on the device become rows of its linear head. 128-frame windows as the default.
@@ -254,6 +258,8 @@ const PIPELINE_MODELS: &[PipelineModel] = &[
         bundle: "text-aligned.skb",
         reconstruction: None,
         text_encoder: true,
+        // Trained on the seen classes' embeddings of this model (`python -m skelact_models.tdsm --device`).
+        denoiser: Some("models/zoo/text-aligned-hcn/tdsm.onnx"),
     },
     // The small STARS transformer trained on the synthetic corpus only (the default before real data).
     PipelineModel {
@@ -265,6 +271,7 @@ const PIPELINE_MODELS: &[PipelineModel] = &[
         bundle: "stars-synthetic.skb",
         reconstruction: None,
         text_encoder: false,
+        denoiser: None,
     },
 ];
 
@@ -375,15 +382,18 @@ fn pipeline(args: &[String]) -> Result<()> {
 const TEXT_BUNDLE_DIR: &str = "models/build";
 
 /// `cargo xtask text-encoder [--force]`: exports the text encoder ([`python::text_encoder`]), then writes each
-/// text-aligned pipeline model's committed bundle with it into [`TEXT_BUNDLE_DIR`] under the same name: the bundle
-/// to flash for labels typed on the device. The text encoder is 90 MB, so these bundles are built, not committed.
+/// text-aligned pipeline model's committed bundle with it (and its TDSM scorer, if any) into [`TEXT_BUNDLE_DIR`]
+/// under the same name: the bundle to flash for labels typed on the device. The text encoder is 90 MB, so these bundles are built, not committed.
 pub(crate) fn text_bundles(args: &[String]) -> Result<()> {
     python::text_encoder(args)?;
     let root = project_root();
     for model in PIPELINE_MODELS.iter().filter(|m| m.text_encoder) {
         let from = root.join(ZOO).join(model.bundle);
         let bytes = fs::read(&from).with_context(|| format!("could not read {}", from.display()))?;
-        let with_text = bundle::add_text_encoder(&bytes, &root.join(python::TEXT_ENCODER_DIR))?;
+        let mut with_text = bundle::add_text_encoder(&bytes, &root.join(python::TEXT_ENCODER_DIR))?;
+        if let Some(denoiser) = model.denoiser {
+            with_text = bundle::add_denoiser(&with_text, &root.join(denoiser))?;
+        }
         let out = root.join(TEXT_BUNDLE_DIR).join(model.bundle);
         fs::write(&out, &with_text).with_context(|| format!("could not write {}", out.display()))?;
         eprintln!("xtask: {} with the text encoder: {} ({} bytes)", model.bundle, out.display(), with_text.len());

@@ -129,6 +129,56 @@ fn an_action_held_out_of_all_training_is_named_by_its_typed_name_behind_the_gate
 }
 
 #[test]
+fn tdsm_chooses_among_typed_labels_behind_the_gate_on_the_device() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some((bundle, messages)) = bundle_and_recording(dir.path(), HELD_OUT_RECORDING) else { return };
+    let bundle_arg = bundle.to_str().unwrap();
+    let stream = sources::encode(&messages).unwrap();
+    // TDSM ranks only what the gate gives the typed labels: asked for without a gate, nothing is written.
+    let refused = skelact(&["labels", "add", HELD_OUT, "--tdsm", "--bundle", bundle_arg]);
+    assert!(!refused.status.success() && text(&refused).contains("needs typed_gate"), "{}", text(&refused));
+    assert!(!dir.path().join("text-aligned.overlay.json").exists());
+    // The five actions held out of the model's training, typed by name, behind the gate, ranked by the bundle's
+    // TDSM scorer (the text encoder gives each name's sentence and token features once, when the daemon loads).
+    let typed =
+        [HELD_OUT, "baseball swing from right", "arm curl (two arms)", "right hand knock on door", "walking in place"];
+    for (i, name) in typed.iter().enumerate() {
+        let mut args = vec!["labels", "add", name, "--bundle", bundle_arg];
+        if i == 0 {
+            args.extend(["--gate", GATE, "--tdsm"]);
+        }
+        let added = skelact(&args);
+        assert!(added.status.success(), "{}", text(&added));
+    }
+    let listed = skelact(&["labels", "list", "--bundle", bundle_arg]);
+    assert_eq!(
+        text(&listed).matches(&format!("behind the gate {GATE}, ranked by TDSM")).count(),
+        5,
+        "{}",
+        text(&listed)
+    );
+    let (printed, _, log) = common::run_over_pty_logging(&bundle, &stream, &[]);
+    assert!(log.contains("TDSM ranks the labels typed as words") && log.contains("candidates=5"), "{log}");
+    let begun: Vec<String> = common::of_type(printed, "event")
+        .iter()
+        .filter(|e| e["phase"] == "begin")
+        .map(|e| e["label"].as_str().unwrap_or("").to_string())
+        .collect();
+    // Which typed name TDSM picks is its own (docs/models.md measures how often it is right); that the windows the
+    // gate passes go to one of them, named by the denoiser's lowest error, is the device's part.
+    assert!(begun.iter().any(|l| typed.contains(&l.as_str())), "a typed label is reported: {begun:?}");
+    // --cosine hands the choice back to the cosine.
+    let cosine = skelact(&["labels", "add", HELD_OUT, "--replace", "--cosine", "--bundle", bundle_arg]);
+    assert!(cosine.status.success(), "{}", text(&cosine));
+    let listed = skelact(&["labels", "list", "--bundle", bundle_arg]);
+    assert!(
+        text(&listed).contains("ranked by cosine") && !text(&listed).contains("ranked by TDSM"),
+        "{}",
+        text(&listed)
+    );
+}
+
+#[test]
 fn a_running_board_takes_a_typed_label_when_asked_to_reload() {
     use std::time::{Duration, Instant};
 

@@ -17,13 +17,13 @@ use skelact_runtime::bundle::{
     AlignedBytes, Bundle, BundleError, ExemplarStorage, HeadSpec, Precision, StreamKind, HEADER_LEN, MAGIC,
 };
 use skelact_runtime::engine::{Engine, EngineError};
-use skelact_runtime::head::{EnrolledOverLinear, HeadError, LinearHead, PrototypeHead};
+use skelact_runtime::head::{EnrolledOverLinear, HeadError, LinearHead, PrototypeHead, TypedRanker};
 use skelact_runtime::layout::SourceFormat;
 use skelact_runtime::pipeline::{Classifier, Frontend, FrontendConfig, Head, PipelineError, StreamEngines};
 use skelact_runtime::reconstruct::{Reconstruction, ReconstructionMode, ReconstructionPolicy};
 use skelact_runtime::wire::{Event, LayoutId};
 use skelact_tensorrt::{TensorRtEngine, TensorRtError, TensorRtOptions};
-use skelact_text::{TextEncoder, TextError};
+use skelact_text::{TdsmScorer, TextEncoder, TextError};
 use skelact_tract::{TractEngine, TractLoadError, TractOptions};
 
 use crate::overlay::{hex, Overlay, OverlayError, DEFAULT_MIN_SIMILARITY};
@@ -108,6 +108,8 @@ pub enum ModelError {
     Reconstruction { backend: &'static str, reason: String },
     #[error("{path}: the text encoder: {source}")]
     TextEncoder { path: PathBuf, source: TextError },
+    #[error("{path}: TDSM's scorer: {source}")]
+    Tdsm { path: PathBuf, source: TextError },
 }
 
 /// Which inference backend to use.
@@ -324,6 +326,8 @@ pub struct HeadStore {
     /// A text-aligned linear head's weights and bias with the text labels' rows (empty without text labels).
     linear_weights: Vec<f32>,
     linear_bias: Vec<f32>,
+    /// TDSM's scorer ranking the typed labels behind the gate, when the overlay asks for it.
+    ranker: Option<Box<dyn TypedRanker>>,
 }
 
 const STREAMS: [StreamKind; 3] = [StreamKind::Joint, StreamKind::Bone, StreamKind::Motion];
@@ -362,6 +366,22 @@ impl<'b> LoadedModel<'b> {
                          head over embeddings of the text encoder's length)"
                             .into(),
                     ));
+                }
+                if overlay.rank_typed_by_tdsm {
+                    if overlay.typed_gate.is_none() {
+                        return Err(refuse(
+                            "rank_typed_by_tdsm needs typed_gate: TDSM ranks the typed labels of the windows the gate \
+                             gives them"
+                                .into(),
+                        ));
+                    }
+                    if bundle.denoiser_spec().is_none() {
+                        return Err(refuse(
+                            "rank_typed_by_tdsm, but the bundle carries no TDSM scorer (format 1.5; `cargo xtask \
+                             text-encoder` writes the text-aligned bundle with one)"
+                                .into(),
+                        ));
+                    }
                 }
                 if let Some(gate) = overlay.typed_gate {
                     if !(0.0..=1.0).contains(&gate) {
@@ -478,6 +498,26 @@ impl<'b> LoadedModel<'b> {
         })?;
         TextEncoder::load(onnx, tokenizer.as_bytes())
             .map_err(|source| ModelError::TextEncoder { path: self.path.clone(), source })
+    }
+
+    /// TDSM's scorer from the bundle, planned for the typed labels: each prompt encoded again by the bundle's text
+    /// encoder (the overlay keeps the sentence embedding, TDSM needs the token features too).
+    fn tdsm_ranker(&self) -> Result<TdsmRanker, ModelError> {
+        let onnx = self.bundle.denoiser_onnx().ok_or_else(|| ModelError::Missing {
+            what: "TDSM scorer (bundle format 1.5; `cargo xtask text-encoder` writes the text-aligned bundle with one)"
+                .into(),
+        })?;
+        let encoder = self.text_encoder()?;
+        let tdsm_error = |source| ModelError::Tdsm { path: self.path.clone(), source };
+        let candidates: Vec<_> = self
+            .text_labels()
+            .iter()
+            .map(|l| encoder.encode(&l.prompt))
+            .collect::<Result<_, _>>()
+            .map_err(tdsm_error)?;
+        let scorer = TdsmScorer::load(onnx, self.output_len(), &candidates).map_err(tdsm_error)?;
+        tracing::info!(candidates = scorer.candidates(), "TDSM ranks the labels typed as words");
+        Ok(TdsmRanker(scorer))
     }
 
     fn text_labels(&self) -> &[crate::overlay::TextLabel] {
@@ -804,6 +844,7 @@ impl<'b> LoadedModel<'b> {
             query: vec![0.0; dim],
             linear_weights,
             linear_bias,
+            ranker: None,
         }
     }
 
@@ -831,7 +872,7 @@ impl<'b> LoadedModel<'b> {
             store.center = overlay.center.clone().unwrap_or_default();
             store.thresholds =
                 self.labels.iter().map(|l| overlay.thresholds.get(&l.name).copied().unwrap_or(fallback)).collect();
-            let HeadStore { embeddings, labels, center, thresholds, query, linear_weights, linear_bias } = store;
+            let HeadStore { embeddings, labels, center, thresholds, query, linear_weights, linear_bias, .. } = store;
             let linear = self.linear_head(linear_weights, linear_bias)?;
             let dim = query.len();
             let mut enrolled =
@@ -855,11 +896,20 @@ impl<'b> LoadedModel<'b> {
                 .map_err(|source| exemplar_error("(all)", source))?;
             Head::EnrolledOverLinear(head)
         } else if !store.linear_weights.is_empty() {
+            if self.overlay.as_ref().is_some_and(|o| o.rank_typed_by_tdsm) {
+                store.ranker = Some(Box::new(self.tdsm_ranker()?));
+            }
             let linear = self.linear_head(&store.linear_weights, &store.linear_bias)?;
             match self.overlay.as_ref().and_then(|o| o.typed_gate) {
                 Some(gate) => {
-                    tracing::info!(text_labels = self.text_labels().len(), gate, "labels typed as words behind a gate");
-                    Head::TypedBehindGate { linear, trained: self.bundle.manifest().labels.len(), gate }
+                    let ranker = store.ranker.as_deref_mut();
+                    tracing::info!(
+                        text_labels = self.text_labels().len(),
+                        gate,
+                        ranked_by = if ranker.is_some() { "TDSM" } else { "cosine" },
+                        "labels typed as words behind a gate"
+                    );
+                    Head::TypedBehindGate { linear, trained: self.bundle.manifest().labels.len(), gate, ranker }
                 }
                 None => {
                     tracing::info!(text_labels = self.text_labels().len(), "linear head with labels typed as words");
@@ -881,6 +931,23 @@ impl<'b> LoadedModel<'b> {
         let actions = self.action_ids();
         Classifier::new(engines, head, self.bundle.manifest().decision_config(), &actions)
             .map_err(|source| ModelError::Classifier { path: path.clone(), source })
+    }
+}
+
+/// TDSM's scorer as the runtime's ranker of typed labels. A failed run costs its window (the engine error the
+/// classifier reports); the reason goes to the log.
+#[derive(Debug)]
+struct TdsmRanker(TdsmScorer);
+
+/// [`EngineError::Backend`] code of a failed TDSM run.
+const TDSM_FAILED: i32 = 15;
+
+impl TypedRanker for TdsmRanker {
+    fn errors(&mut self, embedding: &[f32], errors: &mut [f32]) -> Result<(), EngineError> {
+        self.0.score(embedding, errors).map_err(|error| {
+            tracing::warn!(%error, "TDSM scorer failed");
+            EngineError::Backend { code: TDSM_FAILED }
+        })
     }
 }
 
@@ -983,6 +1050,11 @@ mod tests {
         overlay.exemplars.clear();
         overlay.write(&path).expect("write");
         assert!(LoadedModel::open(&file, &OverlayChoice::File(path.clone())).is_ok(), "a gate alone is accepted");
+        // TDSM ranks behind the gate, with the bundle's scorer: the default bundle has none.
+        overlay.rank_typed_by_tdsm = true;
+        assert!(refusal(&overlay).contains("the bundle carries no TDSM scorer"), "{}", refusal(&overlay));
+        overlay.typed_gate = None;
+        assert!(refusal(&overlay).contains("rank_typed_by_tdsm needs typed_gate"), "{}", refusal(&overlay));
     }
 
     #[test]

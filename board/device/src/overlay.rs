@@ -92,6 +92,10 @@ pub struct Overlay {
     /// the trained ones directly.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub typed_gate: Option<f32>,
+    /// Behind the gate: the typed labels are ranked by the bundle's TDSM scorer (lowest error takes the window)
+    /// instead of by cosine. Needs `typed_gate` and a bundle that carries a scorer.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub rank_typed_by_tdsm: bool,
 }
 
 /// Why an overlay cannot be used.
@@ -132,6 +136,7 @@ impl Overlay {
             exemplars: Vec::new(),
             text_labels: Vec::new(),
             typed_gate: None,
+            rank_typed_by_tdsm: false,
         }
     }
 

@@ -20,6 +20,9 @@ use tract_onnx::prelude::*;
 use tract_onnx::tract_hir::infer::Factoid;
 use tract_onnx::tract_hir::internal::DimLike;
 
+mod tdsm;
+pub use tdsm::{TdsmScorer, MAX_CANDIDATES};
+
 /// The longest prompt accepted, in bytes: far beyond any label (the model sees at most its `L` tokens anyway),
 /// small enough that no prompt can make the tokenizer allocate without bound.
 pub const MAX_PROMPT_BYTES: usize = 512;

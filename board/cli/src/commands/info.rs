@@ -68,6 +68,9 @@ pub fn info_json(model: &LoadedModel, bundle: &Bundle<'_>) -> anyhow::Result<Val
             "bytes": bundle.text_encoder().map(|(model, _)| model.len()),
             "text_aligned": model.text_aligned(),
         })),
+        "denoiser": bundle.denoiser_spec().map(|d| json!({
+            "section": d.section, "feature": d.feature, "bytes": bundle.denoiser_onnx().map(<[u8]>::len),
+        })),
         "sections": bundle.sections().enumerate().map(|(i, s)| json!({
             "index": i, "kind": section_name(s.kind_code), "bytes": s.payload.len(),
         })).collect::<Vec<_>>(),
@@ -133,6 +136,15 @@ fn print_text(model: &LoadedModel, bundle: &Bundle<'_>) {
             }
         }
         None => println!("text        none (no labels typed as words)"),
+    }
+    match bundle.denoiser_spec() {
+        Some(d) => println!(
+            "TDSM        scorer in section {} ({} bytes) for {}-d embeddings: `skelact labels add --tdsm` ranks typed labels with it",
+            d.section,
+            bundle.denoiser_onnx().map_or(0, <[u8]>::len),
+            d.feature
+        ),
+        None => println!("TDSM        none (typed labels are ranked by cosine)"),
     }
     println!("model       {} ({:?}), layout {:?}, {} bodies per window", m.model_name, m.encoder, m.layout, m.bodies);
     println!("input       {} {:?}", m.input.name, m.input.shape.as_slice());

@@ -53,6 +53,14 @@ pub enum LabelsCommand {
         /// the trained classes directly.
         #[arg(long, value_name = "P")]
         gate: Option<f32>,
+        /// Behind the gate, let the bundle's TDSM scorer choose among the typed labels (the lowest denoising error
+        /// takes the window) instead of the cosine. Needs a gate and a bundle with a scorer; on the shipped model it
+        /// names fewer held-out actions than the cosine (docs/models.md, "TDSM on the device").
+        #[arg(long, conflicts_with = "cosine")]
+        tdsm: bool,
+        /// Back to the cosine choosing among the typed labels behind the gate (undoes --tdsm).
+        #[arg(long)]
+        cosine: bool,
     },
     /// Remove a label the overlay added (typed or enrolled), with its exemplars.
     Remove {
@@ -77,7 +85,7 @@ pub fn run(args: LabelsArgs) -> anyhow::Result<()> {
             list(&model, json);
             Ok(())
         }
-        LabelsCommand::Add { prompt, name, action_id, replace, gate } => {
+        LabelsCommand::Add { prompt, name, action_id, replace, gate, tdsm, cosine } => {
             let name = name.unwrap_or_else(|| prompt.trim().to_string());
             let mut overlay = add(&model, &prompt, &name, action_id, replace)?;
             if let Some(gate) = gate {
@@ -87,6 +95,9 @@ pub fn run(args: LabelsArgs) -> anyhow::Result<()> {
                     bail!("--gate {gate}: a probability, 0 to 1");
                 }
                 overlay.typed_gate = Some(gate);
+            }
+            if tdsm || cosine {
+                overlay.rank_typed_by_tdsm = tdsm;
             }
             write_checked(&file, &overlay, &overlay_path)?;
             let id = overlay.text_labels.iter().find(|l| l.name == name).map_or(0, |l| l.action_id);
@@ -211,6 +222,7 @@ fn list(model: &LoadedModel<'_>, json: bool) {
         model.overlay.as_ref().map_or(0, |o| o.exemplars.iter().filter(|e| e.label == label.name).count())
     };
     let gate = model.overlay.as_ref().and_then(|o| o.typed_gate);
+    let ranked_by = if model.overlay.as_ref().is_some_and(|o| o.rank_typed_by_tdsm) { "TDSM" } else { "cosine" };
     for (index, label) in model.labels.iter().enumerate() {
         let source = match (&label.prompt, label.enrolled) {
             (Some(_), _) => "typed",
@@ -220,11 +232,14 @@ fn list(model: &LoadedModel<'_>, json: bool) {
         if json {
             let line = serde_json::json!({"index": index, "name": label.name, "action_id": label.action_id,
                 "source": source, "prompt": label.prompt, "exemplars": exemplars(label),
-                "gate": label.prompt.as_ref().and(gate)});
+                "gate": label.prompt.as_ref().and(gate),
+                "ranked_by": label.prompt.as_ref().and(gate).map(|_| ranked_by)});
             println!("{line}");
         } else {
             let detail = match (&label.prompt, gate) {
-                (Some(prompt), Some(gate)) => format!("typed: {prompt:?}, behind the gate {gate}"),
+                (Some(prompt), Some(gate)) => {
+                    format!("typed: {prompt:?}, behind the gate {gate}, ranked by {ranked_by}")
+                }
                 (Some(prompt), None) => format!("typed: {prompt:?}"),
                 (None, _) if exemplars(label) > 0 => format!("{source}, {} exemplar(s)", exemplars(label)),
                 (None, _) => source.to_string(),

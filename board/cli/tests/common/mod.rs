@@ -221,6 +221,16 @@ pub fn run_over_pty_printing(
     stream: &[u8],
     options: &[&str],
 ) -> (Vec<serde_json::Value>, Option<Status>) {
+    let (printed, status, _) = run_over_pty_logging(bundle, stream, options);
+    (printed, status)
+}
+
+/// As [`run_over_pty_printing`], also returning the daemon's log (its stderr).
+pub fn run_over_pty_logging(
+    bundle: &Path,
+    stream: &[u8],
+    options: &[&str],
+) -> (Vec<serde_json::Value>, Option<Status>, String) {
     let pty = PtyPair::open().unwrap();
     let mut args = vec!["--bundle", bundle.to_str().unwrap(), "--port", pty.slave_path().to_str().unwrap()];
     args.extend_from_slice(options);
@@ -246,8 +256,8 @@ pub fn run_over_pty_printing(
         host.pump(&mut master, Duration::from_millis(20));
     }
     sender.join().unwrap();
-    let (_, printed) = daemon.stop();
-    (printed, host.statuses.last().copied())
+    let (log, printed) = daemon.stop();
+    (printed, host.statuses.last().copied(), log)
 }
 
 /// `skelact run --allow-unsigned --profile host --queue-windows 1000 --stdout json` and `args` (a later option
