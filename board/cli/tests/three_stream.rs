@@ -62,3 +62,19 @@ fn the_device_fuses_the_real_joint_bone_and_motion_models_as_pytorch_does() {
     // The bone and motion models change the scores: the device's figures are the fusion's, not the joint model's.
     assert!(fusion_mattered >= SEQUENCES / 2, "only {fusion_mattered} sequences differ from the joint model alone");
 }
+
+#[test]
+fn the_three_stream_bundle_passes_its_own_self_test_on_tract() {
+    // The self-test windows are the joint stream's (training-split windows and onnxruntime's FP32 logits for them),
+    // what `skelact install` runs before it writes a slot; no dataset is needed.
+    let bundle = common::repo_root().join("models/zoo/acsar-utd-mhad.skb");
+    let slots = tempfile::tempdir().unwrap();
+    let output = Command::new(SKELACT)
+        .args(["install", bundle.to_str().unwrap(), "--allow-unsigned", "--backend", "tract"])
+        .args(["--slots", slots.path().to_str().unwrap()])
+        .output()
+        .unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(output.status.success(), "{text}");
+    assert!(text.contains("self-test passed: 8 self-test windows") && text.contains("0 with another top-1"), "{text}");
+}
