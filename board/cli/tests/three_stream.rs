@@ -1,9 +1,10 @@
-//! AC-SAR's three streams fused on the device: the committed bundle `models/zoo/acsar-utd-mhad.skb` carries the
-//! joint, bone and motion models trained on UTD-MHAD (docs/models.md, "AC-SAR"). `skelact eval` runs real test
-//! recordings through the device's path (its preprocessing makes the bone and motion tensors, tract runs the three
-//! models, the runtime fuses their softmax) and must agree with PyTorch's fused result for every sequence, which
-//! `skelact_models export-streams` wrote to `models/zoo/acsar/utd-mhad/device_reference.json`. Needs
-//! `../shared/datasets` (or `$SKELACT_DATASETS`) and prints `SKIPPED: why` without it.
+//! AC-SAR's three streams fused on the device: the committed bundles `models/zoo/acsar-utd-mhad.skb` and
+//! `models/zoo/acsar-nw-ucla.skb` carry the joint, bone and motion models trained on each dataset (docs/models.md,
+//! "AC-SAR"). `skelact eval` runs real test recordings through the device's path (its preprocessing makes the bone
+//! and motion tensors, tract runs the three models, the runtime fuses their softmax) and must agree with PyTorch's
+//! fused result for every sequence, which `skelact_models export-streams` wrote to
+//! `models/zoo/acsar/<dataset>/device_reference.json`. Needs `../shared/datasets` (or `$SKELACT_DATASETS`) and
+//! prints `SKIPPED: why` without it.
 
 mod common;
 
@@ -13,12 +14,21 @@ const SKELACT: &str = env!("CARGO_BIN_EXE_skelact");
 const SEQUENCES: usize = 16;
 
 #[test]
-fn the_device_fuses_the_real_joint_bone_and_motion_models_as_pytorch_does() {
+fn the_device_fuses_the_real_utd_mhad_joint_bone_and_motion_models_as_pytorch_does() {
+    device_fuses_as_pytorch("utd-mhad");
+}
+
+#[test]
+fn the_device_fuses_the_real_nw_ucla_joint_bone_and_motion_models_as_pytorch_does() {
+    device_fuses_as_pytorch("nw-ucla");
+}
+
+fn device_fuses_as_pytorch(dataset: &str) {
     let Some(root) = common::datasets() else { return };
     let repo = common::repo_root();
-    let bundle = repo.join("models/zoo/acsar-utd-mhad.skb");
+    let bundle = repo.join(format!("models/zoo/acsar-{dataset}.skb"));
     let reference: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(repo.join("models/zoo/acsar/utd-mhad/device_reference.json")).unwrap(),
+        &std::fs::read_to_string(repo.join(format!("models/zoo/acsar/{dataset}/device_reference.json"))).unwrap(),
     )
     .unwrap();
 
@@ -31,7 +41,7 @@ fn the_device_fuses_the_real_joint_bone_and_motion_models_as_pytorch_does() {
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("eval.json");
     let output = Command::new(SKELACT)
-        .args(["eval", "--dataset", "utd-mhad", "--root", root.to_str().unwrap(), "--threads", "1"])
+        .args(["eval", "--dataset", dataset, "--root", root.to_str().unwrap(), "--threads", "1"])
         .args(["--bundle", bundle.to_str().unwrap(), "--limit", &SEQUENCES.to_string()])
         .args(["--json", json.to_str().unwrap()])
         .output()
@@ -64,17 +74,20 @@ fn the_device_fuses_the_real_joint_bone_and_motion_models_as_pytorch_does() {
 }
 
 #[test]
-fn the_three_stream_bundle_passes_its_own_self_test_on_tract() {
+fn the_three_stream_bundles_pass_their_own_self_tests_on_tract() {
     // The self-test windows are the joint stream's (training-split windows and onnxruntime's FP32 logits for them),
     // what `skelact install` runs before it writes a slot; no dataset is needed.
-    let bundle = common::repo_root().join("models/zoo/acsar-utd-mhad.skb");
-    let slots = tempfile::tempdir().unwrap();
-    let output = Command::new(SKELACT)
-        .args(["install", bundle.to_str().unwrap(), "--allow-unsigned", "--backend", "tract"])
-        .args(["--slots", slots.path().to_str().unwrap()])
-        .output()
-        .unwrap();
-    let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
-    assert!(output.status.success(), "{text}");
-    assert!(text.contains("self-test passed: 8 self-test windows") && text.contains("0 with another top-1"), "{text}");
+    for dataset in ["utd-mhad", "nw-ucla"] {
+        let bundle = common::repo_root().join(format!("models/zoo/acsar-{dataset}.skb"));
+        let slots = tempfile::tempdir().unwrap();
+        let output = Command::new(SKELACT)
+            .args(["install", bundle.to_str().unwrap(), "--allow-unsigned", "--backend", "tract"])
+            .args(["--slots", slots.path().to_str().unwrap()])
+            .output()
+            .unwrap();
+        let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+        assert!(output.status.success(), "{dataset}: {text}");
+        let passed = text.contains("self-test passed: 8 self-test windows") && text.contains("0 with another top-1");
+        assert!(passed, "{dataset}: {text}");
+    }
 }
