@@ -319,19 +319,24 @@ def run_union(out=ROOT / "models" / "zoo" / "zero-shot-union.json", threads=2):
     return report
 
 
+def _export_batched(module, args, path, inputs, output):
+    """`module` as ONNX at `path`, every input and the output batched along a dynamic first axis N."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with torch.no_grad():
+        torch.onnx.export(module.eval(), args, str(path), input_names=list(inputs), output_names=[output],
+                          opset_version=OPSET, dynamo=False,
+                          dynamic_axes={n: {0: "n"} for n in (*inputs, output)})
+    return path
+
+
 def export_denoiser(model, path):
     """The denoiser as ONNX for the device: inputs x_t [N, F], t [N] (int64), sentence [N, D], tokens [N, L, D]
     with N dynamic (candidates batched), output eps [N, F]."""
     c = model.config
     args = (torch.randn(2, c.feature), torch.tensor([c.t_test, c.t_test]), torch.randn(2, c.text_width),
             torch.randn(2, c.tokens, c.text_width))
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with torch.no_grad():
-        torch.onnx.export(model.eval(), args, str(path), input_names=["x_t", "t", "sentence", "tokens"],
-                          output_names=["eps"], opset_version=OPSET, dynamo=False,
-                          dynamic_axes={n: {0: "n"} for n in ("x_t", "t", "sentence", "tokens", "eps")})
-    return path
+    return _export_batched(model, args, path, ("x_t", "t", "sentence", "tokens"), "eps")
 
 
 class WindowScorer(nn.Module):
@@ -369,13 +374,7 @@ def export_scorer(scorer: WindowScorer, path):
     """The scorer as ONNX (inputs x0, sentence, tokens with N dynamic; output error [N])."""
     c = scorer.denoiser.config
     args = (torch.randn(3, c.feature), torch.randn(3, c.text_width), torch.randn(3, c.tokens, c.text_width))
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with torch.no_grad():
-        torch.onnx.export(scorer.eval(), args, str(path), input_names=["x0", "sentence", "tokens"],
-                          output_names=["error"], opset_version=OPSET, dynamo=False,
-                          dynamic_axes={n: {0: "n"} for n in ("x0", "sentence", "tokens", "error")})
-    return path
+    return _export_batched(scorer, args, path, ("x0", "sentence", "tokens"), "error")
 
 
 # The device's TDSM: a denoiser over the shipped text-aligned model's embeddings (models/zoo/text-aligned.skb).

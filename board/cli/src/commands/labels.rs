@@ -230,10 +230,10 @@ fn list(model: &LoadedModel<'_>, json: bool) {
             (None, false) => "bundle",
         };
         if json {
+            let typed_gate = label.prompt.as_ref().and(gate);
             let line = serde_json::json!({"index": index, "name": label.name, "action_id": label.action_id,
                 "source": source, "prompt": label.prompt, "exemplars": exemplars(label),
-                "gate": label.prompt.as_ref().and(gate),
-                "ranked_by": label.prompt.as_ref().and(gate).map(|_| ranked_by)});
+                "gate": typed_gate, "ranked_by": typed_gate.map(|_| ranked_by)});
             println!("{line}");
         } else {
             let detail = match (&label.prompt, gate) {
